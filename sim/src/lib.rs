@@ -1,0 +1,1 @@
+//! graph-sim: a loopback Microsoft Graph simulator that serves tenant snapshots.

@@ -1,0 +1,1 @@
+//! closeout: plan, review and apply the closure of a Microsoft 365 tenant.
