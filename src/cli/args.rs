@@ -1,0 +1,146 @@
+//! clap definitions of every command and flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (plan --detailed-exitcode: no changes)
+  1    error
+  2    changes present (plan --detailed-exitcode)
+  3    apply is waiting on manual actions
+  4    stale plan: the tenant changed since the plan was made
+  130  interrupted";
+
+/// Plan, review and apply the closure of a Microsoft 365 / Microsoft Entra ID tenant.
+#[derive(Debug, Parser)]
+#[command(name = "closeout", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the tenant and compute the closure plan; -o saves it for review and apply.
+    #[command(
+        after_help = "Example:\n  closeout plan --simulate examples/tenants/contoso.yaml --keep admin@contoso.com -o contoso.plan.yaml"
+    )]
+    Plan(PlanArgs),
+    /// Execute exactly a saved, reviewed plan; resumable, refuses stale plans.
+    #[command(
+        after_help = "Example:\n  closeout apply contoso.plan.yaml --simulate examples/tenants/contoso.yaml"
+    )]
+    Apply(ApplyArgs),
+    /// Render a saved plan.
+    #[command(after_help = "Example:\n  closeout show plans/contoso.plan.yaml")]
+    Show(ShowArgs),
+    /// Print a saved plan's action DAG in Graphviz dot.
+    #[command(
+        after_help = "Example:\n  closeout graph plans/contoso.plan.yaml | dot -Tsvg > plan.svg"
+    )]
+    Graph(ShowArgs),
+    /// Work with the simulated tenants of --simulate: reset them, play the administrator's
+    /// admin-center steps.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+/// Where the tenant is: real Graph, or a simulated tenant.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Run against a simulated tenant loaded from this snapshot (graph-sim in-process,
+    /// over loopback HTTP). Its state persists between runs under --state-dir; reset it with
+    /// `closeout sim reset SNAPSHOT`.
+    #[arg(long, value_name = "SNAPSHOT", global = false)]
+    pub simulate: Option<PathBuf>,
+    /// Microsoft Graph service root.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://graph.microsoft.com",
+        env = "CLOSEOUT_GRAPH_URL"
+    )]
+    pub graph_url: String,
+    /// Where closeout keeps simulated tenants' state (and apply journals).
+    /// Default: $XDG_STATE_HOME/closeout or ~/.local/state/closeout.
+    #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Keep this user (userPrincipalName or object id); repeatable. At least one kept user
+    /// must be a Global Administrator: the one who deletes the tenant at the end.
+    #[arg(long, value_name = "UPN")]
+    pub keep: Vec<String>,
+    /// Save the plan to this file for review and `closeout apply`.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Show every action, not the first ones of each step.
+    #[arg(long)]
+    pub full: bool,
+    /// Exit 2 when the plan has changes, 0 when it has none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The saved plan file.
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Don't ask for confirmation (for CI). Without a terminal, apply refuses unless given.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Actions in flight at once.
+    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_PARALLELISM)]
+    pub parallelism: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan file.
+    pub plan: PathBuf,
+    /// Show every action.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Forget the changes made to a simulated tenant: the next run starts from the snapshot.
+    #[command(after_help = "Example:\n  closeout sim reset examples/tenants/contoso.yaml")]
+    Reset(SimTarget),
+    /// Admin center: cancel a subscription (Billing > Your products > Cancel).
+    CancelSubscription(SimObject),
+    /// Admin center: delete a disabled subscription.
+    DeleteSubscription(SimObject),
+    /// Microsoft support: delete a LockedOut subscription.
+    SupportDeleteSubscription(SimObject),
+    /// Entra admin center: Manage tenants > Delete (checks Microsoft's prerequisites).
+    DeleteTenant(SimTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct SimTarget {
+    /// The snapshot the simulated tenant was started from.
+    pub snapshot: PathBuf,
+    #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimObject {
+    /// The subscription's id (companySubscription id).
+    pub id: String,
+    /// The snapshot the simulated tenant was started from.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub simulate: PathBuf,
+    #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}

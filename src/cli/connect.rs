@@ -1,0 +1,111 @@
+//! Connects a command to its tenant: Microsoft Graph with a bearer token, or a simulated
+//! tenant served by graph-sim in-process over loopback HTTP.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::args::TargetArgs;
+use super::error::CliError;
+use crate::graph::{AccessToken, ClientOptions, GraphClient};
+
+/// A live connection; keeps the in-process simulator running while it lives.
+pub struct Connection {
+    pub client: GraphClient,
+    sim: Option<graph_sim::SimServer>,
+    /// `true` when the tenant is simulated (nothing irreversible can happen).
+    pub simulated: bool,
+}
+
+impl Connection {
+    /// Stops the in-process simulator, if any.
+    pub async fn close(self) {
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+}
+
+/// The state directory: `--state-dir`, else `$XDG_STATE_HOME/closeout`, else
+/// `~/.local/state/closeout`, else the platform's local data directory.
+pub fn state_dir(arg: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(p) = arg {
+        return Ok(p.to_path_buf());
+    }
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|d| d.join("closeout"))
+        .ok_or_else(|| CliError::msg("cannot find a state directory: pass --state-dir DIR"))
+}
+
+/// Where a simulated tenant's changes are kept: one op log per snapshot path.
+pub fn sim_state_file(snapshot: &Path, state_dir_arg: Option<&Path>) -> Result<PathBuf, CliError> {
+    let canonical = snapshot.canonicalize().map_err(|e| {
+        CliError::msg(format!(
+            "{}: cannot open the snapshot: {e}",
+            snapshot.display()
+        ))
+    })?;
+    let hash = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let stem = snapshot
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tenant".to_string());
+    Ok(state_dir(state_dir_arg)?
+        .join("simulated")
+        .join(format!("{stem}-{short}.oplog")))
+}
+
+/// Opens a simulated tenant's store (snapshot plus its recorded changes).
+pub fn open_sim_store(
+    snapshot: &Path,
+    state_dir_arg: Option<&Path>,
+) -> Result<graph_sim::Store, CliError> {
+    let state_file = sim_state_file(snapshot, state_dir_arg)?;
+    if let Some(parent) = state_file.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            CliError::msg(format!(
+                "{}: cannot create the state directory: {e}",
+                parent.display()
+            ))
+        })?;
+    }
+    graph_sim::Store::open(snapshot, Some(&state_file)).map_err(|e| CliError::msg(e.to_string()))
+}
+
+/// Connects to the tenant `target` names.
+pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
+    if let Some(snapshot) = &target.simulate {
+        let store = open_sim_store(snapshot, target.state_dir.as_deref())?;
+        let sim = graph_sim::SimServer::start(store, graph_sim::SimConfig::default(), 0)
+            .await
+            .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
+        let client = GraphClient::new(
+            &sim.base_url(),
+            AccessToken::new("simulated-tenant"),
+            ClientOptions::default(),
+        )?;
+        return Ok(Connection {
+            client,
+            sim: Some(sim),
+            simulated: true,
+        });
+    }
+    let token = std::env::var("CLOSEOUT_ACCESS_TOKEN").map_err(|_| {
+        CliError::msg(
+            "no credentials: set CLOSEOUT_ACCESS_TOKEN to a Microsoft Graph access token, \
+             or rehearse on a simulated tenant with --simulate SNAPSHOT",
+        )
+    })?;
+    let client = GraphClient::new(
+        &target.graph_url,
+        AccessToken::new(token),
+        ClientOptions::default(),
+    )?;
+    Ok(Connection {
+        client,
+        sim: None,
+        simulated: false,
+    })
+}

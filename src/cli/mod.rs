@@ -1,0 +1,58 @@
+//! The command line: clap arguments -> validated options -> a command; maps every error to
+//! a message and an exit code. The only layer that prints.
+
+mod apply_cmd;
+mod args;
+mod connect;
+mod error;
+mod plan_cmd;
+mod sim_cmd;
+
+pub use args::Cli;
+pub use error::{CliError, ExitCode};
+
+use clap::Parser;
+
+/// Parses the command line, runs the command, prints errors; returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                ExitCode::Error
+            } else {
+                ExitCode::Ok
+            };
+            let _ = e.print();
+            return code as i32;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::Error as i32;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code as i32,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            e.code() as i32
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    use args::Command;
+    match cli.command {
+        Command::Plan(a) => plan_cmd::run(a).await,
+        Command::Apply(a) => apply_cmd::run(a).await,
+        Command::Show(a) => plan_cmd::show(a),
+        Command::Graph(a) => plan_cmd::graph(a),
+        Command::Sim(a) => sim_cmd::run(a).await,
+    }
+}

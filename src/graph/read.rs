@@ -1,0 +1,169 @@
+//! Reads a tenant's state through Graph: one refresh, every page of every collection.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::client::GraphClient;
+use super::error::GraphError;
+use crate::model::{DirectoryRole, Organization, PerUserMfaState, TenantState, User};
+
+/// The user properties closeout reads (most come back only when named in `$select`).
+/// <https://learn.microsoft.com/en-us/graph/api/user-list>
+pub const USER_SELECT: &str =
+    "id,userPrincipalName,displayName,userType,accountEnabled,onPremisesSyncEnabled,assignedLicenses";
+
+/// Receives progress while a tenant is read (library code never prints).
+pub trait ReadProgress: Send + Sync {
+    /// `what` was read: `count` objects.
+    fn collection_read(&self, what: &str, count: usize);
+}
+
+impl ReadProgress for () {
+    fn collection_read(&self, _: &str, _: usize) {}
+}
+
+fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, GraphError> {
+    serde_json::from_value(v).map_err(|e| GraphError::Decode {
+        method: "GET".into(),
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+async fn list<T: DeserializeOwned>(
+    client: &GraphClient,
+    path: &str,
+    what: &str,
+    progress: &dyn ReadProgress,
+) -> Result<Vec<T>, GraphError> {
+    let items = client.get_all(path).await?;
+    progress.collection_read(what, items.len());
+    items.into_iter().map(|v| decode(path, v)).collect()
+}
+
+/// Reads the whole tenant. Per-user MFA (a beta endpoint, one request per user) is read
+/// for the member users named in `mfa_users` (object ids or userPrincipalNames) only: the
+/// users a closure keeps; all others are deleted, which removes their MFA settings.
+///
+/// # Errors
+/// The first [`GraphError`] of any read.
+pub async fn read_tenant(
+    client: &GraphClient,
+    mfa_users: &[String],
+    progress: &dyn ReadProgress,
+) -> Result<TenantState, GraphError> {
+    const ORG: &str = "/v1.0/organization";
+    let users_path = format!("/v1.0/users?$select={USER_SELECT}&$top=999");
+    let deleted_path = format!(
+        "/v1.0/directory/deletedItems/microsoft.graph.user?$select={USER_SELECT},deletedDateTime&$top=999"
+    );
+    let (orgs, users, deleted_users, roles, subscriptions, skus) = tokio::try_join!(
+        list::<Organization>(client, ORG, "organization", progress),
+        list::<User>(client, &users_path, "users", progress),
+        list::<User>(client, &deleted_path, "deleted users", progress),
+        list::<DirectoryRole>(client, "/v1.0/directoryRoles", "directory roles", progress),
+        list(
+            client,
+            "/v1.0/directory/subscriptions",
+            "subscriptions",
+            progress
+        ),
+        list(client, "/v1.0/subscribedSkus", "subscribed SKUs", progress),
+    )?;
+    let (policies, applications, deleted_applications, service_principals, domains) = tokio::try_join!(
+        list(
+            client,
+            "/v1.0/identity/conditionalAccess/policies",
+            "conditional access policies",
+            progress
+        ),
+        list(
+            client,
+            "/v1.0/applications?$top=999",
+            "applications",
+            progress
+        ),
+        list(
+            client,
+            "/v1.0/directory/deletedItems/microsoft.graph.application?$top=999",
+            "deleted applications",
+            progress
+        ),
+        list(
+            client,
+            "/v1.0/servicePrincipals?$top=999",
+            "service principals",
+            progress
+        ),
+        list(client, "/v1.0/domains", "domains", progress),
+    )?;
+    const SD: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+    let security_defaults = decode(SD, client.get(SD).await?)?;
+    let organization = orgs.into_iter().next().ok_or_else(|| GraphError::Decode {
+        method: "GET".into(),
+        path: ORG.into(),
+        message: "no organization in the response".into(),
+    })?;
+
+    let mut directory_roles: Vec<DirectoryRole> = roles;
+    for role in &mut directory_roles {
+        let path = format!("/v1.0/directoryRoles/{}/members?$select=id", role.id);
+        let members = client.get_all(&path).await?;
+        role.members = members
+            .iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+    }
+    progress.collection_read(
+        "role members",
+        directory_roles.iter().map(|r| r.members.len()).sum(),
+    );
+
+    let mut state = TenantState {
+        organization,
+        users,
+        deleted_users,
+        directory_roles,
+        subscriptions,
+        subscribed_skus: skus,
+        security_defaults,
+        conditional_access_policies: policies,
+        per_user_mfa: BTreeMap::new(),
+        applications,
+        deleted_applications,
+        service_principals,
+        domains,
+    };
+    let mut per_user_mfa: BTreeMap<String, PerUserMfaState> = BTreeMap::new();
+    for wanted in mfa_users {
+        let Some(user) = state.find_kept_user(wanted) else {
+            continue;
+        };
+        if user.is_guest() {
+            continue;
+        }
+        let id = &user.id;
+        let path = format!("/beta/users/{id}/authentication/requirements");
+        match client.get(&path).await {
+            Ok(v) => {
+                let mfa = v
+                    .get("perUserMfaState")
+                    .cloned()
+                    .map(|s| decode::<PerUserMfaState>(&path, s))
+                    .transpose()?
+                    .unwrap_or_default();
+                if mfa != PerUserMfaState::Disabled {
+                    per_user_mfa.insert(id.clone(), mfa);
+                }
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    state.per_user_mfa = per_user_mfa;
+    state.normalize();
+    Ok(state)
+}

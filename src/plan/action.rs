@@ -1,0 +1,237 @@
+//! One closure action: what it does to which object, and why.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Microsoft's five closure steps ("Close your account"), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Step {
+    /// 1. Delete users (and what stands before that: directory sync).
+    Users = 1,
+    /// 2. Cancel active subscriptions.
+    CancelSubscriptions = 2,
+    /// 3. Delete disabled subscriptions.
+    DeleteSubscriptions = 3,
+    /// 4. Disable multifactor authentication.
+    Mfa = 4,
+    /// 5. Delete the directory (and its prerequisites: applications, domains).
+    DeleteDirectory = 5,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [
+        Step::Users,
+        Step::CancelSubscriptions,
+        Step::DeleteSubscriptions,
+        Step::Mfa,
+        Step::DeleteDirectory,
+    ];
+
+    /// Microsoft's name for the step.
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Users => "Delete users",
+            Step::CancelSubscriptions => "Cancel active subscriptions",
+            Step::DeleteSubscriptions => "Delete disabled subscriptions",
+            Step::Mfa => "Disable multifactor authentication",
+            Step::DeleteDirectory => "Delete the directory",
+        }
+    }
+
+    /// The step number, 1 to 5.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Step> for u8 {
+    fn from(s: Step) -> u8 {
+        s as u8
+    }
+}
+
+impl TryFrom<u8> for Step {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Step, String> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.number() == n)
+            .ok_or_else(|| format!("step must be 1 to 5, not {n}"))
+    }
+}
+
+/// What an action does. Each kind is safe to repeat: apply checks the object, then converges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `PATCH /beta/organization/{id}` `{"onPremisesSyncEnabled": false}`.
+    DisableDirectorySync,
+    /// `DELETE /v1.0/users/{id}` (soft delete into the recycle bin).
+    DeleteUser,
+    /// `DELETE /v1.0/directory/deletedItems/{id}` (permanent).
+    PurgeUser,
+    /// Manual: cancel in the Microsoft 365 admin center.
+    CancelSubscription,
+    /// Manual: delete in the Microsoft 365 admin center once disabled.
+    DeleteSubscription,
+    /// `PATCH /v1.0/policies/identitySecurityDefaultsEnforcementPolicy` `{"isEnabled": false}`.
+    DisableSecurityDefaults,
+    /// `PATCH /v1.0/identity/conditionalAccess/policies/{id}` `{"state": "disabled"}`.
+    DisableConditionalAccessPolicy,
+    /// `PATCH /beta/users/{id}/authentication/requirements` `{"perUserMfaState": "disabled"}`.
+    DisablePerUserMfa,
+    /// `DELETE /v1.0/servicePrincipals/{id}`.
+    DeleteServicePrincipal,
+    /// `PATCH /v1.0/servicePrincipals/{id}` `{"accountEnabled": false}` (first-party apps).
+    DisableServicePrincipal,
+    /// `DELETE /v1.0/applications/{id}` (soft delete).
+    DeleteApplication,
+    /// `DELETE /v1.0/directory/deletedItems/{id}` for an application.
+    PurgeApplication,
+    /// `PATCH /v1.0/users/{id}` `{"userPrincipalName": "name@<initial domain>"}` for a
+    /// kept user whose sign-in name uses a domain that will be removed.
+    MoveUserToInitialDomain,
+    /// `PATCH /v1.0/domains/{id}` `{"isDefault": true}` on the initial domain.
+    SetDefaultDomain,
+    /// `DELETE /v1.0/domains/{id}`.
+    DeleteDomain,
+    /// Manual: Entra admin center > Manage tenants > Delete.
+    DeleteTenant,
+}
+
+impl ActionKind {
+    /// The step the kind belongs to.
+    pub fn step(self) -> Step {
+        use ActionKind::*;
+        match self {
+            DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
+            CancelSubscription => Step::CancelSubscriptions,
+            DeleteSubscription => Step::DeleteSubscriptions,
+            DisableSecurityDefaults | DisableConditionalAccessPolicy | DisablePerUserMfa => {
+                Step::Mfa
+            }
+            DeleteServicePrincipal
+            | DisableServicePrincipal
+            | DeleteApplication
+            | PurgeApplication
+            | MoveUserToInitialDomain
+            | SetDefaultDomain
+            | DeleteDomain
+            | DeleteTenant => Step::DeleteDirectory,
+        }
+    }
+
+    /// No API performs it: a person does it, and apply verifies it by reading the tenant.
+    pub fn is_manual(self) -> bool {
+        matches!(
+            self,
+            ActionKind::CancelSubscription
+                | ActionKind::DeleteSubscription
+                | ActionKind::DeleteTenant
+        )
+    }
+
+    /// The snake_case name used in addresses and files.
+    pub fn as_str(self) -> &'static str {
+        use ActionKind::*;
+        match self {
+            DisableDirectorySync => "disable_directory_sync",
+            DeleteUser => "delete_user",
+            PurgeUser => "purge_user",
+            CancelSubscription => "cancel_subscription",
+            DeleteSubscription => "delete_subscription",
+            DisableSecurityDefaults => "disable_security_defaults",
+            DisableConditionalAccessPolicy => "disable_conditional_access_policy",
+            DisablePerUserMfa => "disable_per_user_mfa",
+            DeleteServicePrincipal => "delete_service_principal",
+            DisableServicePrincipal => "disable_service_principal",
+            DeleteApplication => "delete_application",
+            PurgeApplication => "purge_application",
+            MoveUserToInitialDomain => "move_user_to_initial_domain",
+            SetDefaultDomain => "set_default_domain",
+            DeleteDomain => "delete_domain",
+            DeleteTenant => "delete_tenant",
+        }
+    }
+
+    /// A short verb phrase for people, e.g. `delete user`.
+    pub fn describe(self) -> &'static str {
+        use ActionKind::*;
+        match self {
+            DisableDirectorySync => "turn off directory synchronization",
+            DeleteUser => "delete user",
+            PurgeUser => "purge deleted user",
+            CancelSubscription => "cancel subscription",
+            DeleteSubscription => "delete subscription",
+            DisableSecurityDefaults => "turn off security defaults",
+            DisableConditionalAccessPolicy => "disable conditional access policy",
+            DisablePerUserMfa => "disable per-user MFA",
+            DeleteServicePrincipal => "delete service principal",
+            DisableServicePrincipal => "disable service principal",
+            DeleteApplication => "delete app registration",
+            PurgeApplication => "purge deleted app registration",
+            MoveUserToInitialDomain => "change sign-in name to the initial domain",
+            SetDefaultDomain => "make the initial domain the default",
+            DeleteDomain => "remove domain",
+            DeleteTenant => "delete the tenant",
+        }
+    }
+
+    /// Terraform-like symbol for renderers: `-` destroy, `~` update, `!` manual.
+    pub fn symbol(self) -> char {
+        use ActionKind::*;
+        match self {
+            _ if self.is_manual() => '!',
+            DeleteUser
+            | PurgeUser
+            | DeleteServicePrincipal
+            | DeleteApplication
+            | PurgeApplication
+            | DeleteDomain => '-',
+            _ => '~',
+        }
+    }
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Unique within the plan: `<kind>.<object id>`, e.g. `delete_user.5f0c…`.
+    pub address: String,
+    pub kind: ActionKind,
+    /// Object id the action touches (user, subscription, policy, domain name, tenant id).
+    pub object_id: String,
+    /// A person's name for the object: userPrincipalName, display name, SKU, domain.
+    pub name: String,
+    /// Why the closure needs this action.
+    pub reason: String,
+    /// The object's fields the decision depended on, with Graph's property names, as read
+    /// when planning. Apply compares them with the live object (drift detection).
+    #[serde(default)]
+    pub before: BTreeMap<String, serde_json::Value>,
+    /// The fields after the action (`{"deleted": true}` for deletions).
+    #[serde(default)]
+    pub after: BTreeMap<String, serde_json::Value>,
+    /// Addresses of actions that must finish first, or `step:N` for every action of step N.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Things a reviewer must know (e.g. a privileged role, the 72-hour sync delay).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// For manual actions: where and how a person does it.
+    #[serde(default)]
+    pub instructions: Option<String>,
+}
+
+impl Action {
+    /// The step of the action.
+    pub fn step(&self) -> Step {
+        self.kind.step()
+    }
+
+    /// Builds the address of an action on an object.
+    pub fn address_of(kind: ActionKind, object_id: &str) -> String {
+        format!("{}.{}", kind.as_str(), object_id)
+    }
+}

@@ -1,0 +1,128 @@
+//! The in-memory plan: the closure actions, their order and what each was decided from.
+//! Shared by the planner (which builds it), the plan file layer (which stores it), the
+//! renderers and the applier. Knows nothing about files, YAML or HTTP.
+
+mod action;
+
+pub use action::*;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of closeout that wrote a plan (`CARGO_PKG_VERSION`).
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The tenant a plan was computed for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRef {
+    /// Directory (tenant) id, a GUID.
+    pub id: String,
+    pub display_name: String,
+    /// The initial `*.onmicrosoft.com` domain; typed by a person to confirm an apply.
+    pub initial_domain: String,
+}
+
+/// A user the closure keeps (the Global Administrator who deletes the tenant at the end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptUser {
+    pub id: String,
+    pub user_principal_name: String,
+    /// Display names of the directory roles the user holds, sorted.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// One line of the tenant-deletion pre-flight checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// The prerequisite, e.g. `users`, `recycle bin`, `subscriptions`.
+    pub name: String,
+    pub passed: bool,
+    /// What must be true, in words.
+    pub requirement: String,
+    /// The objects that stand in the way, as `kind name (id)`.
+    #[serde(default)]
+    pub blocking: Vec<String>,
+}
+
+/// A computed closure plan: the actions to reach the closed tenant, in a stable order
+/// (by step, then kind, then object name), each naming what it depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub tenant: TenantRef,
+    /// A random id for this plan (UUID v4); the apply journal is kept per plan id.
+    pub plan_id: String,
+    /// RFC 3339 UTC time the plan was made.
+    pub created_at: String,
+    pub tool_version: String,
+    pub keep: Vec<KeptUser>,
+    pub actions: Vec<Action>,
+    /// The tenant-deletion pre-flight checklist as evaluated at planning time.
+    pub preflight: Vec<Check>,
+}
+
+impl Plan {
+    /// Counts of actions per step and kind, for summaries.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for a in &self.actions {
+            if a.kind.is_manual() {
+                s.manual += 1;
+            }
+            match a.kind {
+                ActionKind::DeleteUser => s.users_to_delete += 1,
+                ActionKind::PurgeUser => s.users_to_purge += 1,
+                ActionKind::DisableSecurityDefaults
+                | ActionKind::DisableConditionalAccessPolicy
+                | ActionKind::DisablePerUserMfa => s.mfa_settings += 1,
+                ActionKind::CancelSubscription => s.subscriptions_to_cancel += 1,
+                ActionKind::DeleteSubscription => s.subscriptions_to_delete += 1,
+                _ => s.other += 1,
+            }
+        }
+        s.automated = self.actions.len() - s.manual;
+        s
+    }
+
+    /// Finds an action by address.
+    pub fn action(&self, address: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.address == address)
+    }
+}
+
+/// Action counts of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub users_to_delete: usize,
+    pub users_to_purge: usize,
+    pub subscriptions_to_cancel: usize,
+    pub subscriptions_to_delete: usize,
+    pub mfa_settings: usize,
+    /// Applications, service principals, domains, directory sync.
+    pub other: usize,
+    pub automated: usize,
+    pub manual: usize,
+}
+
+impl Summary {
+    /// The one-line summary printed after a plan, e.g.
+    /// `Plan: 23 users to delete, 24 to purge, 4 MFA settings to disable, 5 manual actions.`
+    pub fn line(&self) -> String {
+        if self.automated + self.manual == 0 {
+            return "No changes. The tenant matches the closed target.".to_string();
+        }
+        let mut parts = vec![
+            format!("{} users to delete", self.users_to_delete),
+            format!("{} to purge", self.users_to_purge),
+            format!("{} MFA settings to disable", self.mfa_settings),
+        ];
+        if self.other > 0 {
+            parts.push(format!("{} other objects to remove or disable", self.other));
+        }
+        parts.push(format!(
+            "{} manual action{}",
+            self.manual,
+            if self.manual == 1 { "" } else { "s" }
+        ));
+        format!("Plan: {}.", parts.join(", "))
+    }
+}

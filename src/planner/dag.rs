@@ -1,0 +1,191 @@
+//! The action DAG (petgraph): every ordering constraint between closure actions lives here
+//! and in the `depends_on` lists the diff writes, following the rules in [`EDGE_RULES`].
+//! No order is implied by list position alone.
+
+use std::collections::HashMap;
+
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::plan::{Action, Step};
+
+/// The ordering rules, documented in one place (the README's diagram mirrors them).
+/// Each is `(before, after, why)`.
+pub const EDGE_RULES: &[(&str, &str, &str)] = &[
+    ("disable_directory_sync", "delete_user (synced users)", "synced users cannot be deleted in the cloud while sync is on"),
+    ("delete_user X", "purge_user X", "only a soft-deleted user can be purged"),
+    ("step 1 (all users deleted and purged)", "cancel_subscription", "Microsoft's order; deleting users frees their licences first"),
+    ("cancel_subscription S", "delete_subscription S", "only a disabled subscription can be deleted"),
+    ("step 1", "every step 4 action", "MFA stays on while accounts exist"),
+    ("delete_service_principal (own app)", "delete_application", "nothing signs in as a half-removed app"),
+    ("delete_application A", "purge_application A", "only a soft-deleted application can be purged"),
+    ("step 1, set_default_domain, move_user_to_initial_domain, delete_application", "delete_domain", "a domain in use (also by deleted users, app identifierUris) or the default domain cannot be removed"),
+    ("steps 1-4 and every other step 5 action", "delete_tenant", "the tenant is deleted last, when the pre-flight checklist passes"),
+];
+
+/// The dependency that stands for "every action of step `s`".
+pub fn step_dependency(s: Step) -> String {
+    format!("step:{}", s.number())
+}
+
+/// Why a set of actions does not form a DAG.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DagError {
+    #[error("action {from} depends on {to}, which is not in the plan")]
+    UnknownDependency { from: String, to: String },
+    #[error("the actions form a cycle through {0}")]
+    Cycle(String),
+}
+
+/// A node: an action (by index into the action list) or a step gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Action(usize),
+    /// Done when every action of the step is done.
+    StepGate(Step),
+}
+
+/// The DAG over a plan's actions. Edges point from prerequisite to dependent.
+#[derive(Debug)]
+pub struct ActionGraph {
+    pub graph: DiGraph<Node, ()>,
+    /// Node of each action, by action index.
+    pub action_nodes: Vec<NodeIndex>,
+    /// Action indices in an executable order.
+    pub order: Vec<usize>,
+}
+
+impl ActionGraph {
+    /// Builds and checks the DAG for `actions` (indices refer to that slice).
+    ///
+    /// # Errors
+    /// A dependency naming no action, or a cycle.
+    pub fn build(actions: &[Action]) -> Result<ActionGraph, DagError> {
+        let mut graph = DiGraph::new();
+        let mut by_address: HashMap<&str, NodeIndex> = HashMap::with_capacity(actions.len());
+        let mut action_nodes = Vec::with_capacity(actions.len());
+        for (i, a) in actions.iter().enumerate() {
+            let n = graph.add_node(Node::Action(i));
+            by_address.insert(a.address.as_str(), n);
+            action_nodes.push(n);
+        }
+        let mut gates: HashMap<Step, NodeIndex> = HashMap::new();
+        for s in Step::ALL {
+            let g = graph.add_node(Node::StepGate(s));
+            gates.insert(s, g);
+        }
+        for (i, a) in actions.iter().enumerate() {
+            graph.add_edge(action_nodes[i], gates[&a.step()], ());
+            for dep in &a.depends_on {
+                let from = if let Some(n) = dep.strip_prefix("step:") {
+                    let step = n
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(|n| Step::try_from(n).ok())
+                        .ok_or_else(|| DagError::UnknownDependency {
+                            from: a.address.clone(),
+                            to: dep.clone(),
+                        })?;
+                    if step == a.step() {
+                        return Err(DagError::Cycle(a.address.clone()));
+                    }
+                    gates[&step]
+                } else {
+                    *by_address
+                        .get(dep.as_str())
+                        .ok_or_else(|| DagError::UnknownDependency {
+                            from: a.address.clone(),
+                            to: dep.clone(),
+                        })?
+                };
+                graph.add_edge(from, action_nodes[i], ());
+            }
+        }
+        let sorted = toposort(&graph, None).map_err(|c| {
+            let label = match graph[c.node_id()] {
+                Node::Action(i) => actions[i].address.clone(),
+                Node::StepGate(s) => step_dependency(s),
+            };
+            DagError::Cycle(label)
+        })?;
+        let order = sorted
+            .into_iter()
+            .filter_map(|n| match graph[n] {
+                Node::Action(i) => Some(i),
+                Node::StepGate(_) => None,
+            })
+            .collect();
+        Ok(ActionGraph {
+            graph,
+            action_nodes,
+            order,
+        })
+    }
+
+    /// Indices of the actions that `i` waits for directly (gates expanded to their actions).
+    pub fn prerequisites(&self, i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack: Vec<NodeIndex> = self
+            .graph
+            .neighbors_directed(self.action_nodes[i], petgraph::Direction::Incoming)
+            .collect();
+        while let Some(n) = stack.pop() {
+            match self.graph[n] {
+                Node::Action(j) => out.push(j),
+                Node::StepGate(_) => stack.extend(
+                    self.graph
+                        .neighbors_directed(n, petgraph::Direction::Incoming),
+                ),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Nodes that directly follow a node.
+    pub fn dependents(&self, n: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.graph
+            .neighbors_directed(n, petgraph::Direction::Outgoing)
+    }
+
+    /// Number of prerequisites of each node (for a Kahn-style scheduler).
+    pub fn in_degrees(&self) -> Vec<usize> {
+        let mut deg = vec![0usize; self.graph.node_count()];
+        for e in self.graph.raw_edges() {
+            deg[e.target().index()] += 1;
+        }
+        deg
+    }
+
+    /// Renders the graph in Graphviz dot, action addresses as labels.
+    pub fn to_dot(&self, actions: &[Action]) -> String {
+        let mut out = String::from("digraph closeout {\n  rankdir=LR;\n  node [shape=box];\n");
+        let label = |n: NodeIndex| match self.graph[n] {
+            Node::Action(i) => actions[i].address.clone(),
+            Node::StepGate(s) => format!("step {}: {}", s.number(), s.title()),
+        };
+        for n in self.graph.node_indices() {
+            let shape = match self.graph[n] {
+                Node::Action(i) if actions[i].kind.is_manual() => " shape=hexagon",
+                Node::Action(_) => "",
+                Node::StepGate(_) => " shape=ellipse style=dashed",
+            };
+            out.push_str(&format!(
+                "  n{} [label=\"{}\"{}];\n",
+                n.index(),
+                label(n),
+                shape
+            ));
+        }
+        for e in self.graph.raw_edges() {
+            out.push_str(&format!(
+                "  n{} -> n{};\n",
+                e.source().index(),
+                e.target().index()
+            ));
+        }
+        out.push_str("}\n");
+        out
+    }
+}

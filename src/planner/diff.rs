@@ -1,0 +1,512 @@
+//! The difference between the tenant and the closed target, as actions.
+//!
+//! Each action records the fields of its object that the decision depended on (`before`),
+//! so apply can tell an unchanged object from drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use super::dag::step_dependency;
+use super::spec::{ApplicationPolicy, ClosureSpec};
+use crate::model::{
+    CompanySubscription, PerUserMfaState, TenantState, User, PRIVILEGED_ROLE_TEMPLATE_IDS,
+};
+use crate::plan::{Action, ActionKind, KeptUser, Step};
+
+/// Where people cancel and delete subscriptions.
+const ADMIN_CENTER_BILLING: &str =
+    "Microsoft 365 admin center (https://admin.microsoft.com) > Billing > Your products";
+/// Where people delete the tenant.
+const ENTRA_MANAGE_TENANTS: &str =
+    "Microsoft Entra admin center (https://entra.microsoft.com) > Identity > Overview > Manage tenants";
+
+fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<String>) -> Action {
+    Action {
+        address: Action::address_of(kind, object_id),
+        kind,
+        object_id: object_id.to_string(),
+        name: name.to_string(),
+        reason: reason.into(),
+        before: BTreeMap::new(),
+        after: BTreeMap::new(),
+        depends_on: Vec::new(),
+        warnings: Vec::new(),
+        instructions: None,
+    }
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> BTreeMap<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn deleted() -> BTreeMap<String, Value> {
+    fields([("deleted", json!(true))])
+}
+
+/// The fields of a user that deciding to delete it depended on.
+pub fn user_fields(state: &TenantState, u: &User) -> BTreeMap<String, Value> {
+    let mut skus: Vec<&str> = u
+        .assigned_licenses
+        .iter()
+        .map(|l| l.sku_id.as_str())
+        .collect();
+    skus.sort();
+    let roles: Vec<&str> = state
+        .roles_of(&u.id)
+        .iter()
+        .map(|r| r.display_name.as_str())
+        .collect();
+    fields([
+        ("userPrincipalName", json!(u.user_principal_name)),
+        ("userType", json!(u.user_type)),
+        ("accountEnabled", json!(u.account_enabled)),
+        ("onPremisesSyncEnabled", json!(u.on_premises_sync_enabled)),
+        ("assignedLicenses", json!(skus)),
+        ("directoryRoles", json!(roles)),
+    ])
+}
+
+/// The fields of a subscription that its manual actions depend on.
+pub fn subscription_fields(s: &CompanySubscription) -> BTreeMap<String, Value> {
+    fields([
+        ("skuPartNumber", json!(s.sku_part_number)),
+        ("skuId", json!(s.sku_id)),
+        ("status", json!(s.status)),
+        ("isTrial", json!(s.is_trial.unwrap_or(false))),
+        ("totalLicenses", json!(s.total_licenses)),
+        ("nextLifecycleDateTime", json!(s.next_lifecycle_date_time)),
+    ])
+}
+
+/// Computes the actions (unsorted) that take `state` to the target.
+pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Vec<Action> {
+    let kept: BTreeSet<&str> = keep.iter().map(|k| k.id.as_str()).collect();
+    let mut out = Vec::new();
+
+    // Step 1: directory sync, users, recycle bin.
+    let sync_on = state.organization.on_premises_sync_enabled == Some(true);
+    let sync_address = Action::address_of(ActionKind::DisableDirectorySync, &state.organization.id);
+    if sync_on {
+        let mut a = action(
+            ActionKind::DisableDirectorySync,
+            &state.organization.id,
+            state.organization.display_name.as_deref().unwrap_or("organization"),
+            "Users synchronized from on-premises Active Directory cannot be deleted in the cloud while directory synchronization is on.",
+        );
+        a.before = fields([("onPremisesSyncEnabled", json!(true))]);
+        a.after = fields([("onPremisesSyncEnabled", json!(false))]);
+        a.warnings.push(
+            "Turning off directory synchronization can take up to 72 hours to complete and cannot be turned back on for 72 hours. Stop the Entra Connect sync server first so it does not recreate objects.".to_string(),
+        );
+        out.push(a);
+    }
+    for u in &state.users {
+        if kept.contains(u.id.as_str()) {
+            continue;
+        }
+        let mut a = action(
+            ActionKind::DeleteUser,
+            &u.id,
+            &u.user_principal_name,
+            if u.is_guest() {
+                "Guest users are directory objects: the tenant cannot be deleted while they exist."
+            } else {
+                "Only the kept Global Administrator may remain before the tenant is deleted."
+            },
+        );
+        a.before = user_fields(state, u);
+        a.after = deleted();
+        let privileged: Vec<String> = state
+            .roles_of(&u.id)
+            .iter()
+            .filter(|r| {
+                PRIVILEGED_ROLE_TEMPLATE_IDS
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(&r.role_template_id))
+            })
+            .map(|r| r.display_name.clone())
+            .collect();
+        if !privileged.is_empty() {
+            a.warnings.push(format!(
+                "holds privileged role(s) {}: deleting this user needs the caller to hold a privileged role too (Privileged Authentication Administrator or Global Administrator); User.DeleteRestore.All alone gets 403 Authorization_RequestDenied",
+                privileged.join(", ")
+            ));
+        }
+        if u.is_synced() {
+            a.depends_on.push(sync_address.clone());
+        }
+        out.push(a);
+        if spec.purge_recycle_bin {
+            let mut p = action(
+                ActionKind::PurgeUser,
+                &u.id,
+                &u.user_principal_name,
+                "Deleted users stay in the recycle bin for 30 days and block the tenant's deletion; purging is permanent.",
+            );
+            p.before = fields([("deleted", json!(false))]);
+            p.after = fields([("purged", json!(true))]);
+            p.depends_on
+                .push(Action::address_of(ActionKind::DeleteUser, &u.id));
+            out.push(p);
+        }
+    }
+    if spec.purge_recycle_bin {
+        for u in &state.deleted_users {
+            let mut p = action(
+                ActionKind::PurgeUser,
+                &u.id,
+                &u.user_principal_name,
+                "Already in the recycle bin: deleted users block the tenant's deletion until purged.",
+            );
+            p.before = fields([
+                ("deleted", json!(true)),
+                ("deletedDateTime", json!(u.deleted_date_time)),
+            ]);
+            p.after = fields([("purged", json!(true))]);
+            out.push(p);
+        }
+    }
+
+    // Steps 2 and 3: subscriptions (manual: Graph can only read them).
+    for s in &state.subscriptions {
+        if s.is_deleted() {
+            continue;
+        }
+        let label = subscription_label(s);
+        let cancel_address = Action::address_of(ActionKind::CancelSubscription, &s.id);
+        if s.is_active() {
+            let mut a = action(
+                ActionKind::CancelSubscription,
+                &s.id,
+                &label,
+                "Active subscriptions must be cancelled before they can be deleted; Graph can read subscriptions but not cancel them.",
+            );
+            a.before = subscription_fields(s);
+            a.after = fields([("status", json!("Suspended"))]);
+            a.depends_on.push(step_dependency(Step::Users));
+            a.instructions = Some(format!(
+                "{ADMIN_CENTER_BILLING} > {} > Cancel subscription. If the account has more than 25 licences, reduce them first; Microsoft Customer Agreement subscriptions can only be cancelled within 7 days of purchase or renewal, otherwise turn off recurring billing. closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
+                s.sku_part_number, s.id
+            ));
+            if s.is_trial == Some(true) {
+                a.warnings
+                    .push("trial subscription: it can also be left to expire".to_string());
+            }
+            out.push(a);
+        }
+        let mut d = action(
+            ActionKind::DeleteSubscription,
+            &s.id,
+            &label,
+            "Every subscription must be deleted before the directory can be; Graph cannot delete subscriptions.",
+        );
+        d.before = subscription_fields(s);
+        d.after = fields([("status", json!("Deleted"))]);
+        if s.is_active() {
+            d.depends_on.push(cancel_address);
+        }
+        d.instructions = Some(format!(
+            "{ADMIN_CENTER_BILLING} > {} > Delete subscription (available once it is disabled). Self-service sign-up products are deleted in the Microsoft Entra admin center > Billing > Licenses. closeout verifies the status becomes Deleted in GET /v1.0/directory/subscriptions/{}.",
+            s.sku_part_number, s.id
+        ));
+        if s.status == "LockedOut" {
+            d.warnings.push(
+                "LockedOut: this subscription may be invisible in the admin center and deletable only by Microsoft support; open a support request if you cannot find it".to_string(),
+            );
+        }
+        out.push(d);
+    }
+
+    // Step 4: multifactor authentication.
+    if state.security_defaults.is_enabled {
+        let mut a = action(
+            ActionKind::DisableSecurityDefaults,
+            &state.security_defaults.id,
+            "security defaults",
+            "Security defaults enforce MFA registration and sign-in for every user.",
+        );
+        a.before = fields([("isEnabled", json!(true))]);
+        a.after = fields([("isEnabled", json!(false))]);
+        a.depends_on.push(step_dependency(Step::Users));
+        out.push(a);
+    }
+    for p in &state.conditional_access_policies {
+        if !(p.is_on() && p.requires_mfa()) {
+            continue;
+        }
+        let mut a = action(
+            ActionKind::DisableConditionalAccessPolicy,
+            &p.id,
+            &p.display_name,
+            format!(
+                "Conditional Access policy in state '{}' requires multifactor authentication.",
+                p.state
+            ),
+        );
+        a.before = fields([
+            ("displayName", json!(p.display_name)),
+            ("state", json!(p.state)),
+            ("requiresMfa", json!(true)),
+        ]);
+        a.after = fields([("state", json!("disabled"))]);
+        a.depends_on.push(step_dependency(Step::Users));
+        out.push(a);
+    }
+    for u in &state.users {
+        if !kept.contains(u.id.as_str()) || u.is_guest() {
+            continue;
+        }
+        let mfa = state.per_user_mfa_of(&u.id);
+        if mfa == PerUserMfaState::Disabled {
+            continue;
+        }
+        let mut a = action(
+            ActionKind::DisablePerUserMfa,
+            &u.id,
+            &u.user_principal_name,
+            format!("Per-user MFA is '{}' for a user who remains.", mfa.as_str()),
+        );
+        a.before = fields([("perUserMfaState", json!(mfa.as_str()))]);
+        a.after = fields([("perUserMfaState", json!("disabled"))]);
+        a.depends_on.push(step_dependency(Step::Users));
+        out.push(a);
+    }
+
+    // Step 5 prerequisites: applications, domains.
+    if spec.applications == ApplicationPolicy::Delete {
+        application_actions(state, spec, &mut out);
+    }
+    domain_actions(state, &kept, &mut out);
+
+    // Step 5: the tenant itself.
+    let mut t = action(
+        ActionKind::DeleteTenant,
+        &state.organization.id,
+        state
+            .initial_domain()
+            .unwrap_or(state.organization.id.as_str()),
+        "The last step: no API deletes a workforce tenant.",
+    );
+    t.before = fields([("exists", json!(true))]);
+    t.after = fields([("exists", json!(false))]);
+    for s in [
+        Step::Users,
+        Step::CancelSubscriptions,
+        Step::DeleteSubscriptions,
+        Step::Mfa,
+    ] {
+        t.depends_on.push(step_dependency(s));
+    }
+    t.depends_on.extend(
+        out.iter()
+            .filter(|a| a.step() == Step::DeleteDirectory)
+            .map(|a| a.address.clone()),
+    );
+    t.instructions = Some(format!(
+        "Sign in as a kept Global Administrator to the {ENTRA_MANAGE_TENANTS}, select the tenant, and choose Delete. The admin center checks the same prerequisites as closeout's pre-flight checklist. closeout verifies the tenant is gone by reading it."
+    ));
+    t.warnings.push(
+        "Mandatory MFA for the admin portals cannot be turned off: the administrator signs in with MFA regardless of step 4".to_string(),
+    );
+    out.push(t);
+    out
+}
+
+fn subscription_label(s: &CompanySubscription) -> String {
+    format!(
+        "{} ({}{}, {} licences)",
+        s.sku_part_number,
+        s.status,
+        if s.is_trial == Some(true) {
+            ", trial"
+        } else {
+            ""
+        },
+        s.total_licenses.unwrap_or(0)
+    )
+}
+
+fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Action>) {
+    let tenant = state.organization.id.as_str();
+    for sp in &state.service_principals {
+        let name = sp.display_name.as_deref().unwrap_or(&sp.app_id);
+        if sp.is_first_party() {
+            if sp.account_enabled == Some(false) {
+                continue;
+            }
+            let mut a = action(
+                ActionKind::DisableServicePrincipal,
+                &sp.id,
+                name,
+                "Microsoft first-party service principals refuse deletion; Microsoft's documented workaround is to disable them.",
+            );
+            a.before = fields([
+                ("appId", json!(sp.app_id)),
+                ("accountEnabled", json!(sp.account_enabled)),
+                (
+                    "appOwnerOrganizationId",
+                    json!(sp.app_owner_organization_id),
+                ),
+            ]);
+            a.after = fields([("accountEnabled", json!(false))]);
+            out.push(a);
+            continue;
+        }
+        let own = sp
+            .app_owner_organization_id
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(tenant));
+        let mut a = action(
+            ActionKind::DeleteServicePrincipal,
+            &sp.id,
+            name,
+            if own {
+                "Enterprise applications block the tenant's deletion."
+            } else {
+                "Third-party enterprise applications block the tenant's deletion."
+            },
+        );
+        a.before = fields([
+            ("appId", json!(sp.app_id)),
+            (
+                "appOwnerOrganizationId",
+                json!(sp.app_owner_organization_id),
+            ),
+        ]);
+        a.after = deleted();
+        out.push(a);
+    }
+    for app in &state.applications {
+        let name = app.display_name.as_deref().unwrap_or(&app.app_id);
+        let mut a = action(
+            ActionKind::DeleteApplication,
+            &app.id,
+            name,
+            "App registrations block the tenant's deletion.",
+        );
+        a.before = fields([("appId", json!(app.app_id))]);
+        a.after = deleted();
+        // Its service principal goes first, so nothing signs in as a half-removed app.
+        for sp in state
+            .service_principals
+            .iter()
+            .filter(|sp| sp.app_id == app.app_id)
+        {
+            if !sp.is_first_party() {
+                a.depends_on.push(Action::address_of(
+                    ActionKind::DeleteServicePrincipal,
+                    &sp.id,
+                ));
+            }
+        }
+        out.push(a);
+        if spec.purge_recycle_bin {
+            let mut p = action(
+                ActionKind::PurgeApplication,
+                &app.id,
+                name,
+                "Deleted app registrations stay in the recycle bin for 30 days and block the tenant's deletion.",
+            );
+            p.before = fields([("deleted", json!(false))]);
+            p.after = fields([("purged", json!(true))]);
+            p.depends_on
+                .push(Action::address_of(ActionKind::DeleteApplication, &app.id));
+            out.push(p);
+        }
+    }
+    if spec.purge_recycle_bin {
+        for app in &state.deleted_applications {
+            let name = app.display_name.as_deref().unwrap_or(&app.app_id);
+            let mut p = action(
+                ActionKind::PurgeApplication,
+                &app.id,
+                name,
+                "Already in the recycle bin: deleted app registrations block the tenant's deletion until purged.",
+            );
+            p.before = fields([("deleted", json!(true))]);
+            p.after = fields([("purged", json!(true))]);
+            out.push(p);
+        }
+    }
+}
+
+fn domain_actions(state: &TenantState, kept: &BTreeSet<&str>, out: &mut Vec<Action>) {
+    let Some(initial) = state.initial_domain().map(str::to_string) else {
+        return;
+    };
+    let custom: Vec<_> = state
+        .domains
+        .iter()
+        .filter(|d| !d.is_initial && !d.id.eq_ignore_ascii_case(&initial))
+        .collect();
+    let default_is_custom = custom.iter().any(|d| d.is_default);
+    let set_default = Action::address_of(ActionKind::SetDefaultDomain, &initial);
+    if default_is_custom {
+        let mut a = action(
+            ActionKind::SetDefaultDomain,
+            &initial,
+            &initial,
+            "The default domain cannot be removed; the initial domain becomes the default first.",
+        );
+        a.before = fields([("isDefault", json!(false))]);
+        a.after = fields([("isDefault", json!(true))]);
+        out.push(a);
+    }
+    let mut moved: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for u in state.users.iter().filter(|u| kept.contains(u.id.as_str())) {
+        let Some(domain) = u.upn_domain() else {
+            continue;
+        };
+        if !custom.iter().any(|d| d.id.eq_ignore_ascii_case(&domain)) {
+            continue;
+        }
+        let local = u
+            .user_principal_name
+            .rsplit_once('@')
+            .map_or("", |(l, _)| l);
+        let new_upn = format!("{local}@{initial}");
+        let mut a = action(
+            ActionKind::MoveUserToInitialDomain,
+            &u.id,
+            &u.user_principal_name,
+            format!("A kept user signs in with domain {domain}, which is removed; the user signs in as {new_upn} afterwards."),
+        );
+        a.before = fields([("userPrincipalName", json!(u.user_principal_name))]);
+        a.after = fields([("userPrincipalName", json!(new_upn))]);
+        a.warnings
+            .push(format!("after this action, sign in as {new_upn}"));
+        moved.entry(domain).or_default().push(a.address.clone());
+        out.push(a);
+    }
+    for d in custom {
+        let mut a = action(
+            ActionKind::DeleteDomain,
+            &d.id,
+            &d.id,
+            "Custom domains must be removed before the tenant can be deleted; objects using them (users, also in the recycle bin) go first.",
+        );
+        a.before = fields([
+            ("isDefault", json!(d.is_default)),
+            ("isVerified", json!(d.is_verified)),
+            ("authenticationType", json!(d.authentication_type)),
+        ]);
+        a.after = deleted();
+        a.depends_on.push(step_dependency(Step::Users));
+        if default_is_custom {
+            a.depends_on.push(set_default.clone());
+        }
+        if let Some(m) = moved.get(&d.id.to_ascii_lowercase()) {
+            a.depends_on.extend(m.iter().cloned());
+        }
+        // App registrations may use the domain in identifierUris.
+        for app in &state.applications {
+            a.depends_on
+                .push(Action::address_of(ActionKind::DeleteApplication, &app.id));
+        }
+        a.depends_on.retain(|dep| {
+            !dep.starts_with("delete_application.") || out.iter().any(|x| &x.address == dep)
+        });
+        out.push(a);
+    }
+}

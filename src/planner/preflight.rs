@@ -1,0 +1,157 @@
+//! The tenant-deletion pre-flight checklist: Microsoft's documented prerequisites of
+//! "Delete a Microsoft Entra tenant", evaluated against a tenant's state.
+//! <https://learn.microsoft.com/en-us/entra/identity/users/directory-delete-howto>
+
+use crate::model::{PerUserMfaState, TenantState};
+use crate::plan::Check;
+
+fn check(name: &str, requirement: &str, blocking: Vec<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        passed: blocking.is_empty(),
+        requirement: requirement.to_string(),
+        blocking,
+    }
+}
+
+/// Evaluates every prerequisite; `keep` holds the ids of the users allowed to remain.
+pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
+    let admins = state.global_administrators();
+    let mut users: Vec<String> = state
+        .users
+        .iter()
+        .filter(|u| !(keep.contains(&u.id) && admins.contains(&u.id.as_str())))
+        .map(|u| format!("user {} ({})", u.user_principal_name, u.id))
+        .collect();
+    let kept_admins = state
+        .users
+        .iter()
+        .filter(|u| keep.contains(&u.id) && admins.contains(&u.id.as_str()))
+        .count();
+    if kept_admins == 0 {
+        users.push("no Global Administrator remains to delete the tenant".to_string());
+    }
+    let mut recycle: Vec<String> = state
+        .deleted_users
+        .iter()
+        .map(|u| format!("deleted user {} ({})", u.user_principal_name, u.id))
+        .collect();
+    recycle.extend(state.deleted_applications.iter().map(|a| {
+        format!(
+            "deleted application {} ({})",
+            a.display_name.as_deref().unwrap_or(&a.app_id),
+            a.id
+        )
+    }));
+    let apps: Vec<String> = state
+        .applications
+        .iter()
+        .map(|a| {
+            format!(
+                "application {} ({})",
+                a.display_name.as_deref().unwrap_or(&a.app_id),
+                a.id
+            )
+        })
+        .collect();
+    let sps: Vec<String> = state
+        .service_principals
+        .iter()
+        .filter(|sp| !(sp.is_first_party() && sp.account_enabled == Some(false)))
+        .map(|sp| {
+            format!(
+                "service principal {}{} ({})",
+                sp.display_name.as_deref().unwrap_or(&sp.app_id),
+                if sp.is_first_party() {
+                    " [Microsoft, enabled]"
+                } else {
+                    ""
+                },
+                sp.id
+            )
+        })
+        .collect();
+    let subs: Vec<String> = state
+        .subscriptions
+        .iter()
+        .filter(|s| !s.is_deleted())
+        .map(|s| {
+            format!(
+                "subscription {} [{}] ({})",
+                s.sku_part_number, s.status, s.id
+            )
+        })
+        .collect();
+    let initial = state
+        .initial_domain()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let domains: Vec<String> = state
+        .domains
+        .iter()
+        .filter(|d| !d.is_initial && d.id.to_ascii_lowercase() != initial)
+        .map(|d| format!("domain {}", d.id))
+        .collect();
+    let sync: Vec<String> = if state.organization.on_premises_sync_enabled == Some(true) {
+        vec!["organization onPremisesSyncEnabled is true".to_string()]
+    } else {
+        Vec::new()
+    };
+    let mut mfa: Vec<String> = Vec::new();
+    if state.security_defaults.is_enabled {
+        mfa.push("security defaults are on".to_string());
+    }
+    mfa.extend(
+        state
+            .conditional_access_policies
+            .iter()
+            .filter(|p| p.is_on() && p.requires_mfa())
+            .map(|p| {
+                format!(
+                    "conditional access policy {} [{}] ({})",
+                    p.display_name, p.state, p.id
+                )
+            }),
+    );
+    mfa.extend(
+        state
+            .per_user_mfa
+            .iter()
+            .filter(|(_, s)| **s != PerUserMfaState::Disabled)
+            .filter(|(id, _)| state.users.iter().any(|u| &u.id == *id))
+            .map(|(id, s)| {
+                let upn = state
+                    .users
+                    .iter()
+                    .find(|u| &u.id == id)
+                    .map_or(id.as_str(), |u| u.user_principal_name.as_str());
+                format!("per-user MFA {} for {upn}", s.as_str())
+            }),
+    );
+    vec![
+        check("users", "no users but the kept Global Administrator", users),
+        check(
+            "recycle bin",
+            "no deleted users or applications waiting in the recycle bin",
+            recycle,
+        ),
+        check("applications", "no app registrations", apps),
+        check(
+            "service principals",
+            "no enterprise applications (Microsoft first-party ones disabled)",
+            sps,
+        ),
+        check("subscriptions", "every subscription Deleted", subs),
+        check(
+            "domains",
+            "only the initial *.onmicrosoft.com domain",
+            domains,
+        ),
+        check("directory sync", "directory synchronization off", sync),
+        check(
+            "MFA",
+            "security defaults off, no Conditional Access policy requiring MFA, no per-user MFA",
+            mfa,
+        ),
+    ]
+}

@@ -1,0 +1,34 @@
+//! The closure spec: the declared target of a closure (which users stay, what happens to
+//! the recycle bin and to applications).
+
+/// What to do with app registrations and service principals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApplicationPolicy {
+    /// Delete app registrations and the tenant's own service principals; disable
+    /// Microsoft first-party ones (they cannot be deleted). The tenant can then be deleted.
+    #[default]
+    Delete,
+    /// Leave applications alone (the pre-flight checklist will still report them).
+    Keep,
+}
+
+/// The closure target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosureSpec {
+    /// Users that remain: userPrincipalName (case-insensitive) or object id. At least one
+    /// must be a Global Administrator.
+    pub keep: Vec<String>,
+    /// Purge deleted users and applications from the recycle bin (default `true`).
+    pub purge_recycle_bin: bool,
+    pub applications: ApplicationPolicy,
+}
+
+impl Default for ClosureSpec {
+    fn default() -> Self {
+        ClosureSpec {
+            keep: Vec::new(),
+            purge_recycle_bin: true,
+            applications: ApplicationPolicy::Delete,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Test support: run the closeout binary like a person would, read its output.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An example tenant snapshot by name, e.g. `contoso`.
+pub fn tenant(name: &str) -> PathBuf {
+    root().join("examples/tenants").join(format!("{name}.yaml"))
+}
+
+/// The result of one closeout run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole transcript unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A sandbox: its own state directory, so simulated tenants never leak between tests.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs closeout with the sandbox's state directory.
+    pub fn closeout(&self, args: &[&str]) -> Run {
+        self.closeout_env(args, &[])
+    }
+
+    pub fn closeout_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_closeout"));
+        cmd.args(args)
+            .env("CLOSEOUT_STATE_DIR", self.dir.path().join("state"))
+            .env_remove("CLOSEOUT_ACCESS_TOKEN")
+            .env_remove("CLOSEOUT_GRAPH_URL")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run closeout"))
+    }
+}
+
+/// Path as &str (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Writes a synthetic tenant snapshot with `members` member users (plus one Global
+/// Administrator `admin@big.onmicrosoft.com`) for paging tests.
+pub fn write_big_tenant(path: &Path, members: usize) {
+    let tenant_id = "0b7d3c4e-1111-4a2b-9c3d-000000000001";
+    let admin_id = "a0000000-0000-4000-8000-000000000000";
+    let mut y = String::new();
+    y.push_str("snapshotVersion: 1\norganization:\n");
+    y.push_str(&format!(
+        "  id: {tenant_id}\n  displayName: Big Co\n  onPremisesSyncEnabled: null\n"
+    ));
+    y.push_str("  verifiedDomains:\n  - {name: big.onmicrosoft.com, isInitial: true, isDefault: true, type: Managed}\n");
+    y.push_str("users:\n");
+    y.push_str(&format!(
+        "- {{id: {admin_id}, userPrincipalName: admin@big.onmicrosoft.com, displayName: Admin, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, assignedLicenses: []}}\n"
+    ));
+    for i in 1..=members {
+        y.push_str(&format!(
+            "- {{id: b0000000-0000-4000-8000-{i:012x}, userPrincipalName: user{i}@big.onmicrosoft.com, displayName: User {i}, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, assignedLicenses: []}}\n"
+        ));
+    }
+    y.push_str(&format!(
+        "directoryRoles:\n- {{id: c0000000-0000-4000-8000-000000000001, displayName: Global Administrator, roleTemplateId: 62e90394-69f5-4237-9190-012177145e10, members: [{admin_id}]}}\n"
+    ));
+    y.push_str("domains:\n- {id: big.onmicrosoft.com, isInitial: true, isDefault: true, isVerified: true, authenticationType: Managed}\n");
+    std::fs::write(path, y).expect("write snapshot");
+}

@@ -1,0 +1,1 @@
+mod walking_skeleton;
