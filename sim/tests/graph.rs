@@ -1,0 +1,669 @@
+//! Graph surface over real loopback HTTP: paging, errors, deletes, guards, portal, persistence.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use graph_sim::generate::{generate, GenerateOptions};
+use graph_sim::{SimConfig, SimServer, Store};
+use serde_json::json;
+
+const ANN: &str = "aaaaaaaa-0000-0000-0000-000000000002";
+const BOB: &str = "aaaaaaaa-0000-0000-0000-000000000003";
+const ADMIN: &str = "aaaaaaaa-0000-0000-0000-000000000001";
+const GUEST: &str = "aaaaaaaa-0000-0000-0000-000000000006";
+
+#[tokio::test]
+async fn users_page_with_top_and_next_links() {
+    let snapshot = generate(&GenerateOptions {
+        users: 250,
+        guests: 3,
+        seed: 5,
+    });
+    let server = SimServer::start(Store::from_snapshot(snapshot), SimConfig::default(), 0)
+        .await
+        .unwrap();
+    let c = Client::new(&server);
+    let mut url = "/v1.0/users?$select=id,userType,accountEnabled&$top=100".to_string();
+    let mut seen = HashSet::new();
+    let mut pages = 0;
+    loop {
+        let r = c.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages += 1;
+        assert_eq!(
+            r.body["@odata.context"],
+            "https://graph.microsoft.com/v1.0/$metadata#users(id,userType,accountEnabled)"
+        );
+        for u in r.body["value"].as_array().unwrap() {
+            let keys: HashSet<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, HashSet::from(["id", "userType", "accountEnabled"]));
+            assert!(
+                seen.insert(u["id"].as_str().unwrap().to_string()),
+                "repeated {u}"
+            );
+        }
+        match r.body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.starts_with(&format!("{}/v1.0/users?", server.base_url())),
+                    "{next}"
+                );
+                assert!(next.contains("$skiptoken="), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 253);
+}
+
+#[tokio::test]
+async fn default_user_properties_without_select() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.get(&format!("/v1.0/users/{ANN}")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["@odata.context"],
+        "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
+    );
+    assert_eq!(r.body["userPrincipalName"], "ann@contoso.com");
+    assert!(
+        r.body.get("userType").is_none(),
+        "userType needs $select: {}",
+        r.body
+    );
+    assert!(r.body.get("jobTitle").is_some_and(|v| v.is_null()));
+    let r = c
+        .get("/v1.0/users/ann@contoso.com?$select=userType,x-extra")
+        .await;
+    assert_eq!(r.body["userType"], "Member");
+    assert_eq!(r.body["x-extra"], "kept");
+}
+
+#[tokio::test]
+async fn top_out_of_range_is_rejected_like_graph() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    for top in ["1000", "0", "-1"] {
+        let r = c.get(&format!("/v1.0/users?$top={top}")).await;
+        assert_eq!(r.status, 400, "$top={top}");
+        assert_eq!(code(&r), "Request_UnsupportedQuery");
+    }
+    let r = c.get("/v1.0/users?$top=999").await;
+    assert_eq!(r.status, 200);
+    let r = c.get("/v1.0/users?$top=abc").await;
+    assert_eq!(r.status, 400);
+    let r = c.get("/v1.0/users?$orderby=displayName").await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn filter_subset_and_advanced_queries_need_eventual() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c
+        .get("/v1.0/users?$filter=userType%20eq%20'Guest'&$select=id")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
+    let r = c
+        .get("/v1.0/users?$filter=userType ne 'Guest'&$count=true")
+        .await;
+    assert_eq!(r.status, 400);
+    let r = c
+        .http
+        .get(format!(
+            "{}/v1.0/users?$filter=userType ne 'Guest'&$count=true",
+            c.base
+        ))
+        .header("Authorization", "Bearer t")
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["@odata.count"], 5);
+    let r = c
+        .get("/v1.0/users?$filter=startswith(displayName,'a') or userType eq 'x'")
+        .await;
+    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
+}
+
+#[tokio::test]
+async fn soft_delete_then_404_then_purge() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.delete(&format!("/v1.0/users/{ANN}")).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.body, serde_json::Value::Null);
+    let r = c.delete(&format!("/v1.0/users/{ANN}")).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(code(&r), "Request_ResourceNotFound");
+    assert_eq!(c.get(&format!("/v1.0/users/{ANN}")).await.status, 404);
+
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.user")
+        .await;
+    assert_eq!(r.status, 200);
+    let deleted = &r.body["value"][0];
+    assert_eq!(deleted["id"], ANN);
+    assert_eq!(
+        deleted["userPrincipalName"],
+        "aaaaaaaa000000000000000000000002ann@contoso.com"
+    );
+    assert!(deleted["deletedDateTime"].is_string());
+    // Role memberships go with the user.
+    let r = c.get("/v1.0/directoryRoles/role-ua/members").await;
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 0);
+
+    let r = c.get(&format!("/v1.0/directory/deletedItems/{ANN}")).await;
+    assert_eq!(r.body["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(
+        c.delete(&format!("/v1.0/directory/deletedItems/{ANN}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        c.delete(&format!("/v1.0/directory/deletedItems/{ANN}"))
+            .await
+            .status,
+        404
+    );
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.user")
+        .await;
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn deleted_items_need_a_type_cast() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.get("/v1.0/directory/deletedItems").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
+    for cast in ["user", "application", "servicePrincipal", "group"] {
+        let r = c
+            .get(&format!(
+                "/v1.0/directory/deletedItems/microsoft.graph.{cast}"
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{cast}");
+    }
+}
+
+#[tokio::test]
+async fn missing_token_is_401_and_ids_are_echoed() {
+    let server = start(&tenant_yaml()).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/v1.0/users", server.base_url()))
+        .header("client-request-id", "my-id-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["client-request-id"], "my-id-1");
+    let request_id = r.headers()["request-id"].to_str().unwrap().to_string();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        body["error"]["innerError"]["request-id"],
+        request_id.as_str()
+    );
+    assert_eq!(body["error"]["innerError"]["client-request-id"], "my-id-1");
+    assert!(body["error"]["innerError"]["date"].is_string());
+    let r = http
+        .get(format!("{}/v1.0/users", server.base_url()))
+        .header("Authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_graph_errors_never_500() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let cases = [
+        ("GET", "/v2.0/users", 400, "BadRequest"),
+        ("GET", "/users", 400, "BadRequest"),
+        ("GET", "/v1.0/nonsense", 400, "BadRequest"),
+        (
+            "GET",
+            &format!("/v1.0/users/{ANN}/nonsense") as &str,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            &format!("/v1.0/users/{ANN}/authentication/requirements"),
+            400,
+            "BadRequest",
+        ),
+        ("POST", "/v1.0/subscribedSkus", 405, "Request_BadRequest"),
+        (
+            "DELETE",
+            "/v1.0/directory/subscriptions/sub-e3",
+            405,
+            "Request_BadRequest",
+        ),
+        ("GET", "/v1.0/users/nobody", 404, "Request_ResourceNotFound"),
+        (
+            "GET",
+            "/v1.0/users?$skiptoken=garbage",
+            400,
+            "Directory_ExpiredPageToken",
+        ),
+    ];
+    for (method, path, status, want) in cases {
+        let r = c.send(method, path, None).await;
+        assert_eq!(
+            (r.status, code(&r)),
+            (status, want),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    let r = c
+        .http
+        .patch(format!("{}/v1.0/servicePrincipals/sp-1", c.base))
+        .header("Authorization", "Bearer t")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    for entry in server.request_log() {
+        assert!(entry.status < 500, "{entry:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_last_global_administrator_cannot_be_deleted() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.delete(&format!("/v1.0/users/{ADMIN}")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(code(&r), "Request_BadRequest");
+    assert_eq!(c.get(&format!("/v1.0/users/{ADMIN}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn synced_users_need_sync_off_which_only_beta_can_do() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.delete(&format!("/v1.0/users/{BOB}")).await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    let org = "/organization/11111111-1111-1111-1111-111111111111";
+    let r = c
+        .patch(
+            &format!("/v1.0{org}"),
+            json!({"onPremisesSyncEnabled": false}),
+        )
+        .await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    let r = c
+        .patch(
+            &format!("/beta{org}"),
+            json!({"onPremisesSyncEnabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = c
+        .get(&format!("/v1.0/users/{BOB}?$select=onPremisesSyncEnabled"))
+        .await;
+    assert_eq!(r.body["onPremisesSyncEnabled"], false);
+    assert_eq!(c.delete(&format!("/v1.0/users/{BOB}")).await.status, 204);
+}
+
+#[tokio::test]
+async fn domain_delete_refusals() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    // Initial and default domains can't go; a domain in a UPN can't go, even from the recycle bin.
+    let r = c.delete("/v1.0/domains/contoso.onmicrosoft.com").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    let r = c.delete("/v1.0/domains/contoso.com").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("default"));
+    assert_eq!(
+        c.patch(
+            "/v1.0/domains/contoso.onmicrosoft.com",
+            json!({"isDefault": true})
+        )
+        .await
+        .status,
+        204
+    );
+    let r = c.delete("/v1.0/domains/contoso.com").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ann@contoso.com"),
+        "{}",
+        r.body
+    );
+
+    c.patch(
+        "/beta/organization/11111111-1111-1111-1111-111111111111",
+        json!({"onPremisesSyncEnabled": false}),
+    )
+    .await;
+    for u in [ANN, BOB, "aaaaaaaa-0000-0000-0000-000000000004"] {
+        assert_eq!(c.delete(&format!("/v1.0/users/{u}")).await.status, 204);
+    }
+    let r = c.delete("/v1.0/domains/contoso.com").await;
+    assert_eq!(r.status, 400, "deleted users still reference the domain");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("deletedUser"));
+    for u in [ANN, BOB, "aaaaaaaa-0000-0000-0000-000000000004"] {
+        assert_eq!(
+            c.delete(&format!("/v1.0/directory/deletedItems/{u}"))
+                .await
+                .status,
+            204
+        );
+    }
+    assert_eq!(c.delete("/v1.0/domains/contoso.com").await.status, 204);
+    assert_eq!(c.get("/v1.0/domains/contoso.com").await.status, 404);
+    assert_eq!(c.delete("/v1.0/domains/unused.com").await.status, 204);
+    let r = c.get("/v1.0/organization").await;
+    let verified = r.body["value"][0]["verifiedDomains"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0]["isDefault"], true);
+}
+
+#[tokio::test]
+async fn mfa_rules() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    // Security defaults on: a CA policy can't be enabled.
+    let r = c
+        .patch(
+            "/v1.0/identity/conditionalAccess/policies/ca-1",
+            json!({"state": "enabled"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        c.patch(
+            "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+            json!({"isEnabled": false})
+        )
+        .await
+        .status,
+        204
+    );
+    let r = c
+        .get("/v1.0/policies/identitySecurityDefaultsEnforcementPolicy")
+        .await;
+    assert_eq!(r.body["isEnabled"], false);
+    assert_eq!(
+        c.patch(
+            "/v1.0/identity/conditionalAccess/policies/ca-1",
+            json!({"state": "disabled"})
+        )
+        .await
+        .status,
+        204
+    );
+    // Per-user MFA: beta only, guests 404, missing entry = disabled.
+    let r = c
+        .get(&format!("/beta/users/{ANN}/authentication/requirements"))
+        .await;
+    assert_eq!(r.body["perUserMfaState"], "enforced");
+    let r = c
+        .get(&format!("/beta/users/{BOB}/authentication/requirements"))
+        .await;
+    assert_eq!(r.body["perUserMfaState"], "disabled");
+    assert_eq!(
+        c.get(&format!("/beta/users/{GUEST}/authentication/requirements"))
+            .await
+            .status,
+        404
+    );
+    let r = c
+        .patch(
+            &format!("/beta/users/{ANN}/authentication/requirements"),
+            json!({"perUserMfaState": "disabled"}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = c
+        .patch(
+            &format!("/beta/users/{ANN}/authentication/requirements"),
+            json!({"perUserMfaState": "sometimes"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn apps_and_service_principals() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.delete("/v1.0/servicePrincipals/sp-graph").await;
+    assert_eq!((r.status, code(&r)), (403, "Authorization_RequestDenied"));
+    assert_eq!(
+        c.patch(
+            "/v1.0/servicePrincipals/sp-graph",
+            json!({"accountEnabled": false})
+        )
+        .await
+        .status,
+        204
+    );
+    // Deleting the app registration takes its home-tenant service principal with it.
+    assert_eq!(c.delete("/v1.0/applications/app-1").await.status, 204);
+    assert_eq!(c.get("/v1.0/servicePrincipals/sp-1").await.status, 404);
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.application")
+        .await;
+    assert_eq!(r.body["value"][0]["id"], "app-1");
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.servicePrincipal")
+        .await;
+    assert_eq!(r.body["value"][0]["id"], "sp-1");
+    assert_eq!(c.delete("/v1.0/applications/app-1").await.status, 404);
+}
+
+#[tokio::test]
+async fn portal_subscriptions_and_tenant_deletion() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let r = c.admin("/_sim/portal/subscriptions/sub-e3/delete").await;
+    assert_eq!(
+        r.status, 409,
+        "active subscriptions must be cancelled first"
+    );
+    assert_eq!(
+        c.admin("/_sim/portal/subscriptions/sub-e3/cancel")
+            .await
+            .status,
+        204
+    );
+    let r = c.get("/v1.0/subscribedSkus").await;
+    assert_eq!(r.body["value"][0]["capabilityStatus"], "Suspended");
+    assert_eq!(r.body["value"][0]["prepaidUnits"]["suspended"], 10);
+    assert_eq!(
+        c.admin("/_sim/portal/subscriptions/nope/cancel")
+            .await
+            .status,
+        404
+    );
+
+    let r = c.admin("/_sim/portal/tenant/delete").await;
+    assert_eq!(r.status, 409);
+    let blockers = r.body["blockers"].as_array().unwrap();
+    let kinds: HashSet<(&str, &str)> = blockers
+        .iter()
+        .map(|b| (b["kind"].as_str().unwrap(), b["id"].as_str().unwrap()))
+        .collect();
+    for want in [
+        ("user", ANN),
+        ("user", GUEST),
+        ("application", "app-1"),
+        ("servicePrincipal", "sp-1"),
+        ("servicePrincipal", "sp-graph"),
+        ("subscription", "sub-e3"),
+        ("subscription", "sub-old"),
+        ("domain", "contoso.com"),
+        ("domain", "unused.com"),
+        ("organization", "11111111-1111-1111-1111-111111111111"),
+        ("securityDefaults", "00000000-0000-0000-0000-000000000005"),
+        ("conditionalAccessPolicy", "ca-1"),
+        ("perUserMfa", ANN),
+    ] {
+        assert!(kinds.contains(&want), "missing {want:?} in {blockers:?}");
+    }
+    assert!(!kinds.contains(&("user", ADMIN)));
+    let ann = blockers.iter().find(|b| b["id"] == ANN).unwrap();
+    assert_eq!(ann["name"], "ann@contoso.com");
+
+    // Close everything, then the tenant goes.
+    c.patch(
+        "/beta/organization/11111111-1111-1111-1111-111111111111",
+        json!({"onPremisesSyncEnabled": false}),
+    )
+    .await;
+    c.patch(
+        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+        json!({"isEnabled": false}),
+    )
+    .await;
+    c.patch(
+        "/v1.0/identity/conditionalAccess/policies/ca-1",
+        json!({"state": "disabled"}),
+    )
+    .await;
+    c.patch(
+        "/v1.0/domains/contoso.onmicrosoft.com",
+        json!({"isDefault": true}),
+    )
+    .await;
+    for i in 2..=6 {
+        let id = format!("aaaaaaaa-0000-0000-0000-00000000000{i}");
+        assert_eq!(c.delete(&format!("/v1.0/users/{id}")).await.status, 204);
+        assert_eq!(
+            c.delete(&format!("/v1.0/directory/deletedItems/{id}"))
+                .await
+                .status,
+            204
+        );
+    }
+    c.delete("/v1.0/applications/app-1").await;
+    c.delete("/v1.0/directory/deletedItems/app-1").await;
+    c.delete("/v1.0/directory/deletedItems/sp-1").await;
+    c.patch(
+        "/v1.0/servicePrincipals/sp-graph",
+        json!({"accountEnabled": false}),
+    )
+    .await;
+    c.delete("/v1.0/domains/contoso.com").await;
+    c.delete("/v1.0/domains/unused.com").await;
+    c.admin("/_sim/portal/subscriptions/sub-e3/delete").await;
+    let r = c.admin("/_sim/portal/subscriptions/sub-old/delete").await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("support"));
+    assert_eq!(
+        c.admin("/_sim/portal/subscriptions/sub-old/support-delete")
+            .await
+            .status,
+        204
+    );
+
+    let r = c.admin("/_sim/portal/tenant/delete").await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = c.get("/v1.0/organization").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(code(&r), "OrganizationFromTenantGuidNotFound");
+}
+
+#[tokio::test]
+async fn op_log_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("t.yaml");
+    let state = dir.path().join("t.state.jsonl");
+    std::fs::write(&snap, tenant_yaml()).unwrap();
+
+    let store = Store::open(&snap, Some(&state)).unwrap();
+    let server = SimServer::start(store, SimConfig::default(), 0)
+        .await
+        .unwrap();
+    let c = Client::new(&server);
+    assert_eq!(c.delete(&format!("/v1.0/users/{ANN}")).await.status, 204);
+    assert_eq!(
+        c.admin("/_sim/portal/subscriptions/sub-e3/cancel")
+            .await
+            .status,
+        204
+    );
+    server.shutdown().await;
+
+    let reopened = Store::open(&snap, Some(&state)).unwrap();
+    let s = reopened.snapshot();
+    assert!(s.users.iter().all(|u| u["id"] != ANN));
+    assert_eq!(s.deleted_users[0]["id"], ANN);
+    assert_eq!(s.subscriptions[0]["status"], "Suspended");
+    drop(reopened);
+
+    // A torn last line (killed mid-write) is ignored; the next append starts clean.
+    let mut text = std::fs::read_to_string(&state).unwrap();
+    text.push_str("{\"op\":\"deleteUs");
+    std::fs::write(&state, &text).unwrap();
+    let reopened = Store::open(&snap, Some(&state)).unwrap();
+    assert_eq!(reopened.snapshot().deleted_users.len(), 1);
+    reopened
+        .portal_support_delete_subscription("sub-old")
+        .unwrap();
+    drop(reopened);
+    let again = Store::open(&snap, Some(&state)).unwrap();
+    assert_eq!(again.snapshot().deleted_users.len(), 1);
+    assert_eq!(again.snapshot().subscriptions[1]["status"], "Deleted");
+    drop(again);
+
+    // Corruption before the last line is an error naming the line.
+    let lines: Vec<String> = std::fs::read_to_string(&state)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut broken = lines.clone();
+    broken.insert(1, "garbage".into());
+    std::fs::write(&state, broken.join("\n") + "\n").unwrap();
+    let e = Store::open(&snap, Some(&state)).unwrap_err().to_string();
+    assert!(e.contains(":2:"), "{e}");
+
+    // An op log recorded on another snapshot is refused.
+    std::fs::write(&state, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&snap, tenant_yaml().replace("Contoso", "Fabrikam")).unwrap();
+    let e = Store::open(&snap, Some(&state)).unwrap_err().to_string();
+    assert!(e.contains("another snapshot"), "{e}");
+
+    Store::reset(&state).unwrap();
+    assert!(!state.exists());
+}
