@@ -4,7 +4,7 @@
 //! Paging is by cursor (the key of the last object served), so a page costs O(log n + top)
 //! and deleting objects between pages neither skips nor repeats the others.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ pub(crate) struct Collection {
     shuffle: Option<u64>,
     /// Deleted objects still visible to collection reads until their deadline.
     ghosts: BTreeMap<Key, (Object, Instant)>,
+    /// Ghost keys in deadline order, to expire them in O(1) amortised per delete.
+    ghost_queue: VecDeque<(Instant, Key)>,
 }
 
 /// FNV-1a over the id, mixed with the seed: a stable, seed-dependent order.
@@ -87,10 +89,19 @@ impl Collection {
     pub(crate) fn remove(&mut self, id: &str, lag: Option<Duration>) -> Option<Object> {
         let key = self.index.remove(id)?;
         let o = self.items.remove(&key)?;
+        let now = Instant::now();
+        while let Some((until, k)) = self.ghost_queue.front().copied() {
+            if until > now {
+                break;
+            }
+            self.ghost_queue.pop_front();
+            if self.ghosts.get(&k).is_some_and(|(_, u)| *u == until) {
+                self.ghosts.remove(&k);
+            }
+        }
         if let Some(lag) = lag {
-            let now = Instant::now();
-            self.ghosts.retain(|_, (_, until)| *until > now);
             self.ghosts.insert(key, (o.clone(), now + lag));
+            self.ghost_queue.push_back((now + lag, key));
         }
         Some(o)
     }
@@ -121,6 +132,7 @@ impl Collection {
         self.items.clear();
         self.index.clear();
         self.ghosts.clear();
+        self.ghost_queue.clear();
         self.next_seq = 0;
         for o in objects {
             self.insert(o);

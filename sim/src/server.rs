@@ -26,7 +26,7 @@ use crate::error::{GraphError, PortalError};
 use crate::faults::{Fault, Faults};
 use crate::graph::{self, GraphRequest, GraphResponse};
 use crate::store::Store;
-use crate::throttle::Throttle;
+use crate::throttle::{Admission, Throttle};
 
 /// Largest request body accepted (Graph rejects far smaller bodies for these endpoints).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -56,12 +56,10 @@ pub(crate) fn unix_ms() -> u64 {
 pub(crate) struct Shared {
     addr: SocketAddr,
     pub(crate) store: Store,
-    #[allow(dead_code)] // read by the throttling and batching stages
-    pub(crate) config: SimConfig,
     log: Mutex<Vec<LogEntry>>,
     log_file: Option<Mutex<File>>,
     pub(crate) throttle: Throttle,
-    faults: Faults,
+    pub(crate) faults: Faults,
 }
 
 impl Shared {
@@ -124,13 +122,12 @@ impl SimServer {
             t.set_shuffle(config.shuffle_seed);
             t.lag = lag;
         });
-        let users = store.read(|t| t.users.len());
+        let (users, tenant_id) = store.read(|t| (t.users.len(), t.tenant_id().to_string()));
         let shared = Arc::new(Shared {
             addr,
-            throttle: Throttle::new(&config, users),
+            throttle: Throttle::new(&config, users, &tenant_id),
             faults: Faults::new(&config),
             store,
-            config,
             log: Mutex::new(Vec::new()),
             log_file,
         });
@@ -457,19 +454,18 @@ async fn graph_request(
         }
         return crate::batch::handle(shared, &request, ids).await;
     }
-    if let Some(throttled) = shared
+    let admitted = match shared
         .throttle
         .admit(method, &request.path, request.query.as_deref())
     {
-        return throttled.response(ids);
-    }
+        Admission::Throttled(t) => return t.response(ids),
+        Admission::Admitted(a) => a,
+    };
     let mut resp = match graph::handle(&shared.store, &request) {
         Ok(r) => r,
         Err(e) => error_response(&e, ids),
     };
-    shared
-        .throttle
-        .annotate(&mut resp, method, &request.path, request.query.as_deref());
+    admitted.annotate(&mut resp);
     resp
 }
 
