@@ -116,7 +116,14 @@ pub async fn converge(
             }
             delete(client, &format!("/v1.0/users/{id}")).await
         }
-        ActionKind::PurgeUser => purge(client, id, &format!("/v1.0/users/{id}")).await,
+        ActionKind::PurgeUser => {
+            let active = state.users.iter().any(|u| u.id == id);
+            let binned = state.deleted_users.iter().any(|u| u.id == id);
+            if !active && !binned {
+                return Ok(Outcome::AlreadyDone);
+            }
+            purge(client, id, &format!("/v1.0/users/{id}")).await
+        }
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => {
             let sub = get_opt(client, &format!("/v1.0/directory/subscriptions/{id}")).await?;
             let status = sub
@@ -136,48 +143,78 @@ pub async fn converge(
             })
         }
         ActionKind::DisableSecurityDefaults => {
-            const P: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
-            let live = client.get(P).await?;
-            if live.get("isEnabled") == Some(&Value::Bool(false)) {
+            if !state.security_defaults.is_enabled {
                 return Ok(Outcome::AlreadyDone);
             }
-            patch(client, P, json!({"isEnabled": false})).await
+            patch(
+                client,
+                "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+                json!({"isEnabled": false}),
+            )
+            .await
         }
         ActionKind::DisableConditionalAccessPolicy => {
-            let p = format!("/v1.0/identity/conditionalAccess/policies/{id}");
-            match get_opt(client, &p).await? {
+            match state
+                .conditional_access_policies
+                .iter()
+                .find(|p| p.id == id)
+            {
                 None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("state").and_then(Value::as_str) == Some("disabled") => {
-                    Ok(Outcome::AlreadyDone)
+                Some(p) if p.state == "disabled" => Ok(Outcome::AlreadyDone),
+                Some(_) => {
+                    patch(
+                        client,
+                        &format!("/v1.0/identity/conditionalAccess/policies/{id}"),
+                        json!({"state": "disabled"}),
+                    )
+                    .await
                 }
-                Some(_) => patch(client, &p, json!({"state": "disabled"})).await,
             }
         }
         ActionKind::DisablePerUserMfa => {
-            let p = format!("/beta/users/{id}/authentication/requirements");
-            match get_opt(client, &p).await? {
-                None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("perUserMfaState").and_then(Value::as_str) == Some("disabled") => {
-                    Ok(Outcome::AlreadyDone)
-                }
-                Some(_) => patch(client, &p, json!({"perUserMfaState": "disabled"})).await,
+            // The tenant read covers the plan's kept users; anyone else is already gone.
+            if state.per_user_mfa_of(id) == crate::model::PerUserMfaState::Disabled {
+                return Ok(Outcome::AlreadyDone);
             }
+            patch(
+                client,
+                &format!("/beta/users/{id}/authentication/requirements"),
+                json!({"perUserMfaState": "disabled"}),
+            )
+            .await
         }
         ActionKind::DeleteServicePrincipal => {
+            if !state.service_principals.iter().any(|sp| sp.id == id) {
+                return Ok(Outcome::AlreadyDone);
+            }
             delete(client, &format!("/v1.0/servicePrincipals/{id}")).await
         }
         ActionKind::DisableServicePrincipal => {
-            let p = format!("/v1.0/servicePrincipals/{id}");
-            match get_opt(client, &p).await? {
+            match state.service_principals.iter().find(|sp| sp.id == id) {
                 None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("accountEnabled") == Some(&Value::Bool(false)) => {
-                    Ok(Outcome::AlreadyDone)
+                Some(sp) if sp.account_enabled == Some(false) => Ok(Outcome::AlreadyDone),
+                Some(_) => {
+                    patch(
+                        client,
+                        &format!("/v1.0/servicePrincipals/{id}"),
+                        json!({"accountEnabled": false}),
+                    )
+                    .await
                 }
-                Some(_) => patch(client, &p, json!({"accountEnabled": false})).await,
             }
         }
-        ActionKind::DeleteApplication => delete(client, &format!("/v1.0/applications/{id}")).await,
+        ActionKind::DeleteApplication => {
+            if !state.applications.iter().any(|a| a.id == id) {
+                return Ok(Outcome::AlreadyDone);
+            }
+            delete(client, &format!("/v1.0/applications/{id}")).await
+        }
         ActionKind::PurgeApplication => {
+            let active = state.applications.iter().any(|a| a.id == id);
+            let binned = state.deleted_applications.iter().any(|a| a.id == id);
+            if !active && !binned {
+                return Ok(Outcome::AlreadyDone);
+            }
             purge(client, id, &format!("/v1.0/applications/{id}")).await
         }
         ActionKind::MoveUserToInitialDomain => {
@@ -207,7 +244,12 @@ pub async fn converge(
             }
             patch(client, &p, json!({"isDefault": true})).await
         }
-        ActionKind::DeleteDomain => delete(client, &format!("/v1.0/domains/{id}")).await,
+        ActionKind::DeleteDomain => {
+            if !state.domains.iter().any(|d| d.id.eq_ignore_ascii_case(id)) {
+                return Ok(Outcome::AlreadyDone);
+            }
+            delete(client, &format!("/v1.0/domains/{id}")).await
+        }
         ActionKind::DeleteTenant => match client.get("/v1.0/organization").await {
             Err(e) if tenant_gone(&e) => Ok(Outcome::Verified),
             Err(e) => Err(e),

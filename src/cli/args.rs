@@ -73,10 +73,15 @@ pub struct TargetArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Keep this user (userPrincipalName or object id); repeatable. At least one kept user
-    /// must be a Global Administrator: the one who deletes the tenant at the end.
+    /// Keep this user (userPrincipalName or object id); repeatable; adds to the spec's
+    /// `keep`. At least one kept user must be a Global Administrator: the one who deletes
+    /// the tenant at the end.
     #[arg(long, value_name = "UPN")]
     pub keep: Vec<String>,
+    /// The closure spec: the declared target (kept users, recycle bin, applications,
+    /// manual actions). See examples/closeout.yaml for every key and its default.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
     /// Save the plan to this file for review and `closeout apply`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -100,6 +105,16 @@ pub struct ApplyArgs {
     /// Actions in flight at once.
     #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_PARALLELISM)]
     pub parallelism: usize,
+    /// Wait for the manual actions: poll the tenant until a person has done them (or
+    /// --timeout passes), instead of exiting 3.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 30m, 72h); exits 3.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Option<std::time::Duration>,
+    /// With --wait: how often to read the tenant again.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub poll_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -78,7 +78,15 @@ pub fn open_sim_store(
 pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
     if let Some(snapshot) = &target.simulate {
         let store = open_sim_store(snapshot, target.state_dir.as_deref())?;
-        let sim = graph_sim::SimServer::start(store, graph_sim::SimConfig::default(), 0)
+        let config = graph_sim::SimConfig {
+            // Every Graph call of a rehearsal, for review: one JSON line each.
+            log_file: Some(
+                sim_state_file(snapshot, target.state_dir.as_deref())?
+                    .with_extension("requests.jsonl"),
+            ),
+            ..graph_sim::SimConfig::default()
+        };
+        let sim = graph_sim::SimServer::start(store, config, 0)
             .await
             .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
         let client = GraphClient::new(

@@ -13,7 +13,7 @@ pub mod dag_node {
     pub use super::dag::Node;
 }
 pub use preflight::preflight;
-pub use spec::{ApplicationPolicy, ClosureSpec};
+pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;
 use crate::plan::{KeptUser, Plan, TenantRef, TOOL_VERSION};

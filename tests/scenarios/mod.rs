@@ -1,1 +1,2 @@
+mod closure;
 mod walking_skeleton;
