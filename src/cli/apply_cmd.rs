@@ -62,8 +62,8 @@ fn confirm(plan: &Plan) -> Result<(), CliError> {
 
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
-    let conn = connect(&args.target).await?;
-    let result = run_connected(&args, &plan, &conn).await;
+    let mut conn = connect(&args.target).await?;
+    let result = run_connected(&args, &plan, &mut conn).await;
     conn.close().await;
     result
 }
@@ -71,7 +71,7 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    conn: &super::connect::Connection,
+    conn: &mut super::connect::Connection,
 ) -> Result<ExitCode, CliError> {
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
     let started = std::time::Instant::now();
@@ -138,6 +138,7 @@ async fn run_connected(
             humantime::format_duration(args.poll_interval)
         );
         tokio::time::sleep(args.poll_interval).await;
+        conn.refresh(&args.target).await?;
     }
 }
 

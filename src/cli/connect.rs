@@ -24,6 +24,17 @@ impl Connection {
             sim.shutdown().await;
         }
     }
+
+    /// Picks up changes other processes made to a simulated tenant (e.g. `closeout sim
+    /// cancel-subscription` in another terminal while `apply --wait` polls): the in-process
+    /// simulator is restarted on the recorded state. A no-op for real Graph.
+    pub async fn refresh(&mut self, target: &TargetArgs) -> Result<(), CliError> {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+            *self = connect(target).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The state directory: `--state-dir`, else `$XDG_STATE_HOME/closeout`, else
