@@ -5,10 +5,19 @@
 use crate::model::{PerUserMfaState, TenantState};
 use crate::plan::Check;
 
-fn check(name: &str, requirement: &str, blocking: Vec<String>) -> Check {
+/// Blocking objects named per check; the rest are counted (they are actions of the plan).
+pub const BLOCKING_LIST_LIMIT: usize = 20;
+
+fn check(name: &str, requirement: &str, mut blocking: Vec<String>) -> Check {
+    let passed = blocking.is_empty();
+    if blocking.len() > BLOCKING_LIST_LIMIT {
+        let more = blocking.len() - BLOCKING_LIST_LIMIT;
+        blocking.truncate(BLOCKING_LIST_LIMIT);
+        blocking.push(format!("... and {more} more"));
+    }
     Check {
         name: name.to_string(),
-        passed: blocking.is_empty(),
+        passed,
         requirement: requirement.to_string(),
         blocking,
     }

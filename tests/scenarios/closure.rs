@@ -376,13 +376,25 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = graph_sim::Store::open(&tenant("trial"), None).unwrap();
     let sim = rt
-        .block_on(graph_sim::SimServer::start(store, graph_sim::SimConfig::default(), 0))
+        .block_on(graph_sim::SimServer::start(
+            store,
+            graph_sim::SimConfig::default(),
+            0,
+        ))
         .unwrap();
     let url = sim.base_url();
     let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
-        &["plan", "--graph-url", &url, "--keep", "admin@tailspintoys.onmicrosoft.com", "-o", s(&plan)],
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--keep",
+            "admin@tailspintoys.onmicrosoft.com",
+            "-o",
+            s(&plan),
+        ],
         &token,
     )
     .expect(0);
@@ -390,14 +402,36 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     // Without --wait, and with --wait but a short timeout: exit 3.
     let timed = sb
         .closeout_env(
-            &["apply", s(&plan), "--graph-url", &url, "--auto-approve", "--wait", "--poll-interval", "200ms", "--timeout", "1s"],
+            &[
+                "apply",
+                s(&plan),
+                "--graph-url",
+                &url,
+                "--auto-approve",
+                "--wait",
+                "--poll-interval",
+                "200ms",
+                "--timeout",
+                "1s",
+            ],
             &token,
         )
         .expect(3);
     assert!(timed.stdout.contains("Gave up waiting"), "{}", timed.stdout);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
-        .args(["apply", s(&plan), "--graph-url", &url, "--auto-approve", "--wait", "--poll-interval", "300ms", "--timeout", "60s"])
+        .args([
+            "apply",
+            s(&plan),
+            "--graph-url",
+            &url,
+            "--auto-approve",
+            "--wait",
+            "--poll-interval",
+            "300ms",
+            "--timeout",
+            "60s",
+        ])
         .env("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .stdin(Stdio::null())
@@ -422,7 +456,11 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while !store.tenant_deletion_blockers().is_empty() {
-        assert!(Instant::now() < deadline, "blockers remain: {:?}", store.tenant_deletion_blockers());
+        assert!(
+            Instant::now() < deadline,
+            "blockers remain: {:?}",
+            store.tenant_deletion_blockers()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     store.portal_delete_tenant().unwrap();
@@ -439,8 +477,16 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     };
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Waiting for the manual actions"), "{stdout}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Waiting for the manual actions"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Closure complete"), "{stdout}");
     rt.block_on(sim.shutdown());
 }
