@@ -212,6 +212,9 @@ fn print_report(plan: &Plan, report: &ApplyReport, checklist: Option<&[Check]>) 
             for b in &c.blocking {
                 let _ = writeln!(out, "        blocking: {b}");
             }
+            if c.more > 0 {
+                let _ = writeln!(out, "        ... and {} more", c.more);
+            }
         }
     }
     if report.outcomes.iter().any(|(a, o)| {

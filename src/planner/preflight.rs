@@ -10,16 +10,14 @@ pub const BLOCKING_LIST_LIMIT: usize = 20;
 
 fn check(name: &str, requirement: &str, mut blocking: Vec<String>) -> Check {
     let passed = blocking.is_empty();
-    if blocking.len() > BLOCKING_LIST_LIMIT {
-        let more = blocking.len() - BLOCKING_LIST_LIMIT;
-        blocking.truncate(BLOCKING_LIST_LIMIT);
-        blocking.push(format!("... and {more} more"));
-    }
+    let more = blocking.len().saturating_sub(BLOCKING_LIST_LIMIT);
+    blocking.truncate(BLOCKING_LIST_LIMIT);
     Check {
         name: name.to_string(),
         passed,
         requirement: requirement.to_string(),
         blocking,
+        more,
     }
 }
 

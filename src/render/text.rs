@@ -87,15 +87,15 @@ pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> 
         } else {
             writeln!(
                 out,
-                "  [{mark}] {}: {} ({n} blocking; this plan removes what it can)",
+                "  [{mark}] {}: {} (this plan removes what it can)",
                 c.name, c.requirement
             )?;
             let show = if opts.full { n } else { n.min(5) };
             for b in &c.blocking[..show] {
                 writeln!(out, "        {b}")?;
             }
-            if show < n {
-                writeln!(out, "        ... and {} more", n - show)?;
+            if show < n || c.more > 0 {
+                writeln!(out, "        ... and {} more", n - show + c.more)?;
             }
         }
     }
