@@ -125,22 +125,7 @@ pub async fn converge(
             purge(client, id, &format!("/v1.0/users/{id}")).await
         }
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => {
-            let sub = get_opt(client, &format!("/v1.0/directory/subscriptions/{id}")).await?;
-            let status = sub
-                .as_ref()
-                .and_then(|s| s.get("status"))
-                .and_then(Value::as_str)
-                .unwrap_or("Deleted")
-                .to_string();
-            let done = match a.kind {
-                ActionKind::CancelSubscription => !matches!(status.as_str(), "Enabled" | "Warning"),
-                _ => status == "Deleted",
-            };
-            Ok(if done {
-                Outcome::Verified
-            } else {
-                Outcome::Pending(format!("subscription status is {status}"))
-            })
+            verify_subscription(client, a.kind, id).await
         }
         ActionKind::DisableSecurityDefaults => {
             if !state.security_defaults.is_enabled {
@@ -256,4 +241,64 @@ pub async fn converge(
             Ok(_) => Ok(Outcome::Pending("the tenant still exists".to_string())),
         },
     }
+}
+
+/// Verifies a subscription's manual action by reading `GET /v1.0/directory/subscriptions`
+/// and cross-checking `GET /v1.0/subscribedSkus`: the subscription's status must have moved
+/// (cancel: no longer `Enabled`/`Warning`; delete: `Deleted`), and when no other
+/// subscription keeps its SKU alive, the SKU's `capabilityStatus` must agree.
+/// <https://learn.microsoft.com/en-us/graph/api/resources/companysubscription>,
+/// <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>
+async fn verify_subscription(
+    client: &GraphClient,
+    kind: ActionKind,
+    id: &str,
+) -> Result<Outcome, GraphError> {
+    let subs = client.get_all("/v1.0/directory/subscriptions").await?;
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let this = subs.iter().find(|s| str_of(s, "id") == id);
+    let status = this.map_or("Deleted".to_string(), |s| str_of(s, "status"));
+    let sku_id = this.map(|s| str_of(s, "skuId")).unwrap_or_default();
+    let cancel = kind == ActionKind::CancelSubscription;
+    let moved = if cancel {
+        !matches!(status.as_str(), "Enabled" | "Warning")
+    } else {
+        status == "Deleted"
+    };
+    if !moved {
+        return Ok(Outcome::Pending(format!("subscription status is {status}")));
+    }
+    if sku_id.is_empty() {
+        return Ok(Outcome::Verified);
+    }
+    let others_alive = subs.iter().any(|s| {
+        str_of(s, "id") != id
+            && str_of(s, "skuId") == sku_id
+            && if cancel {
+                matches!(str_of(s, "status").as_str(), "Enabled" | "Warning")
+            } else {
+                str_of(s, "status") != "Deleted"
+            }
+    });
+    if others_alive {
+        return Ok(Outcome::Verified);
+    }
+    let skus = client.get_all("/v1.0/subscribedSkus").await?;
+    let capability = skus
+        .iter()
+        .find(|k| str_of(k, "skuId") == sku_id)
+        .map(|k| str_of(k, "capabilityStatus"));
+    let agrees = match capability.as_deref() {
+        None => true,
+        Some(c) if cancel => !matches!(c, "Enabled" | "Warning"),
+        Some(c) => c == "Deleted",
+    };
+    Ok(if agrees {
+        Outcome::Verified
+    } else {
+        Outcome::Pending(format!(
+            "the subscription is {status} but subscribedSkus still shows SKU {sku_id} as {}; waiting for Graph to catch up",
+            capability.unwrap_or_default()
+        ))
+    })
 }
