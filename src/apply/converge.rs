@@ -111,10 +111,19 @@ pub async fn converge(
             .await
         }
         ActionKind::DeleteUser => {
-            if !state.users.iter().any(|u| u.id == id) {
+            let Some(user) = state.users.iter().find(|u| u.id == id) else {
                 return Ok(Outcome::AlreadyDone);
+            };
+            match delete(client, &format!("/v1.0/users/{id}")).await {
+                // Turning directory sync off takes Microsoft up to 72 hours; until then
+                // synced users are refused with 400. That is waiting, not failure.
+                Err(e) if e.status() == Some(400) && user.is_synced() => Ok(Outcome::Pending(format!(
+                    "Graph still treats this user as synchronized from on-premises ({}; request-id {}): turning directory sync off can take up to 72 hours; apply again later",
+                    e.code().unwrap_or(""),
+                    e.request_id().unwrap_or("none")
+                ))),
+                other => other,
             }
-            delete(client, &format!("/v1.0/users/{id}")).await
         }
         ActionKind::PurgeUser => {
             let active = state.users.iter().any(|u| u.id == id);
