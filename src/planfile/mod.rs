@@ -54,6 +54,27 @@ pub enum PlanFileError {
     },
 }
 
+/// Puts the plan's sets in their canonical order, so the same tenant gives the same file
+/// whatever order Graph's pages arrived in: each action's `depends_on` (step gates first,
+/// then addresses, sorted, without duplicates), the kept users (by userPrincipalName,
+/// compared case-insensitively, then id) and their roles. The order of the actions is the
+/// planner's (by step, then a stable key) and is kept.
+pub fn canonicalize(plan: &mut Plan) {
+    for a in &mut plan.actions {
+        a.depends_on
+            .sort_by(|x, y| (!x.starts_with("step:"), x).cmp(&(!y.starts_with("step:"), y)));
+        a.depends_on.dedup();
+    }
+    for k in &mut plan.keep {
+        k.roles.sort();
+        k.roles.dedup();
+    }
+    plan.keep.sort_by(|a, b| {
+        (a.user_principal_name.to_lowercase(), &a.id)
+            .cmp(&(b.user_principal_name.to_lowercase(), &b.id))
+    });
+}
+
 /// Renders a plan as plan-file bytes (deterministic for a given plan).
 pub fn to_bytes(plan: &Plan) -> Vec<u8> {
     let body = wire::body_yaml(plan);
@@ -107,7 +128,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?
         .replace("\r\n", "\n");
-    let version = wire::peek_version(&text).map_err(|(loc, m)| invalid(loc, m))?;
+    let version = match wire::scan_version(&text) {
+        Some(v) => v,
+        None => wire::peek_version(&text).map_err(|(loc, m)| invalid(loc, m))?,
+    };
     if version != FORMAT_VERSION.to_string() {
         return Err(PlanFileError::UnknownVersion {
             path: path.to_path_buf(),

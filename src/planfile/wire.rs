@@ -107,6 +107,17 @@ fn location(e: &serde_yaml::Error) -> String {
         .unwrap_or_default()
 }
 
+/// Finds a top-level `format_version: N` line without parsing the YAML (plan files are
+/// large; the full parse follows once the version is known). `None` when there is no
+/// such plain line: [`peek_version`] then decides, with the parser's location.
+pub fn scan_version(text: &str) -> Option<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("format_version:"))
+        .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+        .filter(|v| !v.is_empty() && !v.contains([' ', '#', '{', '[']))
+}
+
 /// Reads `format_version` alone, so an unknown version is reported as such.
 pub fn peek_version(text: &str) -> Result<String, (String, String)> {
     #[derive(Deserialize)]

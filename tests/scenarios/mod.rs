@@ -1,1 +1,2 @@
+mod review;
 mod walking_skeleton;
