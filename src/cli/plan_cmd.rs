@@ -75,11 +75,11 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         ..ClosureSpec::default()
     };
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
-    planfile::canonicalize(&mut plan);
-    plan.plan_id = planfile::plan_id_for(&plan);
+    let bytes = planfile::seal(&mut plan);
     if let Some(path) = &args.out {
-        planfile::write(path, &plan)?;
+        planfile::write_bytes(path, &bytes)?;
     }
+    drop(bytes);
     render(&plan, &args.render, args.full)?;
     if let Some(path) = &args.out {
         let saved = format!(

@@ -77,35 +77,63 @@ pub fn canonicalize(plan: &mut Plan) {
 
 /// Renders a plan as plan-file bytes (deterministic for a given plan).
 pub fn to_bytes(plan: &Plan) -> Vec<u8> {
-    let body = wire::body_yaml(plan);
+    file_bytes(plan, &wire::body_yaml(plan))
+}
+
+/// The file for `plan` with its body already serialised (the body is the costly part of a
+/// large plan: serialise it once).
+fn file_bytes(plan: &Plan, body: &str) -> Vec<u8> {
     let header = header(plan);
-    let unsigned = format!("{header}format_version: {FORMAT_VERSION}\n{body}");
-    let digest = digest_of(&unsigned, &plan.plan_id, &plan.created_at);
+    let mut h = Sha256::new();
+    h.update(header.as_bytes());
+    h.update(format!("format_version: {FORMAT_VERSION}\n").as_bytes());
+    h.update(body.as_bytes());
+    let digest = finish_digest(h, &plan.plan_id, &plan.created_at);
     let stamp = format!(
         "plan: {{id: {}, created_at: '{}', digest: 'sha256:{digest}'}}\n",
         plan.plan_id, plan.created_at
     );
-    format!("{header}format_version: {FORMAT_VERSION}\n{stamp}{body}").into_bytes()
+    let mut out = String::with_capacity(header.len() + stamp.len() + body.len() + 32);
+    out.push_str(&header);
+    out.push_str(&format!("format_version: {FORMAT_VERSION}\n"));
+    out.push_str(&stamp);
+    out.push_str(body);
+    out.into_bytes()
 }
 
 /// The deterministic plan id for a plan body: the first 16 hex digits of its SHA-256.
 pub fn plan_id_for(plan: &Plan) -> String {
-    let mut probe = plan.clone();
-    probe.plan_id = String::new();
-    probe.created_at = String::new();
-    let body = wire::body_yaml(&probe);
-    let hash = Sha256::digest(body.as_bytes());
-    hex(&hash)[..16].to_string()
+    id_of_body(&wire::body_yaml(plan))
+}
+
+fn id_of_body(body: &str) -> String {
+    // The body holds neither the plan id nor the creation time (they are on the stamp line).
+    hex(&Sha256::digest(body.as_bytes()))[..16].to_string()
+}
+
+/// Makes a computed plan ready to save: puts it in canonical order ([`canonicalize`]),
+/// derives its id from its content, and returns the plan-file bytes. Equivalent to
+/// `canonicalize`, `plan_id_for` and [`to_bytes`], serialising the body once.
+pub fn seal(plan: &mut Plan) -> Vec<u8> {
+    canonicalize(plan);
+    let body = wire::body_yaml(plan);
+    plan.plan_id = id_of_body(&body);
+    file_bytes(plan, &body)
 }
 
 /// Writes a plan file (atomically: a temporary file renamed into place).
 pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
+    write_bytes(path, &to_bytes(plan))
+}
+
+/// Writes plan-file bytes made by [`seal`] or [`to_bytes`] (atomically).
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
     let io = |source| PlanFileError::Io {
         path: path.to_path_buf(),
         source,
     };
     let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, to_bytes(plan)).map_err(io)?;
+    std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -125,9 +153,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         location,
         message,
     };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?
-        .replace("\r\n", "\n");
+    let raw = std::str::from_utf8(bytes)
+        .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?;
+    let text: std::borrow::Cow<str> = if raw.contains('\r') {
+        raw.replace("\r\n", "\n").into()
+    } else {
+        raw.into()
+    };
+    let text = text.as_ref();
     let version = match wire::scan_version(&text) {
         Some(v) => v,
         None => wire::peek_version(&text).map_err(|(loc, m)| invalid(loc, m))?,
@@ -140,14 +173,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             tool: crate::plan::TOOL_VERSION,
         });
     }
-    let (plan, stamp_digest) = wire::parse_body(&text).map_err(|(loc, m)| invalid(loc, m))?;
-    let unsigned: String = text
-        .split_inclusive('\n')
-        .filter(|l| !l.starts_with("plan:"))
-        .collect();
+    let (plan, stamp_digest) = wire::parse_body(text).map_err(|(loc, m)| invalid(loc, m))?;
+    // SHA-256 over every line but the `plan:` stamp, hashed in place (no copy of the file).
+    let mut h = Sha256::new();
+    let mut from = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("plan:") {
+            h.update(text[from..at].as_bytes());
+            from = at + line.len();
+        }
+        at += line.len();
+    }
+    h.update(text[from..].as_bytes());
     let computed = format!(
         "sha256:{}",
-        digest_of(&unsigned, &plan.plan_id, &plan.created_at)
+        finish_digest(h, &plan.plan_id, &plan.created_at)
     );
     if computed != stamp_digest {
         return Err(PlanFileError::Tampered {
@@ -159,9 +200,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
     Ok(plan)
 }
 
-fn digest_of(unsigned: &str, plan_id: &str, created_at: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(unsigned.as_bytes());
+/// Ends the digest of a plan file's unsigned text (already fed to `h`): then the plan id
+/// and creation time, each after a NUL.
+fn finish_digest(mut h: Sha256, plan_id: &str, created_at: &str) -> String {
     h.update(b"\0");
     h.update(plan_id.as_bytes());
     h.update(b"\0");

@@ -52,10 +52,12 @@ impl Redactor {
                 }
             }
         }
+        // Names with an `@` (userPrincipalNames, the bulk of a large plan) are found in text
+        // as words, see `Redactor::text`; the automaton holds the others.
         let mut seen = HashSet::new();
         let patterns: Vec<String> = names
             .into_iter()
-            .filter(|n| n.chars().count() >= MIN_TEXT_PATTERN)
+            .filter(|n| n.chars().count() >= MIN_TEXT_PATTERN && !n.contains('@'))
             .map(str::to_lowercase)
             .filter(|n| seen.insert(n.clone()))
             .collect();
@@ -84,27 +86,57 @@ impl Redactor {
         format!("redacted:{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
     }
 
-    /// Replaces every known name inside `text` (whole words only) with its token.
+    /// Replaces every name inside `text` with its token: each word containing an `@` (a
+    /// userPrincipalName or mail address, known to the plan or not), then every other
+    /// name of the plan where it stands as whole words.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let words = self.at_words(text);
         let Some(m) = &self.matcher else {
-            return Cow::Borrowed(text);
+            return words;
         };
         let mut out = String::new();
         let mut last = 0;
-        for hit in m.find_iter(text) {
+        let src = words.as_ref();
+        for hit in m.find_iter(src) {
             let (s, e) = (hit.start(), hit.end());
-            let before = text[..s].chars().next_back();
-            let after = text[e..].chars().next();
+            let before = src[..s].chars().next_back();
+            let after = src[e..].chars().next();
             let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
             if word(before) || word(after) {
                 continue;
             }
-            out.push_str(&text[last..s]);
-            out.push_str(&self.token(&text[s..e]));
+            out.push_str(&src[last..s]);
+            out.push_str(&self.token(&src[s..e]));
             last = e;
         }
         if last == 0 {
+            return words;
+        }
+        out.push_str(&src[last..]);
+        Cow::Owned(out)
+    }
+
+    /// Replaces each whitespace-separated word containing an `@` (less surrounding
+    /// punctuation) with its token.
+    fn at_words<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !text.contains('@') {
             return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (start, word) in text
+            .split_whitespace()
+            .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+        {
+            if !word.contains('@') {
+                continue;
+            }
+            let lead = word.len() - word.trim_start_matches(['(', '[', '"', '\'']).len();
+            let core = word[lead..].trim_end_matches(['.', ',', ';', ':', ')', ']', '"', '\'']);
+            let (s, e) = (start + lead, start + lead + core.len());
+            out.push_str(&text[last..s]);
+            out.push_str(&self.token(core));
+            last = e;
         }
         out.push_str(&text[last..]);
         Cow::Owned(out)
