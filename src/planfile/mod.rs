@@ -161,9 +161,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         raw.into()
     };
     let text = text.as_ref();
-    let version = match wire::scan_version(&text) {
+    let version = match wire::scan_version(text) {
         Some(v) => v,
-        None => wire::peek_version(&text).map_err(|(loc, m)| invalid(loc, m))?,
+        None => wire::peek_version(text).map_err(|(loc, m)| invalid(loc, m))?,
     };
     if version != FORMAT_VERSION.to_string() {
         return Err(PlanFileError::UnknownVersion {
@@ -180,12 +180,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
     let mut at = 0;
     for line in text.split_inclusive('\n') {
         if line.starts_with("plan:") {
-            h.update(text[from..at].as_bytes());
+            h.update(&text.as_bytes()[from..at]);
             from = at + line.len();
         }
         at += line.len();
     }
-    h.update(text[from..].as_bytes());
+    h.update(&text.as_bytes()[from..]);
     let computed = format!(
         "sha256:{}",
         finish_digest(h, &plan.plan_id, &plan.created_at)

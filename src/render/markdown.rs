@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 use super::view::{ActionView, PlanView, StepView};
+use crate::plan::ActionKind;
 
 /// Options of the Markdown view.
 #[derive(Debug, Clone, Copy)]
@@ -158,27 +159,37 @@ pub fn render_plan_markdown(
             esc(s.step.title()),
             s.counts_phrase()
         )?;
-        let fold = s.actions.len() > opts.fold_over;
-        if fold {
-            writeln!(
-                out,
-                "<details><summary>{} action{}: {}</summary>\n",
-                s.actions.len(),
-                if s.actions.len() == 1 { "" } else { "s" },
-                esc(&kinds_phrase(s))
-            )?;
-        }
-        let shown = if opts.full {
-            s.actions.len()
-        } else {
-            s.actions.len().min(opts.limit)
-        };
+        // Automated actions in a table, folded when long; manual ones always in sight, as
+        // a task list with their instructions folded.
         let (manual, automated): (Vec<&ActionView>, Vec<&ActionView>) =
-            s.actions[..shown].iter().partition(|a| a.kind.is_manual());
+            s.actions.iter().partition(|a| a.kind.is_manual());
+        let cut = |n: usize| if opts.full { n } else { n.min(opts.limit) };
         if !automated.is_empty() {
+            let fold = automated.len() > opts.fold_over;
+            if fold {
+                let mut kinds: Vec<(ActionKind, usize)> = Vec::new();
+                for a in &automated {
+                    match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
+                        Some((_, n)) => *n += 1,
+                        None => kinds.push((a.kind, 1)),
+                    }
+                }
+                let phrase: Vec<String> = kinds
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", k.describe()))
+                    .collect();
+                writeln!(
+                    out,
+                    "<details><summary>{} automated action{}: {}</summary>\n",
+                    automated.len(),
+                    if automated.len() == 1 { "" } else { "s" },
+                    esc(&phrase.join(", "))
+                )?;
+            }
             writeln!(out, "| | Action | Object | Object id |")?;
             writeln!(out, "|:---:|---|---|---|")?;
-            for a in automated {
+            let shown = cut(automated.len());
+            for a in &automated[..shown] {
                 writeln!(
                     out,
                     "| {} | {} | {} | {} |",
@@ -189,33 +200,45 @@ pub fn render_plan_markdown(
                 )?;
             }
             writeln!(out)?;
-        }
-        for a in manual {
-            writeln!(
-                out,
-                "- [ ] **{}** {}",
-                esc(a.kind.describe()),
-                code(&a.name)
-            )?;
-            if let Some(i) = &a.instructions {
-                writeln!(out, "  <br>How: {}", esc(i))?;
+            if shown < automated.len() {
+                writeln!(
+                    out,
+                    "… and {} more: see the plan file for the full list.\n",
+                    automated.len() - shown
+                )?;
             }
-            for w in &a.warnings {
-                writeln!(out, "  <br>Warning: {}", esc(w))?;
+            if fold {
+                writeln!(out, "</details>\n")?;
             }
         }
-        if s.actions[..shown].iter().any(|a| a.kind.is_manual()) {
+        if !manual.is_empty() {
+            let shown = cut(manual.len());
+            for a in &manual[..shown] {
+                writeln!(
+                    out,
+                    "- [ ] **{}** {}",
+                    esc(a.kind.describe()),
+                    code(&a.name)
+                )?;
+                for w in &a.warnings {
+                    writeln!(out, "  <br>⚠️ {}", esc(w))?;
+                }
+                if let Some(i) = &a.instructions {
+                    writeln!(
+                        out,
+                        "  <details><summary>How</summary>\n\n  {}\n\n  </details>\n",
+                        esc(i)
+                    )?;
+                }
+            }
             writeln!(out)?;
-        }
-        if shown < s.actions.len() {
-            writeln!(
-                out,
-                "… and {} more: see the plan file for the full list.\n",
-                s.actions.len() - shown
-            )?;
-        }
-        if fold {
-            writeln!(out, "</details>\n")?;
+            if shown < manual.len() {
+                writeln!(
+                    out,
+                    "… and {} more manual actions: see the plan file.\n",
+                    manual.len() - shown
+                )?;
+            }
         }
     }
 
