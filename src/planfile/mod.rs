@@ -216,37 +216,83 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The comment header: what a reviewer sees first in a pull request.
 fn header(plan: &Plan) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
+    let mut counts: BTreeMap<(Step, crate::plan::ActionKind), usize> = BTreeMap::new();
+    for a in &plan.actions {
+        *counts.entry((a.step(), a.kind)).or_default() += 1;
+    }
     let mut out = String::new();
-    out.push_str(&format!(
-        "# closeout plan: close tenant {} ({}, {})\n#\n",
+    let _ = writeln!(
+        out,
+        "# closeout plan: close tenant {} ({}, {})",
         plan.tenant.display_name, plan.tenant.initial_domain, plan.tenant.id
-    ));
+    );
+    let kept: Vec<String> = plan
+        .keep
+        .iter()
+        .map(|k| match k.roles.is_empty() {
+            true => k.user_principal_name.clone(),
+            false => format!("{} ({})", k.user_principal_name, k.roles.join(", ")),
+        })
+        .collect();
+    let _ = writeln!(out, "# Kept: {}\n#", kept.join(", "));
     for step in Step::ALL {
-        let actions: Vec<_> = plan.actions.iter().filter(|a| a.step() == step).collect();
-        let manual = actions.iter().filter(|a| a.kind.is_manual()).count();
-        let auto = actions.len() - manual;
+        let kinds: Vec<(crate::plan::ActionKind, usize)> = counts
+            .range((step, crate::plan::ActionKind::DisableDirectorySync)..)
+            .take_while(|((s, _), _)| *s == step)
+            .map(|((_, k), n)| (*k, *n))
+            .collect();
+        let manual: usize = kinds
+            .iter()
+            .filter(|(k, _)| k.is_manual())
+            .map(|(_, n)| n)
+            .sum();
+        let auto = kinds.iter().map(|(_, n)| n).sum::<usize>() - manual;
         let what = match (auto, manual) {
             (0, 0) => "nothing to do".to_string(),
             (a, 0) => format!("{a} automated"),
             (0, m) => format!("{m} manual"),
             (a, m) => format!("{a} automated, {m} manual"),
         };
-        out.push_str(&format!(
-            "#   step {}  {:<36} {what}\n",
+        let detail: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.describe()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "#   step {}  {:<36} {what}",
             step.number(),
             step.title()
-        ));
+        );
+        // The kinds below, wrapped at about 90 columns.
+        let mut line = String::new();
+        for (i, d) in detail.iter().enumerate() {
+            let piece = if i + 1 < detail.len() {
+                format!("{d},")
+            } else {
+                d.clone()
+            };
+            if !line.is_empty() && line.len() + piece.len() > 78 {
+                let _ = writeln!(out, "#            {line}");
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&piece);
+        }
+        if !line.is_empty() {
+            let _ = writeln!(out, "#            {line}");
+        }
     }
-    out.push_str(&format!("#\n# {}\n", plan.summary().line()));
-    let kept: Vec<&str> = plan
-        .keep
-        .iter()
-        .map(|k| k.user_principal_name.as_str())
-        .collect();
-    out.push_str(&format!("# Kept: {}\n", kept.join(", ")));
+    let _ = writeln!(out, "#\n# {}", plan.summary().line());
     out.push_str(
-        "#\n# `closeout apply` executes exactly the actions below and refuses this file if it\n\
-         # is edited or if the tenant changed since it was planned (stale plan).\n",
+        "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
+         # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\
+         # this file if it is edited or if the tenant changed since it was planned (stale plan).\n\
+         # Read it as a table: closeout show THIS_FILE [--format markdown|json] [--redact]\n",
     );
     out
 }
