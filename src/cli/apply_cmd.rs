@@ -98,7 +98,13 @@ async fn run_connected(
         let options = ApplyOptions {
             parallelism: args.parallelism.max(1),
         };
-        let report = apply::apply(&conn.client, plan, live, options, Arc::new(LinePrinter)).await?;
+        let bar = Arc::new(super::progress::ApplyBar::new(
+            plan.actions.len(),
+            LinePrinter,
+        ));
+        let report = apply::apply(&conn.client, plan, live, options, bar.clone()).await;
+        bar.finish();
+        let report = report?;
         let tenant_pending = report.outcomes.iter().any(|(a, o)| {
             matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. })
                 && plan

@@ -33,17 +33,33 @@ pub enum Command {
         after_help = "Example:\n  closeout apply contoso.plan.yaml --simulate examples/tenants/contoso.yaml"
     )]
     Apply(ApplyArgs),
-    /// Render a saved plan.
-    #[command(after_help = "Example:\n  closeout show plans/contoso.plan.yaml")]
+    /// Render a saved plan: text for people, JSON for tools, Markdown for a pull request.
+    #[command(
+        after_help = "Examples:\n  closeout show plans/contoso.plan.yaml\n  closeout show plans/contoso.plan.yaml --format json | jq '.summary'\n  closeout show plans/contoso.plan.yaml --format markdown --redact > comment.md"
+    )]
     Show(ShowArgs),
     /// Print a saved plan's action DAG in Graphviz dot.
     #[command(
         after_help = "Example:\n  closeout graph plans/contoso.plan.yaml | dot -Tsvg > plan.svg"
     )]
-    Graph(ShowArgs),
+    Graph(GraphArgs),
+    /// Work with the live tenant's state: export it as a snapshot to rehearse on.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  closeout state export -o contoso-copy.yaml"
+    )]
+    State(StateCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  closeout completions bash > ~/.local/share/bash-completion/completions/closeout\n  closeout completions zsh > ~/.zfunc/_closeout"
+    )]
+    Completions(CompletionsArgs),
     /// Work with the simulated tenants of --simulate: reset them, play the administrator's
     /// admin-center steps.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  closeout sim reset examples/tenants/contoso.yaml"
+    )]
     Sim(SimCommand),
 }
 
@@ -91,6 +107,35 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+/// How a plan is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people: per step, Terraform-like symbols, colour on a terminal.
+    #[default]
+    Text,
+    /// For tools: the documented schema docs/plan-json.schema.json.
+    Json,
+    /// For a pull-request comment: summary table per step, long lists folded.
+    Markdown,
+}
+
+/// Rendering flags shared by `plan` and `show`.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// No colour in text output (also when NO_COLOR is set or stdout is not a terminal).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Replace names, userPrincipalNames, display names and domains with stable short
+    /// hashes in the output (for public pull requests); object ids are kept.
+    #[arg(long)]
+    pub redact: bool,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +169,40 @@ pub struct ShowArgs {
     /// Show every action.
     #[arg(long)]
     pub full: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The saved plan file.
+    pub plan: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Write the live tenant as a snapshot (objects exactly as Graph returned them), to
+    /// rehearse the whole closure on a copy with --simulate before touching the tenant.
+    #[command(
+        after_help = "Example:\n  closeout state export -o contoso-copy.yaml\n  closeout plan --simulate contoso-copy.yaml --keep admin@contoso.com"
+    )]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The snapshot file to write (YAML).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,12 +211,22 @@ pub enum SimCommand {
     #[command(after_help = "Example:\n  closeout sim reset examples/tenants/contoso.yaml")]
     Reset(SimTarget),
     /// Admin center: cancel a subscription (Billing > Your products > Cancel).
+    #[command(
+        after_help = "Example:\n  closeout sim cancel-subscription <subscription id> --simulate examples/tenants/contoso.yaml"
+    )]
     CancelSubscription(SimObject),
     /// Admin center: delete a disabled subscription.
+    #[command(
+        after_help = "Example:\n  closeout sim delete-subscription <subscription id> --simulate examples/tenants/contoso.yaml"
+    )]
     DeleteSubscription(SimObject),
     /// Microsoft support: delete a LockedOut subscription.
+    #[command(
+        after_help = "Example:\n  closeout sim support-delete-subscription <subscription id> --simulate examples/tenants/stubborn.yaml"
+    )]
     SupportDeleteSubscription(SimObject),
     /// Entra admin center: Manage tenants > Delete (checks Microsoft's prerequisites).
+    #[command(after_help = "Example:\n  closeout sim delete-tenant examples/tenants/contoso.yaml")]
     DeleteTenant(SimTarget),
 }
 

@@ -6,12 +6,14 @@ mod args;
 mod connect;
 mod error;
 mod plan_cmd;
+mod progress;
 mod sim_cmd;
+mod state_cmd;
 
 pub use args::Cli;
 pub use error::{CliError, ExitCode};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Parses the command line, runs the command, prints errors; returns the exit code.
 pub fn run() -> i32 {
@@ -54,5 +56,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Show(a) => plan_cmd::show(a),
         Command::Graph(a) => plan_cmd::graph(a),
         Command::Sim(a) => sim_cmd::run(a).await,
+        Command::State(a) => state_cmd::run(a).await,
+        Command::Completions(a) => {
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "closeout",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::Ok)
+        }
     }
 }

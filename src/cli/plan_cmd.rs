@@ -1,14 +1,19 @@
 //! `closeout plan`, `closeout show`, `closeout graph`.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
-use super::args::{PlanArgs, ShowArgs};
+use super::args::{GraphArgs, OutputFormat, PlanArgs, RenderArgs, ShowArgs};
 use super::connect::connect;
 use super::error::{CliError, ExitCode};
+use super::progress::ReadReporter;
 use crate::graph::read_tenant;
+use crate::plan::Plan;
 use crate::planfile;
 use crate::planner::{self, ActionGraph};
-use crate::render::{render_plan_text, TextOptions};
+use crate::render::{
+    plan_view, render_plan_json, render_plan_markdown, render_plan_text, MarkdownOptions,
+    TextOptions, ViewOptions,
+};
 use crate::specfile;
 
 /// The current time as RFC 3339 UTC, seconds precision.
@@ -20,12 +25,53 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Whether text output gets colour: not with `--no-color`, `NO_COLOR`, `TERM=dumb` or when
+/// stdout is not a terminal (`CLICOLOR_FORCE` forces it).
+fn use_color(r: &RenderArgs) -> bool {
+    !r.no_color && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// Renders `plan` on stdout in the chosen format. A closed pipe (`| head`) is not an error.
+fn render(plan: &Plan, r: &RenderArgs, full: bool) -> Result<(), CliError> {
+    let view = plan_view(plan, ViewOptions { redact: r.redact });
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = match r.format {
+        OutputFormat::Text => render_plan_text(
+            &view,
+            TextOptions {
+                full,
+                color: use_color(r),
+                ..TextOptions::default()
+            },
+            &mut out,
+        ),
+        OutputFormat::Json => render_plan_json(&view, &mut out),
+        OutputFormat::Markdown => render_plan_markdown(
+            &view,
+            MarkdownOptions {
+                full,
+                ..MarkdownOptions::default()
+            },
+            &mut out,
+        ),
+    }
+    .and_then(|()| out.flush());
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::msg(format!("cannot write the output: {e}"))),
+    }
+}
+
 pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let loaded = args.spec.as_deref().map(specfile::read).transpose()?;
     let mut spec = loaded.as_ref().map(|l| l.spec.clone()).unwrap_or_default();
     spec.keep.extend(args.keep.iter().cloned());
     let conn = connect(&args.target).await?;
-    let state = read_tenant(&conn.client, &spec.keep, &()).await;
+    let reporter = ReadReporter::start("Reading the tenant");
+    let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
+    reporter.finish();
     conn.close().await;
     let state = state?;
     if let Some(l) = &loaded {
@@ -39,21 +85,23 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
-    plan.plan_id = planfile::plan_id_for(&plan);
-    let mut out = std::io::stdout().lock();
-    let opts = TextOptions {
-        full: args.full,
-        ..TextOptions::default()
-    };
-    render_plan_text(&plan, opts, &mut out).map_err(|e| CliError::msg(e.to_string()))?;
+    let bytes = planfile::seal(&mut plan);
     if let Some(path) = &args.out {
-        planfile::write(path, &plan)?;
-        let _ = writeln!(
-            out,
-            "\nSaved the plan to {}. Review it, then apply exactly it with:\n  closeout apply {}",
+        planfile::write_bytes(path, &bytes)?;
+    }
+    drop(bytes);
+    render(&plan, &args.render, args.full)?;
+    if let Some(path) = &args.out {
+        let saved = format!(
+            "Saved the plan to {}. Review it, then apply exactly it with:\n  closeout apply {}",
             path.display(),
             path.display()
         );
+        if args.render.format == OutputFormat::Text {
+            println!("\n{saved}");
+        } else {
+            eprintln!("{saved}");
+        }
     }
     let has_changes = !plan.actions.is_empty();
     Ok(if args.detailed_exitcode && has_changes {
@@ -65,16 +113,11 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
 
 pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
-    let mut out = std::io::stdout().lock();
-    let opts = TextOptions {
-        full: args.full,
-        ..TextOptions::default()
-    };
-    render_plan_text(&plan, opts, &mut out).map_err(|e| CliError::msg(e.to_string()))?;
+    render(&plan, &args.render, args.full)?;
     Ok(ExitCode::Ok)
 }
 
-pub fn graph(args: ShowArgs) -> Result<ExitCode, CliError> {
+pub fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
     let g = ActionGraph::build(&plan.actions).map_err(|e| CliError::msg(e.to_string()))?;
     print!("{}", g.to_dot(&plan.actions));

@@ -4,8 +4,10 @@
 
 mod client;
 mod error;
+mod export;
 mod read;
 
 pub use client::{AccessToken, ClientOptions, GraphClient, Response};
 pub use error::{required_permission, ApiError, GraphError};
+pub use export::{read_raw_tenant, RawTenant, SNAPSHOT_VERSION};
 pub use read::{read_tenant, ReadProgress, USER_SELECT};

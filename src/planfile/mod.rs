@@ -54,37 +54,86 @@ pub enum PlanFileError {
     },
 }
 
+/// Puts the plan's sets in their canonical order, so the same tenant gives the same file
+/// whatever order Graph's pages arrived in: each action's `depends_on` (step gates first,
+/// then addresses, sorted, without duplicates), the kept users (by userPrincipalName,
+/// compared case-insensitively, then id) and their roles. The order of the actions is the
+/// planner's (by step, then a stable key) and is kept.
+pub fn canonicalize(plan: &mut Plan) {
+    for a in &mut plan.actions {
+        a.depends_on
+            .sort_by(|x, y| (!x.starts_with("step:"), x).cmp(&(!y.starts_with("step:"), y)));
+        a.depends_on.dedup();
+    }
+    for k in &mut plan.keep {
+        k.roles.sort();
+        k.roles.dedup();
+    }
+    plan.keep.sort_by(|a, b| {
+        (a.user_principal_name.to_lowercase(), &a.id)
+            .cmp(&(b.user_principal_name.to_lowercase(), &b.id))
+    });
+}
+
 /// Renders a plan as plan-file bytes (deterministic for a given plan).
 pub fn to_bytes(plan: &Plan) -> Vec<u8> {
-    let body = wire::body_yaml(plan);
+    file_bytes(plan, &wire::body_yaml(plan))
+}
+
+/// The file for `plan` with its body already serialised (the body is the costly part of a
+/// large plan: serialise it once).
+fn file_bytes(plan: &Plan, body: &str) -> Vec<u8> {
     let header = header(plan);
-    let unsigned = format!("{header}format_version: {FORMAT_VERSION}\n{body}");
-    let digest = digest_of(&unsigned, &plan.plan_id, &plan.created_at);
+    let mut h = Sha256::new();
+    h.update(header.as_bytes());
+    h.update(format!("format_version: {FORMAT_VERSION}\n").as_bytes());
+    h.update(body.as_bytes());
+    let digest = finish_digest(h, &plan.plan_id, &plan.created_at);
     let stamp = format!(
         "plan: {{id: {}, created_at: '{}', digest: 'sha256:{digest}'}}\n",
         plan.plan_id, plan.created_at
     );
-    format!("{header}format_version: {FORMAT_VERSION}\n{stamp}{body}").into_bytes()
+    let mut out = String::with_capacity(header.len() + stamp.len() + body.len() + 32);
+    out.push_str(&header);
+    out.push_str(&format!("format_version: {FORMAT_VERSION}\n"));
+    out.push_str(&stamp);
+    out.push_str(body);
+    out.into_bytes()
 }
 
 /// The deterministic plan id for a plan body: the first 16 hex digits of its SHA-256.
 pub fn plan_id_for(plan: &Plan) -> String {
-    let mut probe = plan.clone();
-    probe.plan_id = String::new();
-    probe.created_at = String::new();
-    let body = wire::body_yaml(&probe);
-    let hash = Sha256::digest(body.as_bytes());
-    hex(&hash)[..16].to_string()
+    id_of_body(&wire::body_yaml(plan))
+}
+
+fn id_of_body(body: &str) -> String {
+    // The body holds neither the plan id nor the creation time (they are on the stamp line).
+    hex(&Sha256::digest(body.as_bytes()))[..16].to_string()
+}
+
+/// Makes a computed plan ready to save: puts it in canonical order ([`canonicalize`]),
+/// derives its id from its content, and returns the plan-file bytes. Equivalent to
+/// `canonicalize`, `plan_id_for` and [`to_bytes`], serialising the body once.
+pub fn seal(plan: &mut Plan) -> Vec<u8> {
+    canonicalize(plan);
+    let body = wire::body_yaml(plan);
+    plan.plan_id = id_of_body(&body);
+    file_bytes(plan, &body)
 }
 
 /// Writes a plan file (atomically: a temporary file renamed into place).
 pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
+    write_bytes(path, &to_bytes(plan))
+}
+
+/// Writes plan-file bytes made by [`seal`] or [`to_bytes`] (atomically).
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
     let io = |source| PlanFileError::Io {
         path: path.to_path_buf(),
         source,
     };
     let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, to_bytes(plan)).map_err(io)?;
+    std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -104,10 +153,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         location,
         message,
     };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?
-        .replace("\r\n", "\n");
-    let version = wire::peek_version(&text).map_err(|(loc, m)| invalid(loc, m))?;
+    let raw = std::str::from_utf8(bytes)
+        .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?;
+    let text: std::borrow::Cow<str> = if raw.contains('\r') {
+        raw.replace("\r\n", "\n").into()
+    } else {
+        raw.into()
+    };
+    let text = text.as_ref();
+    let version = match wire::scan_version(text) {
+        Some(v) => v,
+        None => wire::peek_version(text).map_err(|(loc, m)| invalid(loc, m))?,
+    };
     if version != FORMAT_VERSION.to_string() {
         return Err(PlanFileError::UnknownVersion {
             path: path.to_path_buf(),
@@ -116,14 +173,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             tool: crate::plan::TOOL_VERSION,
         });
     }
-    let (plan, stamp_digest) = wire::parse_body(&text).map_err(|(loc, m)| invalid(loc, m))?;
-    let unsigned: String = text
-        .split_inclusive('\n')
-        .filter(|l| !l.starts_with("plan:"))
-        .collect();
+    let (plan, stamp_digest) = wire::parse_body(text).map_err(|(loc, m)| invalid(loc, m))?;
+    // SHA-256 over every line but the `plan:` stamp, hashed in place (no copy of the file).
+    let mut h = Sha256::new();
+    let mut from = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("plan:") {
+            h.update(&text.as_bytes()[from..at]);
+            from = at + line.len();
+        }
+        at += line.len();
+    }
+    h.update(&text.as_bytes()[from..]);
     let computed = format!(
         "sha256:{}",
-        digest_of(&unsigned, &plan.plan_id, &plan.created_at)
+        finish_digest(h, &plan.plan_id, &plan.created_at)
     );
     if computed != stamp_digest {
         return Err(PlanFileError::Tampered {
@@ -135,9 +200,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
     Ok(plan)
 }
 
-fn digest_of(unsigned: &str, plan_id: &str, created_at: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(unsigned.as_bytes());
+/// Ends the digest of a plan file's unsigned text (already fed to `h`): then the plan id
+/// and creation time, each after a NUL.
+fn finish_digest(mut h: Sha256, plan_id: &str, created_at: &str) -> String {
     h.update(b"\0");
     h.update(plan_id.as_bytes());
     h.update(b"\0");
@@ -151,37 +216,83 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The comment header: what a reviewer sees first in a pull request.
 fn header(plan: &Plan) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
+    let mut counts: BTreeMap<(Step, crate::plan::ActionKind), usize> = BTreeMap::new();
+    for a in &plan.actions {
+        *counts.entry((a.step(), a.kind)).or_default() += 1;
+    }
     let mut out = String::new();
-    out.push_str(&format!(
-        "# closeout plan: close tenant {} ({}, {})\n#\n",
+    let _ = writeln!(
+        out,
+        "# closeout plan: close tenant {} ({}, {})",
         plan.tenant.display_name, plan.tenant.initial_domain, plan.tenant.id
-    ));
+    );
+    let kept: Vec<String> = plan
+        .keep
+        .iter()
+        .map(|k| match k.roles.is_empty() {
+            true => k.user_principal_name.clone(),
+            false => format!("{} ({})", k.user_principal_name, k.roles.join(", ")),
+        })
+        .collect();
+    let _ = writeln!(out, "# Kept: {}\n#", kept.join(", "));
     for step in Step::ALL {
-        let actions: Vec<_> = plan.actions.iter().filter(|a| a.step() == step).collect();
-        let manual = actions.iter().filter(|a| a.kind.is_manual()).count();
-        let auto = actions.len() - manual;
+        let kinds: Vec<(crate::plan::ActionKind, usize)> = counts
+            .range((step, crate::plan::ActionKind::DisableDirectorySync)..)
+            .take_while(|((s, _), _)| *s == step)
+            .map(|((_, k), n)| (*k, *n))
+            .collect();
+        let manual: usize = kinds
+            .iter()
+            .filter(|(k, _)| k.is_manual())
+            .map(|(_, n)| n)
+            .sum();
+        let auto = kinds.iter().map(|(_, n)| n).sum::<usize>() - manual;
         let what = match (auto, manual) {
             (0, 0) => "nothing to do".to_string(),
             (a, 0) => format!("{a} automated"),
             (0, m) => format!("{m} manual"),
             (a, m) => format!("{a} automated, {m} manual"),
         };
-        out.push_str(&format!(
-            "#   step {}  {:<36} {what}\n",
+        let detail: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.describe()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "#   step {}  {:<36} {what}",
             step.number(),
             step.title()
-        ));
+        );
+        // The kinds below, wrapped at about 90 columns.
+        let mut line = String::new();
+        for (i, d) in detail.iter().enumerate() {
+            let piece = if i + 1 < detail.len() {
+                format!("{d},")
+            } else {
+                d.clone()
+            };
+            if !line.is_empty() && line.len() + piece.len() > 78 {
+                let _ = writeln!(out, "#            {line}");
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&piece);
+        }
+        if !line.is_empty() {
+            let _ = writeln!(out, "#            {line}");
+        }
     }
-    out.push_str(&format!("#\n# {}\n", plan.summary().line()));
-    let kept: Vec<&str> = plan
-        .keep
-        .iter()
-        .map(|k| k.user_principal_name.as_str())
-        .collect();
-    out.push_str(&format!("# Kept: {}\n", kept.join(", ")));
+    let _ = writeln!(out, "#\n# {}", plan.summary().line());
     out.push_str(
-        "#\n# `closeout apply` executes exactly the actions below and refuses this file if it\n\
-         # is edited or if the tenant changed since it was planned (stale plan).\n",
+        "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
+         # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\
+         # this file if it is edited or if the tenant changed since it was planned (stale plan).\n\
+         # Read it as a table: closeout show THIS_FILE [--format markdown|json] [--redact]\n",
     );
     out
 }

@@ -1,15 +1,22 @@
-//! The human text view of a plan: per step, per object, Terraform-like symbols.
+//! The human text view of a plan: per step, per object, Terraform-like symbols, colour
+//! when the caller asks for it (the CLI decides: terminal, `NO_COLOR`, `--no-color`).
 
 use std::io::{self, Write};
 
-use crate::plan::{Action, ActionKind, Plan, Step};
+use anstyle::{AnsiColor, Style};
+
+use super::view::{ActionView, PlanView};
+use crate::plan::ActionKind;
 
 /// Options of the text view.
 #[derive(Debug, Clone, Copy)]
 pub struct TextOptions {
-    /// Show every action; otherwise at most `limit` per step and a count of the rest.
+    /// Show every action; otherwise at most `limit` of each kind per step and a count of
+    /// the rest.
     pub full: bool,
     pub limit: usize,
+    /// Write ANSI colour codes.
+    pub color: bool,
 }
 
 impl Default for TextOptions {
@@ -17,78 +24,157 @@ impl Default for TextOptions {
         TextOptions {
             full: false,
             limit: 25,
+            color: false,
+        }
+    }
+}
+
+/// The styles of the text view; all plain when colour is off.
+struct Palette {
+    bold: Style,
+    delete: Style,
+    change: Style,
+    manual: Style,
+    warn: Style,
+    pass: Style,
+    fail: Style,
+    dim: Style,
+}
+
+impl Palette {
+    fn new(color: bool) -> Palette {
+        let fg = |c: AnsiColor| {
+            if color {
+                Style::new().fg_color(Some(c.into()))
+            } else {
+                Style::new()
+            }
+        };
+        let plain = |s: Style| if color { s } else { Style::new() };
+        Palette {
+            bold: plain(Style::new().bold()),
+            delete: fg(AnsiColor::Red),
+            change: fg(AnsiColor::Yellow),
+            manual: plain(fg(AnsiColor::Magenta).bold()),
+            warn: fg(AnsiColor::Yellow),
+            pass: fg(AnsiColor::Green),
+            fail: plain(fg(AnsiColor::Red).bold()),
+            dim: plain(Style::new().dimmed()),
+        }
+    }
+
+    fn symbol(&self, kind: ActionKind) -> Style {
+        match kind.symbol() {
+            '-' => self.delete,
+            '!' => self.manual,
+            _ => self.change,
         }
     }
 }
 
 /// Writes the plan for a person.
-pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let p = Palette::new(opts.color);
+    let (b, d) = (p.bold, p.dim);
     writeln!(
         out,
-        "Tenant: {} ({}, {})",
-        plan.tenant.display_name, plan.tenant.initial_domain, plan.tenant.id
+        "{b}Tenant:{b:#} {} ({}, {})",
+        view.tenant_name, view.initial_domain, view.tenant_id
     )?;
-    let kept: Vec<String> = plan
+    let kept: Vec<String> = view
         .keep
         .iter()
         .map(|k| {
             if k.roles.is_empty() {
-                k.user_principal_name.clone()
+                k.user_principal_name.to_string()
             } else {
                 format!("{} [{}]", k.user_principal_name, k.roles.join(", "))
             }
         })
         .collect();
-    writeln!(out, "Kept:   {}", kept.join(", "))?;
+    writeln!(out, "{b}Kept:{b:#}   {}", kept.join(", "))?;
+    writeln!(
+        out,
+        "{d}Plan {} made {} by closeout {}{}{d:#}",
+        view.plan_id,
+        view.created_at,
+        view.closeout_version,
+        if view.redacted {
+            "; names redacted"
+        } else {
+            ""
+        }
+    )?;
     writeln!(out)?;
-    if plan.actions.is_empty() {
-        writeln!(out, "{}", plan.summary().line())?;
+    if view.total() == 0 {
+        writeln!(out, "{b}{}{b:#}", view.summary.line())?;
         return Ok(());
     }
+    let (del, chg, man) = (p.delete, p.change, p.manual);
     writeln!(
         out,
-        "Symbols: - delete   ~ change   ! manual (done by a person, verified by closeout)"
+        "Symbols: {del}-{del:#} delete   {chg}~{chg:#} change   {man}!{man:#} manual (done by a person, verified by closeout)"
     )?;
-    for step in Step::ALL {
-        let actions: Vec<&Action> = plan.actions.iter().filter(|a| a.step() == step).collect();
+    for step in &view.steps {
         writeln!(out)?;
-        writeln!(out, "Step {}: {}", step.number(), step.title())?;
-        if actions.is_empty() {
-            writeln!(out, "  (nothing to do)")?;
+        write!(
+            out,
+            "{b}Step {}: {}{b:#} {d}({}",
+            step.step.number(),
+            step.step.title(),
+            step.counts_phrase()
+        )?;
+        if step.kinds.len() > 1 {
+            let kinds: Vec<String> = step
+                .kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.describe()))
+                .collect();
+            write!(out, ": {}", kinds.join(", "))?;
+        }
+        writeln!(out, "){d:#}")?;
+        if step.actions.is_empty() {
             continue;
         }
-        let shown = if opts.full {
-            actions.len()
-        } else {
-            actions.len().min(opts.limit)
-        };
-        let checklist_passes = plan.preflight.iter().all(|c| c.passed);
-        for a in &actions[..shown] {
-            write_action(a, checklist_passes, out)?;
-        }
-        if shown < actions.len() {
-            writeln!(
-                out,
-                "  ... and {} more (use --full to list all)",
-                actions.len() - shown
-            )?;
+        // Long lists are cut per kind, so every kind of action in the step is seen.
+        let checklist_passes = view.preflight.iter().all(|c| c.passed);
+        for run in step.actions.chunk_by(|a, b| a.kind == b.kind) {
+            let shown = if opts.full {
+                run.len()
+            } else {
+                run.len().min(opts.limit)
+            };
+            for a in &run[..shown] {
+                write_action(a, &p, checklist_passes, out)?;
+            }
+            if shown < run.len() {
+                writeln!(
+                    out,
+                    "  {d}... and {} more '{}' (use --full to list all){d:#}",
+                    run.len() - shown,
+                    run[0].kind.describe()
+                )?;
+            }
         }
     }
     writeln!(out)?;
     writeln!(
         out,
-        "Pre-flight checklist for deleting the tenant (as read now):"
+        "{b}Pre-flight checklist for deleting the tenant (as read now):{b:#}"
     )?;
-    for c in &plan.preflight {
-        let mark = if c.passed { "pass" } else { "FAIL" };
-        let n = c.blocking.len();
+    for c in &view.preflight {
         if c.passed {
-            writeln!(out, "  [{mark}] {}: {}", c.name, c.requirement)?;
+            let s = p.pass;
+            writeln!(out, "  [{s}pass{s:#}] {}: {}", c.name, c.requirement)?;
         } else {
+            let s = p.fail;
+            let n = c.blocking.len();
             writeln!(
                 out,
-                "  [{mark}] {}: {} (this plan removes what it can)",
-                c.name, c.requirement
+                "  [{s}FAIL{s:#}] {}: {} ({} blocking; this plan removes what it can)",
+                c.name,
+                c.requirement,
+                n + c.more
             )?;
             let show = if opts.full { n } else { n.min(5) };
             for b in &c.blocking[..show] {
@@ -100,20 +186,27 @@ pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> 
         }
     }
     writeln!(out)?;
-    writeln!(out, "{}", plan.summary().line())?;
+    writeln!(out, "{b}{}{b:#}", view.summary.line())?;
     Ok(())
 }
 
-fn write_action(a: &Action, checklist_passes: bool, out: &mut dyn Write) -> io::Result<()> {
+fn write_action(
+    a: &ActionView,
+    p: &Palette,
+    checklist_passes: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let s = p.symbol(a.kind);
     writeln!(
         out,
-        "  {} {} {}",
+        "  {s}{}{s:#} {} {}",
         a.kind.symbol(),
         a.kind.describe(),
         a.name
     )?;
-    for w in &a.warnings {
-        writeln!(out, "      warning: {w}")?;
+    let w = p.warn;
+    for warning in &a.warnings {
+        writeln!(out, "      {w}warning:{w:#} {warning}")?;
     }
     match &a.instructions {
         Some(_) if a.kind == ActionKind::DeleteTenant && !checklist_passes => writeln!(

@@ -1,2 +1,3 @@
 mod closure;
+mod review;
 mod walking_skeleton;

@@ -1,0 +1,178 @@
+//! The machine-readable view of a plan (`closeout show PLAN --format json`), in the spirit
+//! of `terraform show -json`. Its shape is documented by the JSON Schema in
+//! `docs/plan-json.schema.json`; [`JSON_FORMAT_VERSION`] changes with it (minor: fields
+//! added; major: fields renamed or removed).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::view::{ActionView, PlanView};
+
+/// Version of the JSON document's shape (`format_version`), `MAJOR.MINOR`.
+pub const JSON_FORMAT_VERSION: &str = "1.0";
+
+#[derive(Serialize)]
+struct Document<'v> {
+    format_version: &'static str,
+    closeout_version: &'v str,
+    /// The plan file format version the plan was read from or would be written in.
+    plan_format_version: u32,
+    plan: PlanStamp<'v>,
+    redacted: bool,
+    tenant: Tenant<'v>,
+    keep: Vec<Kept<'v>>,
+    summary: Summary,
+    actions: Vec<Action<'v>>,
+    preflight: Vec<Check<'v>>,
+}
+
+#[derive(Serialize)]
+struct PlanStamp<'v> {
+    id: &'v str,
+    created_at: &'v str,
+}
+
+#[derive(Serialize)]
+struct Tenant<'v> {
+    id: &'v str,
+    display_name: &'v str,
+    initial_domain: &'v str,
+}
+
+#[derive(Serialize)]
+struct Kept<'v> {
+    id: &'v str,
+    user_principal_name: &'v str,
+    roles: &'v [String],
+}
+
+#[derive(Serialize)]
+struct Summary {
+    changes: bool,
+    total: usize,
+    automated: usize,
+    manual: usize,
+    line: String,
+    steps: Vec<StepSummary>,
+}
+
+#[derive(Serialize)]
+struct StepSummary {
+    step: u8,
+    title: &'static str,
+    total: usize,
+    automated: usize,
+    manual: usize,
+    /// Count per action kind.
+    actions: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Serialize)]
+struct Action<'v> {
+    address: &'v str,
+    step: u8,
+    action: &'static str,
+    description: &'static str,
+    symbol: String,
+    manual: bool,
+    object_id: &'v str,
+    name: &'v str,
+    reason: &'v str,
+    before: &'v BTreeMap<String, Value>,
+    after: &'v BTreeMap<String, Value>,
+    depends_on: Vec<&'v str>,
+    warnings: Vec<&'v str>,
+    instructions: Option<&'v str>,
+}
+
+#[derive(Serialize)]
+struct Check<'v> {
+    name: &'v str,
+    passed: bool,
+    requirement: &'v str,
+    blocking: Vec<&'v str>,
+    blocking_total: usize,
+}
+
+fn action<'v>(a: &'v ActionView<'v>) -> Action<'v> {
+    Action {
+        address: &a.address,
+        step: a.kind.step().number(),
+        action: a.kind.as_str(),
+        description: a.kind.describe(),
+        symbol: a.kind.symbol().to_string(),
+        manual: a.kind.is_manual(),
+        object_id: &a.object_id,
+        name: &a.name,
+        reason: &a.reason,
+        before: &a.before,
+        after: &a.after,
+        depends_on: a.depends_on.iter().map(|d| d.as_ref()).collect(),
+        warnings: a.warnings.iter().map(|w| w.as_ref()).collect(),
+        instructions: a.instructions.as_deref(),
+    }
+}
+
+/// Writes the plan as one JSON document followed by a newline.
+pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
+    let doc = Document {
+        format_version: JSON_FORMAT_VERSION,
+        closeout_version: view.closeout_version,
+        plan_format_version: crate::planfile::FORMAT_VERSION,
+        plan: PlanStamp {
+            id: view.plan_id,
+            created_at: view.created_at,
+        },
+        redacted: view.redacted,
+        tenant: Tenant {
+            id: view.tenant_id,
+            display_name: &view.tenant_name,
+            initial_domain: &view.initial_domain,
+        },
+        keep: view
+            .keep
+            .iter()
+            .map(|k| Kept {
+                id: k.id,
+                user_principal_name: &k.user_principal_name,
+                roles: k.roles,
+            })
+            .collect(),
+        summary: Summary {
+            changes: view.total() > 0,
+            total: view.total(),
+            automated: view.steps.iter().map(|s| s.automated).sum(),
+            manual: view.steps.iter().map(|s| s.manual).sum(),
+            line: view.summary.line(),
+            steps: view
+                .steps
+                .iter()
+                .map(|s| StepSummary {
+                    step: s.step.number(),
+                    title: s.step.title(),
+                    total: s.actions.len(),
+                    automated: s.automated,
+                    manual: s.manual,
+                    actions: s.kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
+                })
+                .collect(),
+        },
+        actions: view.actions().map(action).collect(),
+        preflight: view
+            .preflight
+            .iter()
+            .map(|c| Check {
+                name: c.name,
+                passed: c.passed,
+                requirement: c.requirement,
+                blocking: c.blocking.iter().map(|b| b.as_ref()).collect(),
+                blocking_total: c.blocking.len() + c.more,
+            })
+            .collect(),
+    };
+    serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
+    writeln!(out)
+}

@@ -1,0 +1,324 @@
+//! The pull-request comment view of a plan (GitHub-flavoured Markdown): a summary table
+//! per step first, then each step's actions, long lists folded in `<details>`, manual
+//! actions as a task list with their instructions, the pre-flight checklist last.
+//!
+//! GitHub refuses comments over 65,536 characters, so without `full` each step lists at
+//! most `limit` actions and points to the plan file for the rest.
+
+use std::io::{self, Write};
+
+use super::view::{ActionView, PlanView, StepView};
+use crate::plan::ActionKind;
+
+/// Options of the Markdown view.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkdownOptions {
+    /// List every action (may exceed GitHub's comment size for large tenants).
+    pub full: bool,
+    /// Actions listed per step without `full`.
+    pub limit: usize,
+    /// Steps with more actions than this are folded in `<details>`.
+    pub fold_over: usize,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions {
+            full: false,
+            limit: 100,
+            fold_over: 10,
+        }
+    }
+}
+
+/// Escapes text for a Markdown paragraph or table cell.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span, safe inside a table cell.
+fn code(s: &str) -> String {
+    let cleaned = s.replace('`', "'").replace(['\n', '\r'], " ");
+    format!("`{}`", cleaned.replace('|', "\\|"))
+}
+
+fn dash_if_zero(n: usize) -> String {
+    if n == 0 {
+        "·".to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn kinds_phrase(step: &StepView) -> String {
+    step.kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.describe()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Writes the plan as a pull-request comment.
+pub fn render_plan_markdown(
+    view: &PlanView,
+    opts: MarkdownOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "## closeout plan: close tenant {} ({})\n",
+        esc(&view.tenant_name),
+        code(&view.initial_domain)
+    )?;
+    writeln!(out, "**{}**\n", esc(&view.summary.line()))?;
+    let kept: Vec<String> = view
+        .keep
+        .iter()
+        .map(|k| {
+            if k.roles.is_empty() {
+                code(&k.user_principal_name)
+            } else {
+                format!(
+                    "{} ({})",
+                    code(&k.user_principal_name),
+                    esc(&k.roles.join(", "))
+                )
+            }
+        })
+        .collect();
+    writeln!(
+        out,
+        "Tenant {} · kept: {} · plan {} made {} by closeout {}{}\n",
+        code(view.tenant_id),
+        kept.join(", "),
+        code(view.plan_id),
+        esc(view.created_at),
+        esc(view.closeout_version),
+        if view.redacted {
+            " · names redacted"
+        } else {
+            ""
+        }
+    )?;
+    if view.total() == 0 {
+        return footer(view, out);
+    }
+
+    writeln!(out, "| Step | | Automated | Manual | Actions |")?;
+    writeln!(out, "|:---:|---|---:|---:|---|")?;
+    for s in &view.steps {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            s.step.number(),
+            esc(s.step.title()),
+            dash_if_zero(s.automated),
+            dash_if_zero(s.manual),
+            if s.actions.is_empty() {
+                "nothing to do".to_string()
+            } else {
+                esc(&kinds_phrase(s))
+            }
+        )?;
+    }
+    writeln!(out)?;
+
+    let manual: usize = view.steps.iter().map(|s| s.manual).sum();
+    if manual > 0 {
+        writeln!(
+            out,
+            "> [!IMPORTANT]\n> {manual} action{} no API can perform: a person does {} in the admin centers \
+             (instructions below), and `closeout apply` verifies {} by reading the tenant.\n",
+            if manual == 1 { " is one" } else { "s are ones" },
+            if manual == 1 { "it" } else { "them" },
+            if manual == 1 { "it" } else { "them" },
+        )?;
+    }
+    warnings(view, opts, out)?;
+
+    for s in &view.steps {
+        if s.actions.is_empty() {
+            continue;
+        }
+        writeln!(
+            out,
+            "### Step {}: {} ({})\n",
+            s.step.number(),
+            esc(s.step.title()),
+            s.counts_phrase()
+        )?;
+        // Automated actions in a table, folded when long; manual ones always in sight, as
+        // a task list with their instructions folded.
+        let (manual, automated): (Vec<&ActionView>, Vec<&ActionView>) =
+            s.actions.iter().partition(|a| a.kind.is_manual());
+        let cut = |n: usize| if opts.full { n } else { n.min(opts.limit) };
+        if !automated.is_empty() {
+            let fold = automated.len() > opts.fold_over;
+            if fold {
+                let mut kinds: Vec<(ActionKind, usize)> = Vec::new();
+                for a in &automated {
+                    match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
+                        Some((_, n)) => *n += 1,
+                        None => kinds.push((a.kind, 1)),
+                    }
+                }
+                let phrase: Vec<String> = kinds
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", k.describe()))
+                    .collect();
+                writeln!(
+                    out,
+                    "<details><summary>{} automated action{}: {}</summary>\n",
+                    automated.len(),
+                    if automated.len() == 1 { "" } else { "s" },
+                    esc(&phrase.join(", "))
+                )?;
+            }
+            writeln!(out, "| | Action | Object | Object id |")?;
+            writeln!(out, "|:---:|---|---|---|")?;
+            let shown = cut(automated.len());
+            for a in &automated[..shown] {
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    code(&a.kind.symbol().to_string()),
+                    esc(a.kind.describe()),
+                    code(&a.name),
+                    code(&a.object_id)
+                )?;
+            }
+            writeln!(out)?;
+            if shown < automated.len() {
+                writeln!(
+                    out,
+                    "… and {} more: see the plan file for the full list.\n",
+                    automated.len() - shown
+                )?;
+            }
+            if fold {
+                writeln!(out, "</details>\n")?;
+            }
+        }
+        if !manual.is_empty() {
+            let shown = cut(manual.len());
+            for a in &manual[..shown] {
+                writeln!(
+                    out,
+                    "- [ ] **{}** {}",
+                    esc(a.kind.describe()),
+                    code(&a.name)
+                )?;
+                for w in &a.warnings {
+                    writeln!(out, "  <br>⚠️ {}", esc(w))?;
+                }
+                if let Some(i) = &a.instructions {
+                    writeln!(
+                        out,
+                        "  <details><summary>How</summary>\n\n  {}\n\n  </details>\n",
+                        esc(i)
+                    )?;
+                }
+            }
+            writeln!(out)?;
+            if shown < manual.len() {
+                writeln!(
+                    out,
+                    "… and {} more manual actions: see the plan file.\n",
+                    manual.len() - shown
+                )?;
+            }
+        }
+    }
+
+    writeln!(out, "### Pre-flight checklist for deleting the tenant\n")?;
+    writeln!(out, "| | Check | Requirement | Blocking now |")?;
+    writeln!(out, "|:---:|---|---|---:|")?;
+    for c in &view.preflight {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            if c.passed { "✅" } else { "❌" },
+            esc(c.name),
+            esc(c.requirement),
+            dash_if_zero(c.blocking.len() + c.more)
+        )?;
+    }
+    writeln!(
+        out,
+        "\nA ❌ is expected before apply: the plan removes what blocks, where an API can.\n"
+    )?;
+    footer(view, out)
+}
+
+/// Warnings of automated actions (manual ones carry theirs in the task list), grouped by
+/// text so a warning shared by many objects is listed once.
+fn warnings(view: &PlanView, opts: MarkdownOptions, out: &mut dyn Write) -> io::Result<()> {
+    let mut groups: Vec<(&str, Vec<&ActionView>)> = Vec::new();
+    for a in view.actions().filter(|a| !a.kind.is_manual()) {
+        for w in &a.warnings {
+            match groups.iter_mut().find(|(t, _)| *t == w.as_ref()) {
+                Some((_, v)) => v.push(a),
+                None => groups.push((w.as_ref(), vec![a])),
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let n: usize = groups.iter().map(|(_, v)| v.len()).sum();
+    writeln!(out, "### Warnings ({n})\n")?;
+    let fold = n > opts.fold_over;
+    if fold {
+        writeln!(
+            out,
+            "<details open><summary>{n} warnings on {} topics</summary>\n",
+            groups.len()
+        )?;
+    }
+    for (text, actions) in &groups {
+        let limit = if opts.full { actions.len() } else { 10 };
+        let names: Vec<String> = actions
+            .iter()
+            .take(limit)
+            .map(|a| format!("{} {}", esc(a.kind.describe()), code(&a.name)))
+            .collect();
+        let more = actions.len().saturating_sub(limit);
+        writeln!(
+            out,
+            "- {}: {}{}",
+            names.join(", "),
+            esc(text),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    writeln!(out)?;
+    if fold {
+        writeln!(out, "</details>\n")?;
+    }
+    Ok(())
+}
+
+fn footer(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "<sub>closeout {} · plan {} · `closeout apply` executes exactly the reviewed plan file and refuses it if it was edited or if the tenant changed since.</sub>",
+        esc(view.closeout_version),
+        code(view.plan_id)
+    )
+}

@@ -1,0 +1,219 @@
+//! The view model every renderer reads: a plan grouped by step, with counts, and with
+//! names already redacted when asked. Commands decide, renderers render: the text, JSON and
+//! Markdown views differ only in layout, never in what they say.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::redact::{is_sensitive_name, Redactor, NAME_PROPERTIES};
+use crate::plan::{Action, ActionKind, Plan, Step, Summary};
+
+/// What the view shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ViewOptions {
+    /// Replace names with stable short hashes (see [`super::redact`]).
+    pub redact: bool,
+}
+
+/// A plan as the renderers see it.
+pub struct PlanView<'a> {
+    pub plan_id: &'a str,
+    /// RFC 3339 UTC.
+    pub created_at: &'a str,
+    pub closeout_version: &'a str,
+    pub tenant_id: &'a str,
+    pub tenant_name: Cow<'a, str>,
+    pub initial_domain: Cow<'a, str>,
+    pub keep: Vec<KeptView<'a>>,
+    /// The five steps, in order, each with its actions (possibly none).
+    pub steps: Vec<StepView<'a>>,
+    pub preflight: Vec<CheckView<'a>>,
+    pub summary: Summary,
+    pub redacted: bool,
+}
+
+/// A kept user.
+pub struct KeptView<'a> {
+    pub id: &'a str,
+    pub user_principal_name: Cow<'a, str>,
+    pub roles: &'a [String],
+}
+
+/// One of Microsoft's five closure steps and its actions.
+pub struct StepView<'a> {
+    pub step: Step,
+    pub actions: Vec<ActionView<'a>>,
+    pub automated: usize,
+    pub manual: usize,
+    /// Actions per kind, in kind order.
+    pub kinds: Vec<(ActionKind, usize)>,
+}
+
+/// One action.
+pub struct ActionView<'a> {
+    pub address: Cow<'a, str>,
+    pub kind: ActionKind,
+    /// The object id; redacted only where it is a name (domains).
+    pub object_id: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub reason: Cow<'a, str>,
+    pub before: Cow<'a, BTreeMap<String, Value>>,
+    pub after: Cow<'a, BTreeMap<String, Value>>,
+    pub depends_on: Vec<Cow<'a, str>>,
+    pub warnings: Vec<Cow<'a, str>>,
+    pub instructions: Option<Cow<'a, str>>,
+}
+
+/// One line of the tenant-deletion pre-flight checklist.
+pub struct CheckView<'a> {
+    pub name: &'a str,
+    pub passed: bool,
+    pub requirement: &'a str,
+    pub blocking: Vec<Cow<'a, str>>,
+    /// Blocking objects beyond those listed.
+    pub more: usize,
+}
+
+impl PlanView<'_> {
+    /// Every action, in plan order.
+    pub fn actions(&self) -> impl Iterator<Item = &ActionView<'_>> {
+        self.steps.iter().flat_map(|s| s.actions.iter())
+    }
+
+    /// Number of actions.
+    pub fn total(&self) -> usize {
+        self.steps.iter().map(|s| s.actions.len()).sum()
+    }
+}
+
+impl StepView<'_> {
+    /// `49 automated`, `5 manual`, `11 automated, 1 manual`, `nothing to do`.
+    pub fn counts_phrase(&self) -> String {
+        match (self.automated, self.manual) {
+            (0, 0) => "nothing to do".to_string(),
+            (a, 0) => format!("{a} automated"),
+            (0, m) => format!("{m} manual"),
+            (a, m) => format!("{a} automated, {m} manual"),
+        }
+    }
+}
+
+/// Builds the view of `plan`.
+pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
+    let redactor = opts.redact.then(|| Redactor::new(plan));
+    let r = redactor.as_ref();
+    let mut steps: Vec<StepView> = Step::ALL
+        .iter()
+        .map(|&step| StepView {
+            step,
+            actions: Vec::new(),
+            automated: 0,
+            manual: 0,
+            kinds: Vec::new(),
+        })
+        .collect();
+    for a in &plan.actions {
+        let sv = &mut steps[usize::from(a.step().number()) - 1];
+        if a.kind.is_manual() {
+            sv.manual += 1;
+        } else {
+            sv.automated += 1;
+        }
+        match sv.kinds.iter_mut().find(|(k, _)| *k == a.kind) {
+            Some((_, n)) => *n += 1,
+            None => sv.kinds.push((a.kind, 1)),
+        }
+        sv.actions.push(action_view(a, r));
+    }
+    for s in &mut steps {
+        s.kinds.sort();
+    }
+    PlanView {
+        plan_id: &plan.plan_id,
+        created_at: &plan.created_at,
+        closeout_version: &plan.tool_version,
+        tenant_id: &plan.tenant.id,
+        tenant_name: maybe_token(r, &plan.tenant.display_name),
+        initial_domain: maybe_token(r, &plan.tenant.initial_domain),
+        keep: plan
+            .keep
+            .iter()
+            .map(|k| KeptView {
+                id: &k.id,
+                user_principal_name: maybe_token(r, &k.user_principal_name),
+                roles: &k.roles,
+            })
+            .collect(),
+        steps,
+        preflight: plan
+            .preflight
+            .iter()
+            .map(|c| CheckView {
+                name: &c.name,
+                passed: c.passed,
+                requirement: &c.requirement,
+                blocking: c.blocking.iter().map(|b| maybe_text(r, b)).collect(),
+                more: c.more,
+            })
+            .collect(),
+        summary: plan.summary(),
+        redacted: r.is_some(),
+    }
+}
+
+fn maybe_token<'a>(r: Option<&Redactor>, s: &'a str) -> Cow<'a, str> {
+    match r {
+        Some(r) => Cow::Owned(r.token(s)),
+        None => Cow::Borrowed(s),
+    }
+}
+
+fn maybe_text<'a>(r: Option<&Redactor>, s: &'a str) -> Cow<'a, str> {
+    match r {
+        Some(r) => r.text(s),
+        None => Cow::Borrowed(s),
+    }
+}
+
+fn action_view<'a>(a: &'a Action, r: Option<&Redactor>) -> ActionView<'a> {
+    let fields = |m: &'a BTreeMap<String, Value>| -> Cow<'a, BTreeMap<String, Value>> {
+        let Some(r) = r else {
+            return Cow::Borrowed(m);
+        };
+        if !NAME_PROPERTIES.iter().any(|k| m.contains_key(*k)) {
+            return Cow::Borrowed(m);
+        }
+        let mut out = m.clone();
+        for key in NAME_PROPERTIES {
+            if let Some(Value::String(s)) = out.get_mut(*key) {
+                *s = r.token(s);
+            }
+        }
+        Cow::Owned(out)
+    };
+    let address = |s: &'a str| match r {
+        Some(r) => r.address(s),
+        None => Cow::Borrowed(s),
+    };
+    ActionView {
+        address: address(&a.address),
+        kind: a.kind,
+        object_id: match r {
+            Some(r) => r.object_id(a.kind, &a.object_id),
+            None => Cow::Borrowed(&a.object_id),
+        },
+        name: if is_sensitive_name(a.kind) {
+            maybe_token(r, &a.name)
+        } else {
+            Cow::Borrowed(&a.name)
+        },
+        reason: maybe_text(r, &a.reason),
+        before: fields(&a.before),
+        after: fields(&a.after),
+        depends_on: a.depends_on.iter().map(|d| address(d)).collect(),
+        warnings: a.warnings.iter().map(|w| maybe_text(r, w)).collect(),
+        instructions: a.instructions.as_deref().map(|i| maybe_text(r, i)),
+    }
+}
