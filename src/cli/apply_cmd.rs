@@ -1,18 +1,27 @@
-//! `closeout apply PLAN`.
+//! `closeout apply PLAN`: lock, read, drift check, confirm, journaled apply, report.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::args::ApplyArgs;
-use super::connect::connect;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{ApplyArgs, ReportFormat};
+use super::connect::{connect, state_dir};
 use super::error::{CliError, ExitCode};
-use crate::apply::{self, tenant_gone, ApplyOptions, ApplyProgress, ApplyReport, Outcome};
-use crate::graph::read_tenant;
+use crate::apply::{
+    self, drift, journal, lock, tenant_gone, ApplyContext, ApplyOptions, ApplyProgress,
+    ApplyReport, Journal, LiveState, Outcome, Record,
+};
+use crate::graph::{read_tenant, GraphClient, GraphError};
 use crate::plan::Plan;
 use crate::planfile;
+use crate::render::{render_drift_text, render_report_text, report_json};
 
-/// Prints one line per finished action.
-struct LinePrinter;
+/// Prints one line per finished action (stdout for text, stderr under `--format json`).
+struct LinePrinter {
+    json: bool,
+}
 
 impl ApplyProgress for LinePrinter {
     fn finished(&self, address: &str, outcome: &Outcome) {
@@ -23,140 +32,247 @@ impl ApplyProgress for LinePrinter {
             Outcome::Pending(why) => format!("waiting on a person ({why})"),
             Outcome::Failed(e) => format!("FAILED: {e}"),
             Outcome::Skipped { because } => format!("skipped (because of {because})"),
+            Outcome::Interrupted { started: true } => {
+                "interrupted in flight (uncertain, checked on resume)".to_string()
+            }
+            Outcome::Interrupted { started: false } => "not started (interrupted)".to_string(),
         };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{address}: {what}");
+        if self.json {
+            let _ = writeln!(std::io::stderr().lock(), "{address}: {what}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{address}: {what}");
+        }
     }
 }
 
-fn confirm(plan: &Plan) -> Result<(), CliError> {
-    let domain = &plan.tenant.initial_domain;
+/// Asks for the tenant's initial domain on the terminal. Reads on its own thread so Ctrl-C
+/// (which cancels `cancel`) still ends the wait.
+async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Result<(), CliError> {
+    let domain = plan.tenant.initial_domain.clone();
     if !std::io::stdin().is_terminal() {
         return Err(CliError::msg(format!(
             "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({domain}), or pass --auto-approve"
         )));
     }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\ncloseout will apply {} actions to tenant {} ({}). Deleted objects cannot be restored.\n\
-         Type the tenant's initial domain ({domain}) to confirm: ",
-        plan.actions.len(),
-        plan.tenant.display_name,
-        plan.tenant.id
-    );
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| CliError::msg(format!("cannot read the confirmation: {e}")))?;
-    if !line.trim().eq_ignore_ascii_case(domain) {
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\ncloseout will apply {to_do} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
+             Type the tenant's initial domain ({domain}) to confirm: ",
+            plan.plan_id, plan.tenant.display_name, plan.tenant.id
+        );
+        let _ = err.flush();
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    let line = tokio::select! {
+        r = rx => r
+            .map_err(|_| CliError::msg("cannot read the confirmation"))?
+            .map_err(|e| CliError::msg(format!("cannot read the confirmation: {e}")))?,
+        () = cancel.cancelled() => return Err(CliError::Interrupted("apply cancelled before it changed anything".into())),
+    };
+    if !line.trim().eq_ignore_ascii_case(&domain) {
         return Err(CliError::msg(format!(
-            "apply cancelled: '{}' is not the tenant's initial domain ({domain})",
+            "apply cancelled: '{}' is not the tenant's initial domain ({domain}); nothing was changed",
             line.trim()
         )));
     }
     Ok(())
 }
 
+/// First Ctrl-C: cancel (no new actions, waits end). Second: exit 130 at once; the journal
+/// is durable line by line, so it stays intact.
+fn spawn_interrupt_handler(cancel: CancellationToken, lock_file: PathBuf) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "\nInterrupted: no new actions start; requests in flight get a second to settle, then the journal is saved. Ctrl-C again exits at once."
+        );
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "Interrupted again: exiting now. The journal is intact; apply the same plan again to resume."
+            );
+            let _ = std::fs::remove_file(&lock_file);
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+    });
+}
+
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
+    let state = state_dir(args.target.state_dir.as_deref())?;
+    let held = lock::acquire(
+        &state,
+        &plan.tenant.id,
+        &plan.plan_id,
+        &apply::now_rfc3339(),
+        args.break_lock,
+    )
+    .map_err(apply::ApplyError::from)?;
+    if let Some(old) = &held.broken {
+        eprintln!(
+            "Broke the stale apply lock of process {} (started {}, plan {}), which no longer runs.",
+            old.pid, old.started_at, old.plan_id
+        );
+    }
+    let cancel = CancellationToken::new();
+    spawn_interrupt_handler(cancel.clone(), held.path().to_path_buf());
     let conn = connect(&args.target).await?;
-    let result = run_connected(&args, &plan, &conn).await;
+    let client = conn.client.clone().with_cancellation(cancel.clone());
+    let result = run_connected(&args, &plan, &client, conn.simulated, &state, &cancel).await;
     conn.close().await;
-    result
+    drop(held);
+    match result {
+        Err(CliError::Graph(GraphError::Cancelled { .. })) => Err(CliError::Interrupted(
+            "apply interrupted while reading the tenant, before it changed anything".into(),
+        )),
+        other => other,
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
 }
 
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    conn: &super::connect::Connection,
+    client: &GraphClient,
+    simulated: bool,
+    state: &std::path::Path,
+    cancel: &CancellationToken,
 ) -> Result<ExitCode, CliError> {
+    let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
-    let live = match read_tenant(&conn.client, &keep, &()).await {
+    let live = match read_tenant(client, &keep, &()).await {
         Ok(s) => s,
         Err(e) if tenant_gone(&e) => {
-            println!(
-                "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
-                plan.tenant.display_name,
-                plan.tenant.initial_domain,
-                e.code().unwrap_or("an error")
-            );
+            if json {
+                print_json(&report_json(plan, None, &[], "complete", 0));
+            } else {
+                println!(
+                    "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
+                    plan.tenant.display_name,
+                    plan.tenant.initial_domain,
+                    e.code().unwrap_or("an error")
+                );
+            }
             return Ok(ExitCode::Ok);
         }
         Err(e) => return Err(e.into()),
     };
     apply::check_tenant(plan, &live)?;
-    if !args.auto_approve && !conn.simulated {
-        confirm(plan)?;
+
+    let check = drift::check(plan, &live);
+    if !check.is_clean() {
+        if json {
+            print_json(&report_json(
+                plan,
+                None,
+                &check.drift,
+                "stale_plan",
+                ExitCode::StalePlan as i32,
+            ));
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "Error: ");
+            let _ = render_drift_text(plan, &check.drift, &mut err);
+        }
+        return Ok(ExitCode::StalePlan);
     }
+
+    let (journal, earlier) = Journal::open(&journal::journal_path(
+        state,
+        &plan.tenant.id,
+        &plan.plan_id,
+    ))
+    .map_err(apply::ApplyError::from)?;
+    if earlier.torn_tail {
+        eprintln!(
+            "note: the journal {} ended in a torn line (an interrupted write); it was cut off.",
+            journal.path().display()
+        );
+    }
+    let all_done = check.states.iter().all(|s| *s == LiveState::Done);
+    if all_done && earlier.finished_at.is_some() && !json {
+        println!(
+            "Plan {} was already applied completely (finished {}); every action verified against the tenant: nothing to do.",
+            plan.plan_id,
+            earlier.finished_at.as_deref().unwrap_or("")
+        );
+    }
+    // Confirmation is for runs that will write: verifying manual actions only reads.
+    let to_write = plan
+        .actions
+        .iter()
+        .zip(&check.states)
+        .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
+        .count();
+    if to_write > 0 && !args.auto_approve && !simulated {
+        confirm(plan, to_write, cancel).await?;
+    }
+    if earlier.runs > 0 && !json && !all_done {
+        println!(
+            "Resuming plan {} (run {} of it): {} action(s) already in their target state are verified and skipped{}.",
+            plan.plan_id,
+            earlier.runs + 1,
+            check.states.iter().filter(|s| **s == LiveState::Done).count(),
+            if earlier.uncertain.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} left uncertain by the interrupted run are checked first",
+                    earlier.uncertain.len()
+                )
+            }
+        );
+    }
+    let journal = Arc::new(journal);
+    journal
+        .append(&Record::Start {
+            plan_id: plan.plan_id.clone(),
+            pid: std::process::id(),
+            at: apply::now_rfc3339(),
+        })
+        .await
+        .map_err(apply::ApplyError::from)?;
     let options = ApplyOptions {
         parallelism: args.parallelism.max(1),
     };
-    let report = apply::apply(&conn.client, plan, live, options, Arc::new(LinePrinter)).await?;
-    print_report(plan, &report);
-    Ok(if report.failed() > 0 {
-        ExitCode::Error
-    } else if report.pending() > 0 || report.skipped() > 0 {
-        ExitCode::WaitingOnManual
+    let ctx = ApplyContext {
+        live,
+        states: check.states,
+        journal: Some((journal, earlier)),
+        cancel: cancel.clone(),
+    };
+    let report = apply::apply(client, plan, ctx, options, Arc::new(LinePrinter { json })).await?;
+    let (code, result) = exit_code(&report);
+    if json {
+        print_json(&report_json(plan, Some(&report), &[], result, code as i32));
     } else {
-        ExitCode::Ok
-    })
+        let _ = render_report_text(plan, &report, &mut std::io::stdout().lock());
+    }
+    Ok(code)
 }
 
-fn print_report(plan: &Plan, report: &ApplyReport) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "\nApply finished: {} done, {} already done, {} manual verified, {} failed, {} skipped, {} manual pending.",
-        report.done(),
-        report.already_done(),
-        report.verified(),
-        report.failed(),
-        report.skipped(),
-        report.pending()
-    );
-    let failed: Vec<_> = report
-        .outcomes
-        .iter()
-        .filter_map(|(a, o)| match o {
-            Outcome::Failed(e) => Some((a, e)),
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(out, "\nFailed:");
-        for (a, e) in failed {
-            let _ = writeln!(out, "  {a}: {e}");
-        }
-    }
-    let pending: Vec<_> = report
-        .outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Pending(_)))
-        .filter_map(|(a, _)| plan.action(a))
-        .collect();
-    if !pending.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
-        );
-        for a in pending {
-            let _ = writeln!(out, "  [ ] {} {}", a.kind.describe(), a.name);
-            if let Some(i) = &a.instructions {
-                let _ = writeln!(out, "      where: {i}");
-            }
-            for w in &a.warnings {
-                let _ = writeln!(out, "      warning: {w}");
-            }
-        }
-    }
-    if report.outcomes.iter().any(|(a, o)| {
-        *o == Outcome::Verified
-            && plan
-                .action(a)
-                .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
-    }) {
-        let _ = writeln!(out, "\nThe tenant is gone. Closure complete.");
+fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
+    if report.interrupted {
+        (ExitCode::Interrupted, "interrupted")
+    } else if report.failed() > 0 {
+        (ExitCode::Error, "failed")
+    } else if report.pending() > 0 || report.skipped() > 0 {
+        (ExitCode::WaitingOnManual, "waiting_on_manual")
+    } else {
+        (ExitCode::Ok, "complete")
     }
 }

@@ -35,6 +35,9 @@ pub enum CliError {
     Apply(#[from] ApplyError),
     #[error("{0}")]
     Stale(String),
+    /// Ctrl-C before anything was changed.
+    #[error("{0}")]
+    Interrupted(String),
     #[error("{0}")]
     Message(String),
 }
@@ -44,6 +47,7 @@ impl CliError {
     pub fn code(&self) -> ExitCode {
         match self {
             CliError::Stale(_) => ExitCode::StalePlan,
+            CliError::Interrupted(_) => ExitCode::Interrupted,
             CliError::PlanFile(PlanFileError::Tampered { .. }) => ExitCode::Error,
             _ => ExitCode::Error,
         }
