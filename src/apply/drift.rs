@@ -100,7 +100,10 @@ fn without(mut m: BTreeMap<String, Value>, key: &str) -> BTreeMap<String, Value>
 /// Classifies one action against the live tenant; the `BTreeMap` is the live fields.
 fn classify(plan: &Plan, a: &Action, live: &TenantState) -> (LiveState, BTreeMap<String, Value>) {
     use ActionKind as K;
-    let plan_has = |kind: K| plan.action(&Action::address_of(kind, &a.object_id)).is_some();
+    let plan_has = |kind: K| {
+        plan.action(&Action::address_of(kind, &a.object_id))
+            .is_some()
+    };
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
         // The object is not where the action looks for it.
         let state = match a.kind {
@@ -230,7 +233,8 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
     match planner::plan(live, &spec_of(plan), String::new(), String::new()) {
         Ok(fresh) => {
             let saved: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
-            let mut reported: BTreeSet<String> = out.drift.iter().map(|d| d.object_id.clone()).collect();
+            let mut reported: BTreeSet<String> =
+                out.drift.iter().map(|d| d.object_id.clone()).collect();
             for a in &fresh.actions {
                 if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.clone()) {
                     continue;
@@ -262,7 +266,10 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CompanySubscription, ConditionalAccessPolicy, DirectoryRole, GrantControls, Organization, User, VerifiedDomain};
+    use crate::model::{
+        CompanySubscription, ConditionalAccessPolicy, DirectoryRole, GrantControls, Organization,
+        User, VerifiedDomain,
+    };
 
     fn user(id: &str, upn: &str) -> User {
         User {
@@ -287,7 +294,11 @@ mod tests {
                     kind: None,
                 }],
             },
-            users: vec![user("admin", "admin@t.onmicrosoft.com"), user("u1", "u1@t.onmicrosoft.com"), user("u2", "u2@t.onmicrosoft.com")],
+            users: vec![
+                user("admin", "admin@t.onmicrosoft.com"),
+                user("u1", "u1@t.onmicrosoft.com"),
+                user("u2", "u2@t.onmicrosoft.com"),
+            ],
             directory_roles: vec![DirectoryRole {
                 id: "r".into(),
                 display_name: "Global Administrator".into(),
@@ -316,7 +327,11 @@ mod tests {
     }
 
     fn state_of(plan: &Plan, check: &DriftCheck, address: &str) -> LiveState {
-        let i = plan.actions.iter().position(|a| a.address == address).unwrap();
+        let i = plan
+            .actions
+            .iter()
+            .position(|a| a.address == address)
+            .unwrap();
         check.states[i]
     }
 
@@ -346,8 +361,14 @@ mod tests {
         assert_eq!(state_of(&plan, &c, "delete_user.u1"), LiveState::Done);
         assert_eq!(state_of(&plan, &c, "purge_user.u1"), LiveState::ToDo);
         assert_eq!(state_of(&plan, &c, "purge_user.u2"), LiveState::Done);
-        assert_eq!(state_of(&plan, &c, "cancel_subscription.s1"), LiveState::Done);
-        assert_eq!(state_of(&plan, &c, "delete_subscription.s1"), LiveState::ToDo);
+        assert_eq!(
+            state_of(&plan, &c, "cancel_subscription.s1"),
+            LiveState::Done
+        );
+        assert_eq!(
+            state_of(&plan, &c, "delete_subscription.s1"),
+            LiveState::ToDo
+        );
     }
 
     #[test]
@@ -355,7 +376,11 @@ mod tests {
         let t = tenant();
         let plan = plan_of(&t);
         let mut live = t.clone();
-        live.users.iter_mut().find(|u| u.id == "u1").unwrap().account_enabled = Some(false);
+        live.users
+            .iter_mut()
+            .find(|u| u.id == "u1")
+            .unwrap()
+            .account_enabled = Some(false);
         let c = check(&plan, &live);
         assert_eq!(c.drift.len(), 1, "{:?}", c.drift);
         let d = &c.drift[0];
@@ -371,15 +396,16 @@ mod tests {
         let plan = plan_of(&t);
         let mut live = t.clone();
         live.users.push(user("u3", "newcomer@t.onmicrosoft.com"));
-        live.conditional_access_policies.push(ConditionalAccessPolicy {
-            id: "ca1".into(),
-            display_name: "Require MFA".into(),
-            state: "enabled".into(),
-            grant_controls: Some(GrantControls {
-                built_in_controls: vec!["mfa".into()],
-                ..GrantControls::default()
-            }),
-        });
+        live.conditional_access_policies
+            .push(ConditionalAccessPolicy {
+                id: "ca1".into(),
+                display_name: "Require MFA".into(),
+                state: "enabled".into(),
+                grant_controls: Some(GrantControls {
+                    built_in_controls: vec!["mfa".into()],
+                    ..GrantControls::default()
+                }),
+            });
         live.normalize();
         let c = check(&plan, &live);
         let names: Vec<&str> = c.drift.iter().map(|d| d.name.as_str()).collect();
@@ -397,7 +423,13 @@ mod tests {
         let mut live = t.clone();
         live.subscriptions[0].status = "LockedOut".into();
         let c = check(&plan, &live);
-        assert!(c.drift.iter().any(|d| d.address == "cancel_subscription.s1"), "{:?}", c.drift);
+        assert!(
+            c.drift
+                .iter()
+                .any(|d| d.address == "cancel_subscription.s1"),
+            "{:?}",
+            c.drift
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ use tokio::sync::oneshot;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Record {
     /// An apply run started (process id, RFC 3339 UTC time).
-    Start { plan_id: String, pid: u32, at: String },
+    Start {
+        plan_id: String,
+        pid: u32,
+        at: String,
+    },
     /// About to change the object of `address` (written before the request).
     Intent { address: String, at: String },
     /// What happened: `done`, `already_done`, `verified`, `pending`, `failed`, `skipped`.

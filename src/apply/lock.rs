@@ -150,16 +150,15 @@ pub fn acquire(
             .open(&path)
         {
             Ok(mut f) => {
-                let body = serde_json::to_vec_pretty(&me).map_err(|e| io(std::io::Error::other(e)))?;
+                let body =
+                    serde_json::to_vec_pretty(&me).map_err(|e| io(std::io::Error::other(e)))?;
                 f.write_all(&body).and_then(|()| f.sync_all()).map_err(io)?;
                 return Ok(ApplyLock { path, broken });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 match serde_json::from_str::<LockHolder>(&text) {
-                    Ok(holder) if alive(&holder) => {
-                        return Err(LockError::Held { path, holder })
-                    }
+                    Ok(holder) if alive(&holder) => return Err(LockError::Held { path, holder }),
                     Ok(holder) if !break_stale => return Err(LockError::Stale { path, holder }),
                     Ok(holder) => broken = Some(holder),
                     Err(e) if !break_stale => {
@@ -205,7 +204,10 @@ mod tests {
         assert!(matches!(err, LockError::Stale { .. }), "{err}");
         assert!(err.to_string().contains("--break-lock"));
         let lock = acquire(dir.path(), "t1", "p", "now", true).unwrap();
-        assert_eq!(lock.broken.as_ref().map(|h| h.pid), Some(i32::MAX as u32 - 1));
+        assert_eq!(
+            lock.broken.as_ref().map(|h| h.pid),
+            Some(i32::MAX as u32 - 1)
+        );
         drop(lock);
         assert!(!path.exists());
     }

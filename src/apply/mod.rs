@@ -373,28 +373,25 @@ pub async fn apply(
         ..ApplyReport::default()
     };
     for (i, a) in plan.actions.iter().enumerate() {
-        let o = outcome[i].take().unwrap_or_else(|| {
-            match &blocked[graph.action_nodes[i].index()] {
-                Some(cause) => Outcome::Skipped {
-                    because: cause.clone(),
-                },
-                None if interrupted => Outcome::Interrupted { started: false },
-                None => Outcome::Skipped {
-                    because: "an unfinished prerequisite".to_string(),
-                },
-            }
-        });
+        let o =
+            outcome[i]
+                .take()
+                .unwrap_or_else(|| match &blocked[graph.action_nodes[i].index()] {
+                    Some(cause) => Outcome::Skipped {
+                        because: cause.clone(),
+                    },
+                    None if interrupted => Outcome::Interrupted { started: false },
+                    None => Outcome::Skipped {
+                        because: "an unfinished prerequisite".to_string(),
+                    },
+                });
         if ctx.states.get(i) == Some(&LiveState::Done) && earlier.done_earlier(&a.address) {
             report.done_earlier.insert(a.address.clone());
         }
         report.outcomes.push((a.address.clone(), o));
     }
     if !interrupted && report.complete() {
-        record(
-            journal.as_deref(),
-            Record::Finished { at: now_rfc3339() },
-        )
-        .await?;
+        record(journal.as_deref(), Record::Finished { at: now_rfc3339() }).await?;
     }
     Ok(report)
 }

@@ -261,7 +261,11 @@ impl GraphClient {
         let what = format!("{method} {shown_path}");
         loop {
             attempt += 1;
-            if self.cancel.as_ref().is_some_and(CancellationToken::is_cancelled) {
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+            {
                 return Err(GraphError::Cancelled { what });
             }
             let mut req = self

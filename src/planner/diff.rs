@@ -227,7 +227,11 @@ pub fn object_fields(
             .iter()
             .find(|d| same(&d.id))
             .map(|d| fields([("isDefault", json!(d.is_default))])),
-        ActionKind::DeleteDomain => state.domains.iter().find(|d| same(&d.id)).map(domain_fields),
+        ActionKind::DeleteDomain => state
+            .domains
+            .iter()
+            .find(|d| same(&d.id))
+            .map(domain_fields),
         ActionKind::DeleteTenant => {
             same(&state.organization.id).then(|| fields([("exists", json!(true))]))
         }

@@ -31,10 +31,7 @@ use crate::apply::{ApplyReport, Drift, DriftReason, Outcome};
 use crate::plan::Plan;
 
 fn field_lines(fields: &BTreeMap<String, Value>) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\n"))
-        .collect()
+    fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
 /// Writes the stale-plan report: each drifted object with a diff of planned versus live
@@ -92,7 +89,11 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
 }
 
 /// Writes the final report of an apply for a person.
-pub fn render_report_text(plan: &Plan, report: &ApplyReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_report_text(
+    plan: &Plan,
+    report: &ApplyReport,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -156,7 +157,10 @@ pub fn render_report_text(plan: &Plan, report: &ApplyReport, out: &mut dyn Write
         }
     }
     if !skipped_by.is_empty() {
-        writeln!(out, "\nSkipped (they depend on an action that did not succeed):")?;
+        writeln!(
+            out,
+            "\nSkipped (they depend on an action that did not succeed):"
+        )?;
         for (cause, n) in skipped_by {
             writeln!(out, "  {n} action(s) because of {cause}")?;
         }

@@ -1,2 +1,2 @@
-mod walking_skeleton;
 mod stale_and_resume;
+mod walking_skeleton;

@@ -38,13 +38,9 @@ impl Sim {
             .build()
             .unwrap();
         let server = rt.block_on(async {
-            SimServer::start(
-                Store::from_snapshot(snapshot),
-                SimConfig::default(),
-                0,
-            )
-            .await
-            .unwrap()
+            SimServer::start(Store::from_snapshot(snapshot), SimConfig::default(), 0)
+                .await
+                .unwrap()
         });
         Sim {
             rt,
@@ -152,13 +148,22 @@ fn stale_user_changed() {
     let run = apply(&sb, &sim.url(), &plan).expect(4);
     assert!(run.stderr.contains("Stale plan"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("delete user megan.bowen@contoso.com: changed since planning"),
+        run.stderr
+            .contains("delete user megan.bowen@contoso.com: changed since planning"),
         "{}",
         run.stderr
     );
     // A similar diff of planned versus live fields.
-    assert!(run.stderr.contains("- accountEnabled: true"), "{}", run.stderr);
-    assert!(run.stderr.contains("+ accountEnabled: false"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("- accountEnabled: true"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("+ accountEnabled: false"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("Plan again"), "{}", run.stderr);
     no_writes_since(&sim, before);
 }
@@ -180,7 +185,11 @@ fn stale_user_added() {
     later.users.push(newcomer);
     let sim = Sim::start(later);
     let run = apply(&sb, &sim.url(), &plan).expect(4);
-    assert!(run.stderr.contains("newcomer@contoso.com"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("newcomer@contoso.com"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("appeared or changed since planning"),
         "{}",
@@ -219,9 +228,21 @@ fn stale_subscription_status_changed() {
     sub.insert("status".into(), json!("Warning"));
     let sim = Sim::start(later);
     let run = apply(&sb, &sim.url(), &plan).expect(4);
-    assert!(run.stderr.contains("cancel subscription ENTERPRISEPACK"), "{}", run.stderr);
-    assert!(run.stderr.contains("-status: \"Enabled\"") || run.stderr.contains("- status: \"Enabled\""), "{}", run.stderr);
-    assert!(run.stderr.contains("+ status: \"Warning\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cancel subscription ENTERPRISEPACK"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("-status: \"Enabled\"") || run.stderr.contains("- status: \"Enabled\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("+ status: \"Warning\""),
+        "{}",
+        run.stderr
+    );
     no_writes(&sim);
 }
 
@@ -236,12 +257,19 @@ fn stale_policy_added() {
     let mut later = snap;
     let mut policy = later.conditional_access_policies[0].clone();
     policy.insert("id".into(), json!("4f1c0a52-0000-4000-8000-0000000000ca"));
-    policy.insert("displayName".into(), json!("MFA for partners (added later)"));
+    policy.insert(
+        "displayName".into(),
+        json!("MFA for partners (added later)"),
+    );
     policy.insert("state".into(), json!("enabledForReportingButNotEnforced"));
     later.conditional_access_policies.push(policy);
     let sim = Sim::start(later);
     let run = apply(&sb, &sim.url(), &plan).expect(4);
-    assert!(run.stderr.contains("MFA for partners (added later)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("MFA for partners (added later)"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("disable conditional access policy"),
         "{}",
@@ -259,8 +287,16 @@ fn plan_for_another_tenant_is_refused() {
     };
     let other = Sim::start(load(&tenant("fabrikam")));
     let run = apply(&sb, &other.url(), &plan).expect(1);
-    assert!(run.stderr.contains("this plan is for tenant"), "{}", run.stderr);
-    assert!(run.stderr.contains("contoso.onmicrosoft.com"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("this plan is for tenant"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("contoso.onmicrosoft.com"),
+        "{}",
+        run.stderr
+    );
     no_writes(&other);
 }
 
@@ -277,8 +313,16 @@ fn edited_plan_is_refused() {
     std::fs::write(&plan, edited).unwrap();
     let before = sim.log().len();
     let run = apply(&sb, &sim.url(), &plan).expect(1);
-    assert!(run.stderr.contains("edited after it was made"), "{}", run.stderr);
-    assert!(run.stderr.contains(s(&plan)), "names the file: {}", run.stderr);
+    assert!(
+        run.stderr.contains("edited after it was made"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(s(&plan)),
+        "names the file: {}",
+        run.stderr
+    );
     assert_eq!(sim.log().len(), before, "refused before reading the tenant");
 }
 
@@ -294,7 +338,8 @@ fn unknown_plan_format_version_is_refused() {
     let before = sim.log().len();
     let run = apply(&sb, &sim.url(), &plan).expect(1);
     assert!(
-        run.stderr.contains("plan file format version 2 is not supported"),
+        run.stderr
+            .contains("plan file format version 2 is not supported"),
         "{}",
         run.stderr
     );
@@ -355,8 +400,14 @@ fn confirmation_accepts_only_the_initial_domain() {
 
     let (code, out) = closeout_in_terminal(&sb, &sim.url(), &args, "yes");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("Type the tenant's initial domain (big.onmicrosoft.com)"), "{out}");
-    assert!(out.contains("'yes' is not the tenant's initial domain"), "{out}");
+    assert!(
+        out.contains("Type the tenant's initial domain (big.onmicrosoft.com)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("'yes' is not the tenant's initial domain"),
+        "{out}"
+    );
     no_writes(&sim);
 
     let (code, out) = closeout_in_terminal(&sb, &sim.url(), &args, "other.onmicrosoft.com");
@@ -383,7 +434,14 @@ fn spawn_apply(sb: &Sandbox, url: &str, plan: &Path, n: usize) -> Child {
     let out = std::fs::File::create(sb.path(&format!("run{n}.out"))).unwrap();
     let err = std::fs::File::create(sb.path(&format!("run{n}.err"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_closeout"))
-        .args(["apply", s(plan), "--auto-approve", "--break-lock", "--graph-url", url])
+        .args([
+            "apply",
+            s(plan),
+            "--auto-approve",
+            "--break-lock",
+            "--graph-url",
+            url,
+        ])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
         .env_remove("CLOSEOUT_GRAPH_URL")
@@ -603,7 +661,13 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
     let proxy = FaultProxy::start(&sim.rt, sim.url(), rule);
     let plan = plan(&sb, &sim.url(), BIG_ADMIN);
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
-        .args(["apply", s(&plan), "--auto-approve", "--graph-url", &proxy.url])
+        .args([
+            "apply",
+            s(&plan),
+            "--auto-approve",
+            "--graph-url",
+            &proxy.url,
+        ])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
         .stdin(Stdio::null())
@@ -634,21 +698,38 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
     };
     let took = sent.elapsed();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(status.code(), Some(130), "{out}\n{err}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(out.contains("Apply interrupted"), "{out}");
 
     // The journal is intact: whole JSON lines, the throttled deletes are uncertain.
     let journals = sb.path("state").join("journals");
-    let file = std::fs::read_dir(std::fs::read_dir(&journals).unwrap().next().unwrap().unwrap().path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = std::fs::read_dir(
+        std::fs::read_dir(&journals)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
     let text = std::fs::read_to_string(&file).unwrap();
     let records: Vec<Value> = text
         .lines()
@@ -657,11 +738,18 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
     assert!(text.ends_with('\n'));
     let intents = records.iter().filter(|r| r["event"] == "intent").count();
     let outcomes = records.iter().filter(|r| r["event"] == "outcome").count();
-    assert!(intents > outcomes, "throttled deletes stay uncertain: {text}");
+    assert!(
+        intents > outcomes,
+        "throttled deletes stay uncertain: {text}"
+    );
 
     // Resume straight against graph-sim: the uncertain deletes are checked, then done once.
     let resumed = apply(&sb, &sim.url(), &plan).expect(3);
-    assert!(resumed.stdout.contains("left uncertain"), "{}", resumed.stdout);
+    assert!(
+        resumed.stdout.contains("left uncertain"),
+        "{}",
+        resumed.stdout
+    );
     let deletes = successes(&sim.log(), "/v1.0/users/");
     assert_eq!(deletes.len(), 6);
     assert!(deletes.values().all(|n| *n == 1));
@@ -685,7 +773,11 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     let plan = plan(&sb, &sim.url(), BIG_ADMIN);
     let run = closeout(&sb, &proxy.url, &["apply", s(&plan), "--auto-approve"]).expect(1);
     let failed = format!("delete_user.{user2}");
-    assert!(run.stdout.contains(&format!("Failed:\n  {failed}")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("Failed:\n  {failed}")),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("Graph code Authorization_RequestDenied, request-id 5e1f0000-0000-4000-8000-00000000f00d"),
         "{}",
@@ -694,7 +786,8 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     // Its purge and the tenant deletion (which waits for step 1) are skipped because of it;
     // the other users are deleted and purged.
     assert!(
-        run.stdout.contains(&format!("2 action(s) because of {failed}")),
+        run.stdout
+            .contains(&format!("2 action(s) because of {failed}")),
         "{}",
         run.stdout
     );
@@ -711,10 +804,21 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     let doc: Value = serde_json::from_str(&json_run.stdout).unwrap();
     assert_eq!(doc["result"], "failed");
     let actions = doc["actions"].as_array().unwrap();
-    let f = actions.iter().find(|a| a["address"] == failed.as_str()).unwrap();
+    let f = actions
+        .iter()
+        .find(|a| a["address"] == failed.as_str())
+        .unwrap();
     assert_eq!(f["error"]["code"], "Authorization_RequestDenied");
-    assert_eq!(f["error"]["request_id"], "5e1f0000-0000-4000-8000-00000000f00d");
-    let skipped: Vec<&Value> = actions.iter().filter(|a| a["outcome"] == "skipped").collect();
+    assert_eq!(
+        f["error"]["request_id"],
+        "5e1f0000-0000-4000-8000-00000000f00d"
+    );
+    let skipped: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["outcome"] == "skipped")
+        .collect();
     assert_eq!(skipped.len(), 2);
-    assert!(skipped.iter().all(|a| a["skipped_because"] == failed.as_str()));
+    assert!(skipped
+        .iter()
+        .all(|a| a["skipped_because"] == failed.as_str()));
 }
