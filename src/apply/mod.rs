@@ -68,7 +68,13 @@ pub enum ApplyError {
     #[error("{0}")]
     Journal(#[from] JournalError),
     #[error("{0}")]
-    Lock(#[from] LockError),
+    Lock(Box<LockError>),
+}
+
+impl From<LockError> for ApplyError {
+    fn from(e: LockError) -> ApplyError {
+        ApplyError::Lock(Box::new(e))
+    }
 }
 
 /// The result of an apply: every action's outcome, in plan order.
@@ -260,8 +266,7 @@ pub async fn apply(
     let mut interrupted = false;
 
     loop {
-        while !interrupted {
-            let Some(n) = ready.pop_front() else { break };
+        while let Some(n) = ready.pop_front().filter(|_| !interrupted) {
             match graph.graph[n] {
                 crate::planner::dag_node::Node::StepGate(_) => {
                     for d in graph.dependents(n).collect::<Vec<_>>() {
@@ -304,9 +309,7 @@ pub async fn apply(
         }
         let (i, o) = if let Some(x) = finished_now.pop_front() {
             x
-        } else if running.is_empty() {
-            break;
-        } else if interrupted {
+        } else if running.is_empty() || interrupted {
             break;
         } else {
             tokio::select! {
