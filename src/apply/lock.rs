@@ -81,12 +81,24 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// Linux: start time of a process in clock ticks since boot.
-fn start_ticks(pid: u32) -> Option<u64> {
+/// Linux: fields 3 onwards of `/proc/PID/stat` (the command name, field 2, is in
+/// parentheses and may contain spaces).
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces.
     let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// Linux: start time of a process in clock ticks since boot (field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    proc_stat(pid)?.get(19)?.parse().ok()
+}
+
+/// Linux: a process that has exited but not been reaped yet (state `Z` or `X`).
+fn is_zombie(pid: u32) -> bool {
+    proc_stat(pid)
+        .and_then(|f| f.first().cloned())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 /// `true` when `holder` still runs (on this host; a holder on another host is assumed alive).
@@ -102,7 +114,7 @@ fn alive(holder: &LockHolder) -> bool {
         // SAFETY: kill with signal 0 only checks whether the process exists.
         let r = unsafe { libc::kill(pid, 0) };
         let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !exists {
+        if !exists || is_zombie(holder.pid) {
             return false;
         }
         match (holder.start_ticks, start_ticks(holder.pid)) {
