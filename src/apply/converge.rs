@@ -21,13 +21,66 @@ pub enum Outcome {
     Verified,
     /// A manual action not done yet (as read now).
     Pending(String),
-    /// Graph refused or failed; the message carries code and request-id.
-    Failed(String),
+    /// Graph refused or failed.
+    Failed(Failure),
     /// Not attempted because a prerequisite failed or waits on a person.
     Skipped { because: String },
+    /// Stopped by Ctrl-C: `started` actions may have changed the tenant (uncertain, checked
+    /// on resume), the others did not start.
+    Interrupted { started: bool },
+}
+
+/// Why an action failed: the message and, when Graph answered, its `error.code` and the
+/// `request-id` to quote to Microsoft support.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub code: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Failure {
+    /// A failure closeout itself detected (no Graph error).
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: None,
+            request_id: None,
+        }
+    }
+}
+
+impl From<&GraphError> for Failure {
+    fn from(e: &GraphError) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: e.code().map(str::to_string),
+            request_id: e.request_id().map(str::to_string),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl Outcome {
+    /// The outcome's name in the journal and in JSON reports: `done`, `already_done`,
+    /// `verified`, `pending`, `failed`, `skipped`, `interrupted`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already_done",
+            Outcome::Verified => "verified",
+            Outcome::Pending(_) => "pending",
+            Outcome::Failed(_) => "failed",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Interrupted { .. } => "interrupted",
+        }
+    }
+
     /// Lets dependents proceed.
     pub fn is_success(&self) -> bool {
         matches!(
@@ -81,14 +134,16 @@ async fn purge(client: &GraphClient, id: &str, active_path: &str) -> Result<Outc
                 if get_opt(client, active_path).await?.is_none() && attempt >= 1 {
                     return Ok(Outcome::AlreadyDone);
                 }
-                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                client
+                    .pause(Duration::from_millis(200 * (1 << attempt)), &path)
+                    .await?;
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(Outcome::Failed(format!(
+    Ok(Outcome::Failed(Failure::new(format!(
         "{path}: the object is neither in the recycle bin nor purged after repeated checks (replication lag?); apply again"
-    )))
+    ))))
 }
 
 /// Checks and converges one action. `state` is the tenant as read at the start of the apply.

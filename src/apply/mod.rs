@@ -1,25 +1,45 @@
-//! Executes a saved plan: the action DAG in dependency order with bounded concurrency.
-//! Never re-plans and never prints: progress goes through [`ApplyProgress`], the result is
-//! an [`ApplyReport`].
+//! Executes a saved plan: the action DAG in dependency order with bounded concurrency,
+//! journaled, resumable and interruptible. Never re-plans and never prints: progress goes
+//! through [`ApplyProgress`], the result is an [`ApplyReport`].
+//!
+//! Before anything is written, [`drift::check`] compares the plan with the tenant as read
+//! now; objects already in their target state are recorded as done without a call, and any
+//! drift refuses the whole plan (stale plan). Each write to Graph is bracketed by journal
+//! records ([`journal`]) made durable before and after it, so a run killed at any moment is
+//! resumed by applying the same plan again.
 
 mod converge;
+pub mod drift;
+pub mod journal;
+pub mod lock;
 
-pub use converge::{converge, tenant_gone, Outcome};
+pub use converge::{converge, tenant_gone, Failure, Outcome};
+pub use drift::{Drift, DriftCheck, DriftReason, LiveState};
+pub use journal::{Journal, JournalError, JournalState, Record};
+pub use lock::{ApplyLock, LockError, LockHolder};
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::graph::GraphClient;
+use crate::graph::{GraphClient, GraphError};
 use crate::model::TenantState;
 use crate::plan::Plan;
 use crate::planner::{ActionGraph, DagError};
 
-/// Default number of actions in flight at once.
+/// Default number of actions in flight at once. Small on purpose: Graph's identity
+/// service allows about 20 writes per second per application, and a small number keeps
+/// what an interruption leaves uncertain small too.
 pub const DEFAULT_PARALLELISM: usize = 4;
+
+/// How long in-flight actions may take to settle after Ctrl-C before they are abandoned
+/// (and recorded as uncertain: intent without outcome).
+pub const SETTLE_GRACE: Duration = Duration::from_millis(800);
 
 /// Receives apply progress (the binary draws it; library code never prints).
 pub trait ApplyProgress: Send + Sync {
@@ -31,7 +51,7 @@ impl ApplyProgress for () {
     fn finished(&self, _: &str, _: &Outcome) {}
 }
 
-/// Why an apply could not start.
+/// Why an apply could not start (nothing was written).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(
@@ -45,12 +65,29 @@ pub enum ApplyError {
     },
     #[error("the plan's actions do not form a valid DAG: {0}")]
     Dag(#[from] DagError),
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Lock(Box<LockError>),
+}
+
+impl From<LockError> for ApplyError {
+    fn from(e: LockError) -> ApplyError {
+        ApplyError::Lock(Box::new(e))
+    }
 }
 
 /// The result of an apply: every action's outcome, in plan order.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyReport {
     pub outcomes: Vec<(String, Outcome)>,
+    /// Addresses an earlier (interrupted) run of this plan did, found in their target
+    /// state and skipped now.
+    pub done_earlier: BTreeSet<String>,
+    /// Addresses an earlier run left uncertain (intent without outcome), checked now.
+    pub was_uncertain: BTreeSet<String>,
+    /// The run was stopped by Ctrl-C.
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -74,6 +111,13 @@ impl ApplyReport {
     }
     pub fn skipped(&self) -> usize {
         self.count(|o| matches!(o, Outcome::Skipped { .. }))
+    }
+    pub fn interrupted_count(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Interrupted { .. }))
+    }
+    /// Every action succeeded (done, already done, verified).
+    pub fn complete(&self) -> bool {
+        self.outcomes.iter().all(|(_, o)| o.is_success())
     }
 }
 
@@ -105,21 +149,107 @@ pub fn check_tenant(plan: &Plan, live: &TenantState) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// Applies `plan` to the tenant `live` was read from. A failed or pending action skips
-/// everything that depends on it; independent actions go on.
+/// The RFC 3339 UTC time now, seconds precision (journal and lock records).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// What an apply works with besides the plan.
+pub struct ApplyContext {
+    /// The tenant as read at the start of this run.
+    pub live: TenantState,
+    /// [`drift::check`]'s verdict per action (plan order); must be clean.
+    pub states: Vec<LiveState>,
+    /// The plan's journal and what earlier runs recorded in it; `None` runs unjournaled.
+    pub journal: Option<(Arc<Journal>, JournalState)>,
+    /// Ctrl-C: stop scheduling, let in-flight actions settle for [`SETTLE_GRACE`].
+    pub cancel: CancellationToken,
+}
+
+async fn record(journal: Option<&Journal>, r: Record) -> Result<(), JournalError> {
+    match journal {
+        Some(j) => j.append(&r).await,
+        None => Ok(()),
+    }
+}
+
+/// Runs one action: intent, check-then-converge, outcome. Manual actions write nothing to
+/// Graph and are not journaled.
+async fn run_action(
+    client: GraphClient,
+    live: Arc<TenantState>,
+    action: crate::plan::Action,
+    journal: Option<Arc<Journal>>,
+) -> Outcome {
+    let j = journal.as_deref().filter(|_| !action.kind.is_manual());
+    if let Err(e) = record(
+        j,
+        Record::Intent {
+            address: action.address.clone(),
+            at: now_rfc3339(),
+        },
+    )
+    .await
+    {
+        return Outcome::Failed(Failure::new(format!("not attempted: {e}")));
+    }
+    let o = match converge(&client, &live, &action).await {
+        Ok(o) => o,
+        // Cancelled before the write was sent, or while waiting to retry it: a 429'd
+        // write may still have executed, so the intent stays without outcome (uncertain).
+        Err(GraphError::Cancelled { .. }) => return Outcome::Interrupted { started: true },
+        Err(e) => Outcome::Failed(Failure::from(&e)),
+    };
+    let detail = match &o {
+        Outcome::Failed(f) => Some(f.message.clone()),
+        Outcome::Pending(why) => Some(why.clone()),
+        _ => None,
+    };
+    if let Err(e) = record(
+        j,
+        Record::Outcome {
+            address: action.address.clone(),
+            outcome: o.name().to_string(),
+            detail,
+            at: now_rfc3339(),
+        },
+    )
+    .await
+    {
+        return Outcome::Failed(Failure::new(format!(
+            "{} but the journal could not record it: {e}",
+            o.name()
+        )));
+    }
+    o
+}
+
+/// Applies `plan` to the tenant `ctx.live` was read from. Actions whose object is already
+/// in its target state ([`LiveState::Done`]) are recorded without a call; a failed or
+/// pending action skips everything that depends on it (reported with that root cause);
+/// independent actions go on. When `ctx.cancel` fires, nothing new starts, in-flight
+/// actions get [`SETTLE_GRACE`] to finish and are then abandoned (uncertain).
 ///
 /// # Errors
 /// [`ApplyError`] before anything is written (wrong tenant, invalid DAG).
 pub async fn apply(
     client: &GraphClient,
     plan: &Plan,
-    live: TenantState,
+    ctx: ApplyContext,
     options: ApplyOptions,
     progress: Arc<dyn ApplyProgress>,
 ) -> Result<ApplyReport, ApplyError> {
-    check_tenant(plan, &live)?;
+    check_tenant(plan, &ctx.live)?;
     let graph = ActionGraph::build(&plan.actions)?;
-    let live = Arc::new(live);
+    let live = Arc::new(ctx.live);
+    let (journal, earlier) = match ctx.journal {
+        Some((j, s)) => (Some(j), s),
+        None => (None, JournalState::default()),
+    };
+    let cancel = ctx.cancel;
     let n_nodes = graph.graph.node_count();
     let mut indegree = graph.in_degrees();
     let mut outcome: Vec<Option<Outcome>> = vec![None; plan.actions.len()];
@@ -131,46 +261,71 @@ pub async fn apply(
         .collect();
     let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut in_flight: BTreeSet<usize> = BTreeSet::new();
+    let mut finished_now: VecDeque<(usize, Outcome)> = VecDeque::new();
+    let mut interrupted = false;
 
     loop {
-        while let Some(n) = ready.pop_front() {
+        while let Some(n) = ready.pop_front().filter(|_| !interrupted) {
             match graph.graph[n] {
                 crate::planner::dag_node::Node::StepGate(_) => {
                     for d in graph.dependents(n).collect::<Vec<_>>() {
                         indegree[d.index()] -= 1;
-                        if indegree[d.index()] == 0 {
+                        if indegree[d.index()] == 0 && blocked[d.index()].is_none() {
                             ready.push_back(d);
                         }
                     }
                 }
                 crate::planner::dag_node::Node::Action(i) => {
+                    let action = &plan.actions[i];
+                    if ctx.states.get(i) == Some(&LiveState::Done) {
+                        // Verified against the tenant just read: no call needed.
+                        let o = if action.kind.is_manual() {
+                            Outcome::Verified
+                        } else {
+                            Outcome::AlreadyDone
+                        };
+                        finished_now.push_back((i, o));
+                        continue;
+                    }
                     let client = client.clone();
                     let live = Arc::clone(&live);
-                    let action = plan.actions[i].clone();
+                    let action = action.clone();
                     let sem = Arc::clone(&semaphore);
+                    let journal = journal.clone();
+                    let cancel = cancel.clone();
+                    in_flight.insert(i);
                     running.spawn(async move {
-                        let _permit = sem.acquire_owned().await;
-                        let result = converge(&client, &live, &action).await;
-                        let o = match result {
-                            Ok(o) => o,
-                            Err(e) => Outcome::Failed(e.to_string()),
+                        let Ok(_permit) = sem.acquire_owned().await else {
+                            return (i, Outcome::Interrupted { started: false });
                         };
-                        (i, o)
+                        if cancel.is_cancelled() {
+                            return (i, Outcome::Interrupted { started: false });
+                        }
+                        (i, run_action(client, live, action, journal).await)
                     });
                 }
             }
         }
-        let Some(joined) = running.join_next().await else {
+        let (i, o) = if let Some(x) = finished_now.pop_front() {
+            x
+        } else if running.is_empty() || interrupted {
             break;
-        };
-        let (i, o) = match joined {
-            Ok(x) => x,
-            Err(e) => {
-                // A panicking task is a bug; report it against no action and stop scheduling.
-                eprintln!("internal error in an apply task: {e}");
-                continue;
+        } else {
+            tokio::select! {
+                joined = running.join_next() => match joined {
+                    Some(Ok(x)) => x,
+                    // A panicking task is a bug; its action stays unfinished (and, if it
+                    // started writing, uncertain in the journal).
+                    Some(Err(_)) | None => continue,
+                },
+                () = cancel.cancelled() => {
+                    interrupted = true;
+                    continue;
+                }
             }
         };
+        in_flight.remove(&i);
         progress.finished(&plan.actions[i].address, &o);
         let node = graph.action_nodes[i];
         if o.is_success() {
@@ -180,7 +335,7 @@ pub async fn apply(
                     ready.push_back(d);
                 }
             }
-        } else {
+        } else if !matches!(o, Outcome::Interrupted { .. }) {
             // Everything downstream is skipped; the root cause is this action.
             let cause = plan.actions[i].address.clone();
             let mut stack: Vec<NodeIndex> = graph.dependents(node).collect();
@@ -195,14 +350,51 @@ pub async fn apply(
         outcome[i] = Some(o);
     }
 
-    let mut report = ApplyReport::default();
+    if interrupted {
+        // Let what is on the wire settle briefly, then abandon it (uncertain).
+        let deadline = tokio::time::Instant::now() + SETTLE_GRACE;
+        while !running.is_empty() {
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
+                Ok(Some(Ok((i, o)))) => {
+                    in_flight.remove(&i);
+                    progress.finished(&plan.actions[i].address, &o);
+                    outcome[i] = Some(o);
+                }
+                Ok(Some(Err(_))) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        running.abort_all();
+        for i in in_flight {
+            outcome[i].get_or_insert(Outcome::Interrupted { started: true });
+        }
+    }
+
+    let mut report = ApplyReport {
+        interrupted,
+        was_uncertain: earlier.uncertain.clone(),
+        ..ApplyReport::default()
+    };
     for (i, a) in plan.actions.iter().enumerate() {
-        let o = outcome[i].take().unwrap_or_else(|| Outcome::Skipped {
-            because: blocked[graph.action_nodes[i].index()]
-                .clone()
-                .unwrap_or_else(|| "an unfinished prerequisite".to_string()),
-        });
+        let o =
+            outcome[i]
+                .take()
+                .unwrap_or_else(|| match &blocked[graph.action_nodes[i].index()] {
+                    Some(cause) => Outcome::Skipped {
+                        because: cause.clone(),
+                    },
+                    None if interrupted => Outcome::Interrupted { started: false },
+                    None => Outcome::Skipped {
+                        because: "an unfinished prerequisite".to_string(),
+                    },
+                });
+        if ctx.states.get(i) == Some(&LiveState::Done) && earlier.done_earlier(&a.address) {
+            report.done_earlier.insert(a.address.clone());
+        }
         report.outcomes.push((a.address.clone(), o));
+    }
+    if !interrupted && report.complete() {
+        record(journal.as_deref(), Record::Finished { at: now_rfc3339() }).await?;
     }
     Ok(report)
 }

@@ -1,19 +1,28 @@
-//! `closeout apply PLAN`.
+//! `closeout apply PLAN`: lock, read, drift check, confirm, journaled apply, report.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::args::ApplyArgs;
-use super::connect::connect;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{ApplyArgs, ReportFormat};
+use super::connect::{connect, state_dir, Connection};
 use super::error::{CliError, ExitCode};
-use crate::apply::{self, tenant_gone, ApplyOptions, ApplyProgress, ApplyReport, Outcome};
-use crate::graph::read_tenant;
-use crate::plan::{Check, Plan};
+use crate::apply::{
+    self, drift, journal, lock, tenant_gone, ApplyContext, ApplyOptions, ApplyProgress,
+    ApplyReport, Journal, LiveState, Outcome, Record,
+};
+use crate::graph::{read_tenant, GraphClient, GraphError};
+use crate::plan::Plan;
 use crate::planfile;
 use crate::planner::preflight;
+use crate::render::{render_drift_text, render_report_text, report_json};
 
-/// Prints one line per finished action.
-struct LinePrinter;
+/// Prints one line per finished action (stdout for text, stderr under `--format json`).
+struct LinePrinter {
+    json: bool,
+}
 
 impl ApplyProgress for LinePrinter {
     fn finished(&self, address: &str, outcome: &Outcome) {
@@ -24,211 +33,316 @@ impl ApplyProgress for LinePrinter {
             Outcome::Pending(why) => format!("waiting on a person ({why})"),
             Outcome::Failed(e) => format!("FAILED: {e}"),
             Outcome::Skipped { because } => format!("skipped (because of {because})"),
+            Outcome::Interrupted { started: true } => {
+                "interrupted in flight (uncertain, checked on resume)".to_string()
+            }
+            Outcome::Interrupted { started: false } => "not started (interrupted)".to_string(),
         };
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{address}: {what}");
+        if self.json {
+            let _ = writeln!(std::io::stderr().lock(), "{address}: {what}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{address}: {what}");
+        }
     }
 }
 
-fn confirm(plan: &Plan) -> Result<(), CliError> {
-    let domain = &plan.tenant.initial_domain;
+/// Asks for the tenant's initial domain on the terminal. Reads on its own thread so Ctrl-C
+/// (which cancels `cancel`) still ends the wait.
+async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Result<(), CliError> {
+    let domain = plan.tenant.initial_domain.clone();
     if !std::io::stdin().is_terminal() {
         return Err(CliError::msg(format!(
             "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({domain}), or pass --auto-approve"
         )));
     }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\ncloseout will apply {} actions to tenant {} ({}). Deleted objects cannot be restored.\n\
-         Type the tenant's initial domain ({domain}) to confirm: ",
-        plan.actions.len(),
-        plan.tenant.display_name,
-        plan.tenant.id
-    );
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| CliError::msg(format!("cannot read the confirmation: {e}")))?;
-    if !line.trim().eq_ignore_ascii_case(domain) {
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\ncloseout will apply {to_do} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
+             Type the tenant's initial domain ({domain}) to confirm: ",
+            plan.plan_id, plan.tenant.display_name, plan.tenant.id
+        );
+        let _ = err.flush();
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    let line = tokio::select! {
+        r = rx => r
+            .map_err(|_| CliError::msg("cannot read the confirmation"))?
+            .map_err(|e| CliError::msg(format!("cannot read the confirmation: {e}")))?,
+        () = cancel.cancelled() => return Err(CliError::Interrupted("apply cancelled before it changed anything".into())),
+    };
+    if !line.trim().eq_ignore_ascii_case(&domain) {
         return Err(CliError::msg(format!(
-            "apply cancelled: '{}' is not the tenant's initial domain ({domain})",
+            "apply cancelled: '{}' is not the tenant's initial domain ({domain}); nothing was changed",
             line.trim()
         )));
     }
     Ok(())
 }
 
+/// First Ctrl-C: cancel (no new actions, waits end). Second: exit 130 at once; the journal
+/// is durable line by line, so it stays intact.
+fn spawn_interrupt_handler(cancel: CancellationToken, lock_file: PathBuf) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "\nInterrupted: no new actions start; requests in flight get a second to settle, then the journal is saved. Ctrl-C again exits at once."
+        );
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "Interrupted again: exiting now. The journal is intact; apply the same plan again to resume."
+            );
+            let _ = std::fs::remove_file(&lock_file);
+            std::process::exit(ExitCode::Interrupted as i32);
+        }
+    });
+}
+
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
+    let state = state_dir(args.target.state_dir.as_deref())?;
+    let held = lock::acquire(
+        &state,
+        &plan.tenant.id,
+        &plan.plan_id,
+        &apply::now_rfc3339(),
+        args.break_lock,
+    )
+    .map_err(apply::ApplyError::from)?;
+    if let Some(old) = &held.broken {
+        eprintln!(
+            "Broke the stale apply lock of process {} (started {}, plan {}), which no longer runs.",
+            old.pid, old.started_at, old.plan_id
+        );
+    }
+    let cancel = CancellationToken::new();
+    spawn_interrupt_handler(cancel.clone(), held.path().to_path_buf());
     let mut conn = connect(&args.target).await?;
-    let result = run_connected(&args, &plan, &mut conn).await;
+    let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
-    result
+    drop(held);
+    match result {
+        Err(CliError::Graph(GraphError::Cancelled { .. })) => Err(CliError::Interrupted(
+            "apply interrupted while reading the tenant, before it changed anything".into(),
+        )),
+        other => other,
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+}
+
+/// Applies once, or with `--wait` again and again until the manual actions verify, the
+/// timeout passes, or Ctrl-C.
+async fn run_polling(
+    args: &ApplyArgs,
+    plan: &Plan,
+    conn: &mut Connection,
+    state: &std::path::Path,
+    cancel: &CancellationToken,
+) -> Result<ExitCode, CliError> {
+    let started = std::time::Instant::now();
+    let mut confirmed = args.auto_approve || conn.simulated;
+    loop {
+        let client = conn.client.clone().with_cancellation(cancel.clone());
+        let code = run_connected(args, plan, &client, &mut confirmed, state, cancel).await?;
+        if code != ExitCode::WaitingOnManual || !args.wait {
+            return Ok(code);
+        }
+        if args
+            .timeout
+            .is_some_and(|t| started.elapsed() + args.poll_interval > t)
+        {
+            println!(
+                "\nGave up waiting after {}.",
+                humantime::format_duration(started.elapsed())
+            );
+            return Ok(code);
+        }
+        println!(
+            "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
+            humantime::format_duration(args.poll_interval)
+        );
+        tokio::select! {
+            () = tokio::time::sleep(args.poll_interval) => {}
+            () = cancel.cancelled() => {
+                return Err(CliError::Interrupted("stopped waiting for the manual actions; nothing was in flight".into()));
+            }
+        }
+        conn.refresh(&args.target).await?;
+    }
 }
 
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    conn: &mut super::connect::Connection,
+    client: &GraphClient,
+    confirmed: &mut bool,
+    state: &std::path::Path,
+    cancel: &CancellationToken,
 ) -> Result<ExitCode, CliError> {
+    let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
-    let started = std::time::Instant::now();
-    let mut confirmed = args.auto_approve || conn.simulated;
-    loop {
-        let live = match read_tenant(&conn.client, &keep, &()).await {
-            Ok(s) => s,
-            Err(e) if tenant_gone(&e) => {
+    let live = match read_tenant(client, &keep, &()).await {
+        Ok(s) => s,
+        Err(e) if tenant_gone(&e) => {
+            if json {
+                print_json(&report_json(plan, None, &[], "complete", 0));
+            } else {
                 println!(
                     "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
                     plan.tenant.display_name,
                     plan.tenant.initial_domain,
                     e.code().unwrap_or("an error")
                 );
-                return Ok(ExitCode::Ok);
             }
-            Err(e) => return Err(e.into()),
-        };
-        apply::check_tenant(plan, &live)?;
-        if !confirmed {
-            confirm(plan)?;
-            confirmed = true;
-        }
-        let options = ApplyOptions {
-            parallelism: args.parallelism.max(1),
-        };
-        let bar = Arc::new(super::progress::ApplyBar::new(
-            plan.actions.len(),
-            LinePrinter,
-        ));
-        let report = apply::apply(&conn.client, plan, live, options, bar.clone()).await;
-        bar.finish();
-        let report = report?;
-        let tenant_pending = report.outcomes.iter().any(|(a, o)| {
-            matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. })
-                && plan
-                    .action(a)
-                    .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
-        });
-        let checklist = if tenant_pending {
-            match read_tenant(&conn.client, &keep, &()).await {
-                Ok(now) => Some(preflight(&now, &keep)),
-                Err(e) if tenant_gone(&e) => None,
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            None
-        };
-        print_report(plan, &report, checklist.as_deref());
-        if report.failed() > 0 {
-            return Ok(ExitCode::Error);
-        }
-        if report.pending() == 0 && report.skipped() == 0 {
             return Ok(ExitCode::Ok);
         }
-        let timed_out = args
-            .timeout
-            .is_some_and(|t| started.elapsed() + args.poll_interval > t);
-        if !args.wait || timed_out {
-            if args.wait {
-                println!(
-                    "\nGave up waiting after {}.",
-                    humantime::format_duration(started.elapsed())
-                );
-            }
-            return Ok(ExitCode::WaitingOnManual);
-        }
-        println!(
-            "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
-            humantime::format_duration(args.poll_interval)
-        );
-        tokio::time::sleep(args.poll_interval).await;
-        conn.refresh(&args.target).await?;
-    }
-}
+        Err(e) => return Err(e.into()),
+    };
+    apply::check_tenant(plan, &live)?;
 
-fn print_report(plan: &Plan, report: &ApplyReport, checklist: Option<&[Check]>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "\nApply finished: {} done, {} already done, {} manual verified, {} failed, {} skipped, {} manual pending.",
-        report.done(),
-        report.already_done(),
-        report.verified(),
-        report.failed(),
-        report.skipped(),
-        report.pending()
-    );
-    let failed: Vec<_> = report
-        .outcomes
+    let check = drift::check(plan, &live);
+    if !check.is_clean() {
+        if json {
+            print_json(&report_json(
+                plan,
+                None,
+                &check.drift,
+                "stale_plan",
+                ExitCode::StalePlan as i32,
+            ));
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "Error: ");
+            let _ = render_drift_text(plan, &check.drift, &mut err);
+        }
+        return Ok(ExitCode::StalePlan);
+    }
+
+    let (journal, earlier) = Journal::open(&journal::journal_path(
+        state,
+        &plan.tenant.id,
+        &plan.plan_id,
+    ))
+    .map_err(apply::ApplyError::from)?;
+    if earlier.torn_tail {
+        eprintln!(
+            "note: the journal {} ended in a torn line (an interrupted write); it was cut off.",
+            journal.path().display()
+        );
+    }
+    let all_done = check.states.iter().all(|s| *s == LiveState::Done);
+    if all_done && earlier.finished_at.is_some() && !json {
+        println!(
+            "Plan {} was already applied completely (finished {}); every action verified against the tenant: nothing to do.",
+            plan.plan_id,
+            earlier.finished_at.as_deref().unwrap_or("")
+        );
+    }
+    // Confirmation is for runs that will write: verifying manual actions only reads.
+    let to_write = plan
+        .actions
         .iter()
-        .filter_map(|(a, o)| match o {
-            Outcome::Failed(e) => Some((a, e)),
-            _ => None,
+        .zip(&check.states)
+        .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
+        .count();
+    if to_write > 0 && !*confirmed {
+        confirm(plan, to_write, cancel).await?;
+        *confirmed = true;
+    }
+    if earlier.runs > 0 && !json && !all_done {
+        println!(
+            "Resuming plan {} (run {} of it): {} action(s) already in their target state are verified and skipped{}.",
+            plan.plan_id,
+            earlier.runs + 1,
+            check.states.iter().filter(|s| **s == LiveState::Done).count(),
+            if earlier.uncertain.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} left uncertain by the interrupted run are checked first",
+                    earlier.uncertain.len()
+                )
+            }
+        );
+    }
+    let journal = Arc::new(journal);
+    journal
+        .append(&Record::Start {
+            plan_id: plan.plan_id.clone(),
+            pid: std::process::id(),
+            at: apply::now_rfc3339(),
         })
-        .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(out, "\nFailed:");
-        for (a, e) in failed {
-            let _ = writeln!(out, "  {a}: {e}");
-        }
-    }
-    let pending: Vec<_> = report
-        .outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. }))
-        .filter_map(|(a, _)| plan.action(a))
-        .filter(|a| a.kind.is_manual())
-        .collect();
-    if !pending.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
-        );
-        let blocked = checklist.is_some_and(|c| c.iter().any(|c| !c.passed));
-        for a in pending {
-            let _ = writeln!(out, "  [ ] {} {}", a.kind.describe(), a.name);
-            if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
-                let _ = writeln!(
-                    out,
-                    "      blocked: the pre-flight checklist below fails; the admin center path is shown once it passes"
-                );
-            } else if let Some(i) = &a.instructions {
-                let _ = writeln!(out, "      where: {i}");
-            }
-            for w in &a.warnings {
-                let _ = writeln!(out, "      warning: {w}");
-            }
-        }
-    }
-    if let Some(checks) = checklist {
-        let _ = writeln!(
-            out,
-            "\nPre-flight checklist for deleting the tenant (read just now):"
-        );
-        for c in checks {
-            let _ = writeln!(
-                out,
-                "  [{}] {}: {}",
-                if c.passed { "pass" } else { "FAIL" },
-                c.name,
-                c.requirement
-            );
-            for b in &c.blocking {
-                let _ = writeln!(out, "        blocking: {b}");
-            }
-            if c.more > 0 {
-                let _ = writeln!(out, "        ... and {} more", c.more);
-            }
-        }
-    }
-    if report.outcomes.iter().any(|(a, o)| {
-        *o == Outcome::Verified
+        .await
+        .map_err(apply::ApplyError::from)?;
+    let options = ApplyOptions {
+        parallelism: args.parallelism.max(1),
+    };
+    let ctx = ApplyContext {
+        live,
+        states: check.states,
+        journal: Some((journal, earlier)),
+        cancel: cancel.clone(),
+    };
+    let bar = Arc::new(super::progress::ApplyBar::new(
+        plan.actions.len(),
+        LinePrinter { json },
+    ));
+    let report = apply::apply(client, plan, ctx, options, bar.clone()).await;
+    bar.finish();
+    let report = report?;
+    let (code, result) = exit_code(&report);
+    // When only the tenant deletion is left, the live pre-flight checklist says what still
+    // blocks it (and the admin center path is shown only once it passes).
+    let tenant_waits = report.outcomes.iter().any(|(a, o)| {
+        matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. })
             && plan
                 .action(a)
                 .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
-    }) {
-        let _ = writeln!(out, "\nThe tenant is gone. Closure complete.");
+    });
+    let checklist = if tenant_waits && !report.interrupted {
+        match read_tenant(client, &keep, &()).await {
+            Ok(now) => Some(preflight(&now, &keep)),
+            Err(e) if tenant_gone(&e) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    if json {
+        print_json(&report_json(plan, Some(&report), &[], result, code as i32));
+    } else {
+        let _ = render_report_text(
+            plan,
+            &report,
+            checklist.as_deref(),
+            &mut std::io::stdout().lock(),
+        );
+    }
+    Ok(code)
+}
+
+fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
+    if report.interrupted {
+        (ExitCode::Interrupted, "interrupted")
+    } else if report.failed() > 0 {
+        (ExitCode::Error, "failed")
+    } else if report.pending() > 0 || report.skipped() > 0 {
+        (ExitCode::WaitingOnManual, "waiting_on_manual")
+    } else {
+        (ExitCode::Ok, "complete")
     }
 }

@@ -13,6 +13,28 @@ Exit codes:
   4    stale plan: the tenant changed since the plan was made
   130  interrupted";
 
+const APPLY_HELP: &str = "\
+Apply refuses a stale plan (the tenant changed since planning: exit 4), an edited plan, a
+plan for another tenant and an unknown plan format. It asks you to type the tenant's initial
+domain (e.g. contoso.onmicrosoft.com) before changing anything; --auto-approve skips that
+(for CI), and without a terminal apply refuses unless given. Simulated tenants (--simulate)
+are rehearsals and need no confirmation.
+
+Each write is journaled (fsync) under --state-dir; after a crash, kill or Ctrl-C, run the
+same command again to resume (add --break-lock if the interrupted run was killed and left
+its lock). Ctrl-C stops new actions, lets requests in flight settle for a second and exits
+130; a second Ctrl-C exits at once.
+
+Exit codes:
+  0    every action done (or verified)
+  1    error, or an action failed
+  3    waiting on manual actions: do them, then apply the same plan again
+  4    stale plan: plan again
+  130  interrupted
+
+Example:
+  closeout apply contoso.plan.yaml --simulate examples/tenants/contoso.yaml";
+
 /// Plan, review and apply the closure of a Microsoft 365 / Microsoft Entra ID tenant.
 #[derive(Debug, Parser)]
 #[command(name = "closeout", version, about, after_help = EXIT_CODES)]
@@ -29,9 +51,7 @@ pub enum Command {
     )]
     Plan(PlanArgs),
     /// Execute exactly a saved, reviewed plan; resumable, refuses stale plans.
-    #[command(
-        after_help = "Example:\n  closeout apply contoso.plan.yaml --simulate examples/tenants/contoso.yaml"
-    )]
+    #[command(after_help = APPLY_HELP)]
     Apply(ApplyArgs),
     /// Render a saved plan: text for people, JSON for tools, Markdown for a pull request.
     #[command(
@@ -160,6 +180,21 @@ pub struct ApplyArgs {
     /// With --wait: how often to read the tenant again.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
     pub poll_interval: std::time::Duration,
+    /// Remove a stale apply lock on the tenant (left by an apply that crashed or was
+    /// killed) before applying. A lock whose holder still runs is never broken.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// Report format: `text` for people, `json` for one JSON document on stdout (progress
+    /// lines then go to stderr).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// Output format of `closeout apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,9 @@ pub enum CliError {
     Spec(#[from] crate::specfile::SpecError),
     #[error("{0}")]
     Stale(String),
+    /// Ctrl-C before anything was changed.
+    #[error("{0}")]
+    Interrupted(String),
     #[error("{0}")]
     Message(String),
 }
@@ -46,6 +49,7 @@ impl CliError {
     pub fn code(&self) -> ExitCode {
         match self {
             CliError::Stale(_) => ExitCode::StalePlan,
+            CliError::Interrupted(_) => ExitCode::Interrupted,
             CliError::PlanFile(PlanFileError::Tampered { .. }) => ExitCode::Error,
             _ => ExitCode::Error,
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::error::{ApiError, GraphError};
@@ -75,6 +76,8 @@ pub struct GraphClient {
     base: Url,
     token: AccessToken,
     options: ClientOptions,
+    /// Cancels waits (`Retry-After`, backoff) and stops new attempts (Ctrl-C).
+    cancel: Option<CancellationToken>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -132,7 +135,37 @@ impl GraphClient {
             base,
             token,
             options,
+            cancel: None,
         })
+    }
+
+    /// The same client, whose waits (`Retry-After`, backoff) end at once and whose requests
+    /// fail with [`GraphError::Cancelled`] before their next attempt once `token` is
+    /// cancelled. A request already on the wire is left to settle.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> GraphClient {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Waits `duration`, or less when the client's cancellation token fires.
+    ///
+    /// # Errors
+    /// [`GraphError::Cancelled`] (naming `what`) when cancelled before or during the wait.
+    pub async fn pause(&self, duration: Duration, what: &str) -> Result<(), GraphError> {
+        let cancelled = || GraphError::Cancelled {
+            what: what.to_string(),
+        };
+        match &self.cancel {
+            None => {
+                tokio::time::sleep(duration).await;
+                Ok(())
+            }
+            Some(t) if t.is_cancelled() => Err(cancelled()),
+            Some(t) => tokio::select! {
+                () = tokio::time::sleep(duration) => Ok(()),
+                () = t.cancelled() => Err(cancelled()),
+            },
+        }
     }
 
     /// The service root, e.g. `https://graph.microsoft.com`.
@@ -225,8 +258,16 @@ impl GraphClient {
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let idempotent = method != Method::POST;
         let mut attempt = 0u32;
+        let what = format!("{method} {shown_path}");
         loop {
             attempt += 1;
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+            {
+                return Err(GraphError::Cancelled { what });
+            }
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -242,7 +283,7 @@ impl GraphClient {
                 Ok(r) => r,
                 Err(e) => {
                     if idempotent && attempt < self.options.max_attempts {
-                        tokio::time::sleep(self.backoff(attempt)).await;
+                        self.pause(self.backoff(attempt), &what).await?;
                         continue;
                     }
                     return Err(GraphError::Transport {
@@ -270,7 +311,7 @@ impl GraphClient {
                 Ok(b) => b,
                 Err(e) => {
                     if idempotent && attempt < self.options.max_attempts {
-                        tokio::time::sleep(self.backoff(attempt)).await;
+                        self.pause(self.backoff(attempt), &what).await?;
                         continue;
                     }
                     return Err(GraphError::Transport {
@@ -306,7 +347,7 @@ impl GraphClient {
                 let wait = retry_after
                     .unwrap_or_else(|| self.backoff(attempt))
                     .min(self.options.max_wait);
-                tokio::time::sleep(wait).await;
+                self.pause(wait, &what).await?;
                 continue;
             }
             let (code, message, body_request_id) = parse_error_body(&bytes);

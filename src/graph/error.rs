@@ -44,6 +44,9 @@ pub enum GraphError {
     /// `@odata.nextLink` pointed back to a page already read.
     #[error("GET {path}: paging stopped, @odata.nextLink repeated a page already read ({next})")]
     PagingLoop { path: String, next: String },
+    /// Interrupted (Ctrl-C) before or while waiting to send the request.
+    #[error("{what}: interrupted before it was sent")]
+    Cancelled { what: String },
     /// A URL closeout will not call.
     #[error("refusing Graph URL {url}: {reason}")]
     BadUrl { url: String, reason: String },

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use super::dag::step_dependency;
 use super::spec::{ApplicationPolicy, ClosureSpec};
 use crate::model::{
-    CompanySubscription, PerUserMfaState, TenantState, User, PRIVILEGED_ROLE_TEMPLATE_IDS,
+    Application, CompanySubscription, ConditionalAccessPolicy, Domain, PerUserMfaState,
+    ServicePrincipal, TenantState, User, PRIVILEGED_ROLE_TEMPLATE_IDS,
 };
 use crate::plan::{Action, ActionKind, KeptUser, Step};
 
@@ -79,6 +80,164 @@ pub fn subscription_fields(s: &CompanySubscription) -> BTreeMap<String, Value> {
     ])
 }
 
+/// The fields of a user already in the recycle bin that purging it depended on.
+pub fn deleted_user_fields(u: &User) -> BTreeMap<String, Value> {
+    fields([
+        ("deleted", json!(true)),
+        ("deletedDateTime", json!(u.deleted_date_time)),
+    ])
+}
+
+/// The fields of the organization that turning off directory synchronization depended on.
+pub fn directory_sync_fields(state: &TenantState) -> BTreeMap<String, Value> {
+    fields([(
+        "onPremisesSyncEnabled",
+        json!(state.organization.on_premises_sync_enabled),
+    )])
+}
+
+/// The fields of the security defaults policy that turning it off depended on.
+pub fn security_defaults_fields(state: &TenantState) -> BTreeMap<String, Value> {
+    fields([("isEnabled", json!(state.security_defaults.is_enabled))])
+}
+
+/// The fields of a Conditional Access policy that disabling it depended on.
+pub fn conditional_access_fields(p: &ConditionalAccessPolicy) -> BTreeMap<String, Value> {
+    fields([
+        ("displayName", json!(p.display_name)),
+        ("state", json!(p.state)),
+        ("requiresMfa", json!(p.requires_mfa())),
+    ])
+}
+
+/// The per-user MFA field of a (kept) user.
+pub fn per_user_mfa_fields(state: &TenantState, user_id: &str) -> BTreeMap<String, Value> {
+    fields([(
+        "perUserMfaState",
+        json!(state.per_user_mfa_of(user_id).as_str()),
+    )])
+}
+
+/// The fields of a service principal that deleting (own and third-party apps) or
+/// disabling it (Microsoft first-party apps, which also record `accountEnabled`) depended on.
+pub fn service_principal_fields(sp: &ServicePrincipal) -> BTreeMap<String, Value> {
+    let mut f = fields([
+        ("appId", json!(sp.app_id)),
+        (
+            "appOwnerOrganizationId",
+            json!(sp.app_owner_organization_id),
+        ),
+    ]);
+    if sp.is_first_party() {
+        f.insert("accountEnabled".into(), json!(sp.account_enabled));
+    }
+    f
+}
+
+/// The fields of an app registration that deleting it depended on.
+pub fn application_fields(app: &Application) -> BTreeMap<String, Value> {
+    fields([("appId", json!(app.app_id))])
+}
+
+/// The fields of a custom domain that removing it depended on.
+pub fn domain_fields(d: &Domain) -> BTreeMap<String, Value> {
+    fields([
+        ("isDefault", json!(d.is_default)),
+        ("isVerified", json!(d.is_verified)),
+        ("authenticationType", json!(d.authentication_type)),
+    ])
+}
+
+/// The live fields of the object an action of `kind` on `object_id` acts on, extracted
+/// from `state` exactly as the planner records them in the action's `before`; `None` when
+/// the object is not where the kind looks for it. Purge actions look in both places: an
+/// active object gives `{"deleted": false}`, one in the recycle bin
+/// `{"deleted": true, ...}`. Used by apply to tell an unchanged object from drift.
+pub fn object_fields(
+    state: &TenantState,
+    kind: ActionKind,
+    object_id: &str,
+) -> Option<BTreeMap<String, Value>> {
+    let id = object_id;
+    let same = |a: &str| a.eq_ignore_ascii_case(id);
+    match kind {
+        ActionKind::DisableDirectorySync => {
+            same(&state.organization.id).then(|| directory_sync_fields(state))
+        }
+        ActionKind::DeleteUser => state
+            .users
+            .iter()
+            .find(|u| same(&u.id))
+            .map(|u| user_fields(state, u)),
+        ActionKind::PurgeUser => {
+            if state.users.iter().any(|u| same(&u.id)) {
+                Some(fields([("deleted", json!(false))]))
+            } else {
+                state
+                    .deleted_users
+                    .iter()
+                    .find(|u| same(&u.id))
+                    .map(deleted_user_fields)
+            }
+        }
+        ActionKind::CancelSubscription | ActionKind::DeleteSubscription => state
+            .subscriptions
+            .iter()
+            .find(|s| same(&s.id))
+            .map(subscription_fields),
+        ActionKind::DisableSecurityDefaults => Some(security_defaults_fields(state)),
+        ActionKind::DisableConditionalAccessPolicy => state
+            .conditional_access_policies
+            .iter()
+            .find(|p| same(&p.id))
+            .map(conditional_access_fields),
+        ActionKind::DisablePerUserMfa => state
+            .users
+            .iter()
+            .find(|u| same(&u.id))
+            .map(|u| per_user_mfa_fields(state, &u.id)),
+        ActionKind::DeleteServicePrincipal | ActionKind::DisableServicePrincipal => state
+            .service_principals
+            .iter()
+            .find(|sp| same(&sp.id))
+            .map(service_principal_fields),
+        ActionKind::DeleteApplication => state
+            .applications
+            .iter()
+            .find(|a| same(&a.id))
+            .map(application_fields),
+        ActionKind::PurgeApplication => {
+            if state.applications.iter().any(|a| same(&a.id)) {
+                Some(fields([("deleted", json!(false))]))
+            } else {
+                state
+                    .deleted_applications
+                    .iter()
+                    .any(|a| same(&a.id))
+                    .then(|| fields([("deleted", json!(true))]))
+            }
+        }
+        ActionKind::MoveUserToInitialDomain => state
+            .users
+            .iter()
+            .find(|u| same(&u.id))
+            .map(|u| fields([("userPrincipalName", json!(u.user_principal_name))])),
+        ActionKind::SetDefaultDomain => state
+            .domains
+            .iter()
+            .find(|d| same(&d.id))
+            .map(|d| fields([("isDefault", json!(d.is_default))])),
+        ActionKind::DeleteDomain => state
+            .domains
+            .iter()
+            .find(|d| same(&d.id))
+            .map(domain_fields),
+        ActionKind::DeleteTenant => {
+            same(&state.organization.id).then(|| fields([("exists", json!(true))]))
+        }
+    }
+}
+
 /// Computes the actions (unsorted) that take `state` to the target.
 pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Vec<Action> {
     let kept: BTreeSet<&str> = keep.iter().map(|k| k.id.as_str()).collect();
@@ -94,7 +253,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             state.organization.display_name.as_deref().unwrap_or("organization"),
             "Users synchronized from on-premises Active Directory cannot be deleted in the cloud while directory synchronization is on.",
         );
-        a.before = fields([("onPremisesSyncEnabled", json!(true))]);
+        a.before = directory_sync_fields(state);
         a.after = fields([("onPremisesSyncEnabled", json!(false))]);
         a.warnings.push(
             "Turning off directory synchronization can take up to 72 hours to complete and cannot be turned back on for 72 hours. Stop the Entra Connect sync server first so it does not recreate objects.".to_string(),
@@ -159,10 +318,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
                 &u.user_principal_name,
                 "Already in the recycle bin: deleted users block the tenant's deletion until purged.",
             );
-            p.before = fields([
-                ("deleted", json!(true)),
-                ("deletedDateTime", json!(u.deleted_date_time)),
-            ]);
+            p.before = deleted_user_fields(u);
             p.after = fields([("purged", json!(true))]);
             out.push(p);
         }
@@ -229,7 +385,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             "security defaults",
             "Security defaults enforce MFA registration and sign-in for every user.",
         );
-        a.before = fields([("isEnabled", json!(true))]);
+        a.before = security_defaults_fields(state);
         a.after = fields([("isEnabled", json!(false))]);
         a.depends_on.push(step_dependency(Step::Users));
         out.push(a);
@@ -247,11 +403,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
                 p.state
             ),
         );
-        a.before = fields([
-            ("displayName", json!(p.display_name)),
-            ("state", json!(p.state)),
-            ("requiresMfa", json!(true)),
-        ]);
+        a.before = conditional_access_fields(p);
         a.after = fields([("state", json!("disabled"))]);
         a.depends_on.push(step_dependency(Step::Users));
         out.push(a);
@@ -270,7 +422,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             &u.user_principal_name,
             format!("Per-user MFA is '{}' for a user who remains.", mfa.as_str()),
         );
-        a.before = fields([("perUserMfaState", json!(mfa.as_str()))]);
+        a.before = per_user_mfa_fields(state, &u.id);
         a.after = fields([("perUserMfaState", json!("disabled"))]);
         a.depends_on.push(step_dependency(Step::Users));
         out.push(a);
@@ -347,14 +499,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
                 name,
                 "Microsoft first-party service principals refuse deletion; Microsoft's documented workaround is to disable them.",
             );
-            a.before = fields([
-                ("appId", json!(sp.app_id)),
-                ("accountEnabled", json!(sp.account_enabled)),
-                (
-                    "appOwnerOrganizationId",
-                    json!(sp.app_owner_organization_id),
-                ),
-            ]);
+            a.before = service_principal_fields(sp);
             a.after = fields([("accountEnabled", json!(false))]);
             out.push(a);
             continue;
@@ -373,13 +518,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
                 "Third-party enterprise applications block the tenant's deletion."
             },
         );
-        a.before = fields([
-            ("appId", json!(sp.app_id)),
-            (
-                "appOwnerOrganizationId",
-                json!(sp.app_owner_organization_id),
-            ),
-        ]);
+        a.before = service_principal_fields(sp);
         a.after = deleted();
         out.push(a);
     }
@@ -391,7 +530,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             name,
             "App registrations block the tenant's deletion.",
         );
-        a.before = fields([("appId", json!(app.app_id))]);
+        a.before = application_fields(app);
         a.after = deleted();
         // Its service principal goes first, so nothing signs in as a half-removed app.
         for sp in state
@@ -492,11 +631,7 @@ fn domain_actions(state: &TenantState, kept: &BTreeSet<&str>, out: &mut Vec<Acti
             &d.id,
             "Custom domains must be removed before the tenant can be deleted; objects using them (users, also in the recycle bin) go first.",
         );
-        a.before = fields([
-            ("isDefault", json!(d.is_default)),
-            ("isVerified", json!(d.is_verified)),
-            ("authenticationType", json!(d.authentication_type)),
-        ]);
+        a.before = domain_fields(d);
         a.after = deleted();
         a.depends_on.push(step_dependency(Step::Users));
         if default_is_custom {

@@ -7,6 +7,11 @@ mod preflight;
 mod spec;
 
 pub use dag::{ActionGraph, DagError, EDGE_RULES};
+pub use diff::{
+    application_fields, conditional_access_fields, deleted_user_fields, directory_sync_fields,
+    domain_fields, object_fields, per_user_mfa_fields, security_defaults_fields,
+    service_principal_fields, subscription_fields, user_fields,
+};
 
 /// The DAG's node type.
 pub mod dag_node {

@@ -1,3 +1,4 @@
 mod closure;
 mod review;
+mod stale_and_resume;
 mod walking_skeleton;

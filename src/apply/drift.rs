@@ -1,0 +1,447 @@
+//! Drift: compares a saved plan with the tenant as read now, before apply changes anything.
+//! Pure: no HTTP, no files, no printing.
+//!
+//! Every action's object is read with the planner's own field extraction
+//! ([`crate::planner::object_fields`]) and compared with the fields the plan recorded
+//! (`before`) and their target (`after`):
+//!
+//! - unchanged (or in a state this plan's own earlier actions produce, e.g. a user in the
+//!   recycle bin before its purge) -> [`LiveState::ToDo`];
+//! - already in the target state (done by an earlier, interrupted run, or by a person) ->
+//!   [`LiveState::Done`], recorded without a call;
+//! - anything else -> [`Drift`].
+//!
+//! Objects that appeared or changed since planning are found by planning again on the live
+//! state with the plan's kept users: an action the fresh plan has and the saved plan lacks
+//! is drift.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::TenantState;
+use crate::plan::{Action, ActionKind, Plan};
+use crate::planner::{self, object_fields, ClosureSpec};
+
+/// Where an action stands on the live tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveState {
+    /// The object is as planned (or on its planned way): the action runs.
+    ToDo,
+    /// The object is already in the target state: recorded as done without a call.
+    Done,
+    /// The object changed: the plan is stale.
+    Drifted,
+}
+
+/// Why an object counts as drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum DriftReason {
+    /// The object's fields differ from the plan's `before` and are not its `after`.
+    Changed,
+    /// The object the action needs is gone.
+    Gone,
+    /// The object appeared or changed since planning and now needs an action the plan
+    /// does not have.
+    NotInPlan,
+    /// Planning again on the live tenant fails (e.g. a kept user is gone).
+    Unplannable(String),
+}
+
+/// One drifted object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// The action address (saved plan's, or the fresh plan's for [`DriftReason::NotInPlan`]).
+    pub address: String,
+    pub action: ActionKind,
+    /// Object id and a person's name for it (userPrincipalName, display name, ...).
+    pub object_id: String,
+    pub name: String,
+    pub reason: DriftReason,
+    /// The fields the plan recorded (empty when the plan has no action on the object).
+    pub planned: BTreeMap<String, Value>,
+    /// The fields as read now (empty when the object is gone).
+    pub live: BTreeMap<String, Value>,
+}
+
+/// The result of a drift check: one [`LiveState`] per plan action (plan order) and the
+/// drifted objects.
+#[derive(Debug, Clone, Default)]
+pub struct DriftCheck {
+    pub states: Vec<LiveState>,
+    pub drift: Vec<Drift>,
+}
+
+impl DriftCheck {
+    /// `true` when the plan may be applied.
+    pub fn is_clean(&self) -> bool {
+        self.drift.is_empty()
+    }
+}
+
+/// `true` when every field of `want` is in `have` with an equal value (strings compared
+/// case-insensitively: userPrincipalNames and domain names are).
+fn contains(have: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>) -> bool {
+    want.iter().all(|(k, v)| match (have.get(k), v) {
+        (Some(Value::String(a)), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    })
+}
+
+fn without(mut m: BTreeMap<String, Value>, key: &str) -> BTreeMap<String, Value> {
+    m.remove(key);
+    m
+}
+
+/// Classifies one action against the live tenant; the `BTreeMap` is the live fields.
+fn classify(plan: &Plan, a: &Action, live: &TenantState) -> (LiveState, BTreeMap<String, Value>) {
+    use ActionKind as K;
+    let plan_has = |kind: K| {
+        plan.action(&Action::address_of(kind, &a.object_id))
+            .is_some()
+    };
+    let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
+        // The object is not where the action looks for it.
+        let state = match a.kind {
+            // Deleted (or purged) is the target of these.
+            K::DeleteUser
+            | K::PurgeUser
+            | K::DeleteApplication
+            | K::PurgeApplication
+            | K::DeleteServicePrincipal
+            | K::DeleteDomain
+            | K::DeleteSubscription
+            | K::CancelSubscription
+            // A deleted policy or first-party principal requires nothing any more.
+            | K::DisableConditionalAccessPolicy
+            | K::DisableServicePrincipal => LiveState::Done,
+            // A kept user, the initial domain, the organization must exist.
+            K::DisablePerUserMfa
+            | K::MoveUserToInitialDomain
+            | K::SetDefaultDomain
+            | K::DisableDirectorySync
+            | K::DisableSecurityDefaults
+            | K::DeleteTenant => LiveState::Drifted,
+        };
+        return (state, BTreeMap::new());
+    };
+    if contains(&fields, &a.before) && contains(&a.before, &fields) {
+        return (LiveState::ToDo, fields);
+    }
+    let state = match a.kind {
+        // Deleting users and domains is done when they are gone (handled above).
+        K::DeleteUser => {
+            // Turning off directory sync (this plan's own action) turns synced users into
+            // cloud users: onPremisesSyncEnabled true -> false is expected then.
+            let sync_turned_off = plan_has(K::DisableDirectorySync)
+                && live.organization.on_premises_sync_enabled != Some(true);
+            if sync_turned_off
+                && without(fields.clone(), "onPremisesSyncEnabled")
+                    == without(a.before.clone(), "onPremisesSyncEnabled")
+            {
+                LiveState::ToDo
+            } else {
+                LiveState::Drifted
+            }
+        }
+        K::PurgeUser | K::PurgeApplication => {
+            let planned_active = a.before.get("deleted") == Some(&Value::Bool(false));
+            let now_deleted = fields.get("deleted") == Some(&Value::Bool(true));
+            let deleter = if a.kind == K::PurgeUser {
+                K::DeleteUser
+            } else {
+                K::DeleteApplication
+            };
+            if planned_active && now_deleted && plan_has(deleter) {
+                // This plan's delete ran already: the purge is next.
+                LiveState::ToDo
+            } else {
+                LiveState::Drifted
+            }
+        }
+        K::DeleteDomain => {
+            // Making the initial domain the default (this plan's action) clears isDefault.
+            if plan_has(K::SetDefaultDomain)
+                && without(fields.clone(), "isDefault") == without(a.before.clone(), "isDefault")
+            {
+                LiveState::ToDo
+            } else {
+                LiveState::Drifted
+            }
+        }
+        K::CancelSubscription | K::DeleteSubscription => {
+            let same_sku = fields.get("skuId") == a.before.get("skuId");
+            let status = fields.get("status").and_then(Value::as_str).unwrap_or("");
+            match (a.kind, status) {
+                _ if !same_sku => LiveState::Drifted,
+                (_, "Deleted") => LiveState::Done,
+                (K::CancelSubscription, "Suspended") => LiveState::Done,
+                // Cancelled by a person as this plan asks: the deletion is next.
+                (K::DeleteSubscription, "Suspended") if plan_has(K::CancelSubscription) => {
+                    LiveState::ToDo
+                }
+                _ => LiveState::Drifted,
+            }
+        }
+        // For the rest, the target state is the `after` fields.
+        _ if contains(&fields, &a.after) => LiveState::Done,
+        _ => LiveState::Drifted,
+    };
+    (state, fields)
+}
+
+/// The closure spec a saved plan was made with: its kept users and closeout's defaults
+/// (the only closure `closeout plan` makes today).
+fn spec_of(plan: &Plan) -> ClosureSpec {
+    ClosureSpec {
+        keep: plan.keep.iter().map(|k| k.id.clone()).collect(),
+        ..ClosureSpec::default()
+    }
+}
+
+/// Compares `plan` with `live`, the tenant as read just now.
+///
+/// Objects the plan itself already changed (an interrupted earlier apply) are in their
+/// target state and count as [`LiveState::Done`], never as drift.
+pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
+    let mut out = DriftCheck::default();
+    for a in &plan.actions {
+        let (state, fields) = classify(plan, a, live);
+        if state == LiveState::Drifted {
+            out.drift.push(Drift {
+                address: a.address.clone(),
+                action: a.kind,
+                object_id: a.object_id.clone(),
+                name: a.name.clone(),
+                reason: if fields.is_empty() {
+                    DriftReason::Gone
+                } else {
+                    DriftReason::Changed
+                },
+                planned: a.before.clone(),
+                live: fields,
+            });
+        }
+        out.states.push(state);
+    }
+
+    // Objects that appeared or changed: plan again and look for actions the plan lacks.
+    match planner::plan(live, &spec_of(plan), String::new(), String::new()) {
+        Ok(fresh) => {
+            let saved: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
+            let mut reported: BTreeSet<String> =
+                out.drift.iter().map(|d| d.object_id.clone()).collect();
+            for a in &fresh.actions {
+                if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.clone()) {
+                    continue;
+                }
+                out.drift.push(Drift {
+                    address: a.address.clone(),
+                    action: a.kind,
+                    object_id: a.object_id.clone(),
+                    name: a.name.clone(),
+                    reason: DriftReason::NotInPlan,
+                    planned: BTreeMap::new(),
+                    live: a.before.clone(),
+                });
+            }
+        }
+        Err(e) => out.drift.push(Drift {
+            address: String::new(),
+            action: ActionKind::DeleteTenant,
+            object_id: plan.tenant.id.clone(),
+            name: plan.tenant.initial_domain.clone(),
+            reason: DriftReason::Unplannable(e.to_string()),
+            planned: BTreeMap::new(),
+            live: BTreeMap::new(),
+        }),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        CompanySubscription, ConditionalAccessPolicy, DirectoryRole, GrantControls, Organization,
+        User, VerifiedDomain,
+    };
+
+    fn user(id: &str, upn: &str) -> User {
+        User {
+            id: id.into(),
+            user_principal_name: upn.into(),
+            user_type: Some("Member".into()),
+            account_enabled: Some(true),
+            ..User::default()
+        }
+    }
+
+    fn tenant() -> TenantState {
+        let mut t = TenantState {
+            organization: Organization {
+                id: "t1".into(),
+                display_name: Some("T".into()),
+                on_premises_sync_enabled: None,
+                verified_domains: vec![VerifiedDomain {
+                    name: "t.onmicrosoft.com".into(),
+                    is_initial: true,
+                    is_default: true,
+                    kind: None,
+                }],
+            },
+            users: vec![
+                user("admin", "admin@t.onmicrosoft.com"),
+                user("u1", "u1@t.onmicrosoft.com"),
+                user("u2", "u2@t.onmicrosoft.com"),
+            ],
+            directory_roles: vec![DirectoryRole {
+                id: "r".into(),
+                display_name: "Global Administrator".into(),
+                role_template_id: crate::model::GLOBAL_ADMINISTRATOR_TEMPLATE_ID.into(),
+                members: vec!["admin".into()],
+            }],
+            subscriptions: vec![CompanySubscription {
+                id: "s1".into(),
+                sku_id: "sku".into(),
+                sku_part_number: "E3".into(),
+                status: "Enabled".into(),
+                ..CompanySubscription::default()
+            }],
+            ..TenantState::default()
+        };
+        t.normalize();
+        t
+    }
+
+    fn plan_of(t: &TenantState) -> Plan {
+        let spec = ClosureSpec {
+            keep: vec!["admin".into()],
+            ..ClosureSpec::default()
+        };
+        planner::plan(t, &spec, "p".into(), "now".into()).unwrap()
+    }
+
+    fn state_of(plan: &Plan, check: &DriftCheck, address: &str) -> LiveState {
+        let i = plan
+            .actions
+            .iter()
+            .position(|a| a.address == address)
+            .unwrap();
+        check.states[i]
+    }
+
+    #[test]
+    fn unchanged_tenant_is_clean_and_all_to_do() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let c = check(&plan, &t);
+        assert!(c.is_clean(), "{:?}", c.drift);
+        assert!(c.states.iter().all(|s| *s == LiveState::ToDo));
+    }
+
+    #[test]
+    fn own_progress_is_not_drift() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let mut live = t.clone();
+        // u1 deleted (in the recycle bin), u2 deleted and purged, subscription cancelled.
+        let u1 = live.users.iter().position(|u| u.id == "u1").unwrap();
+        let mut gone = live.users.remove(u1);
+        gone.deleted_date_time = Some("2025-01-01T00:00:00Z".into());
+        live.deleted_users.push(gone);
+        live.users.retain(|u| u.id != "u2");
+        live.subscriptions[0].status = "Suspended".into();
+        let c = check(&plan, &live);
+        assert!(c.is_clean(), "{:?}", c.drift);
+        assert_eq!(state_of(&plan, &c, "delete_user.u1"), LiveState::Done);
+        assert_eq!(state_of(&plan, &c, "purge_user.u1"), LiveState::ToDo);
+        assert_eq!(state_of(&plan, &c, "purge_user.u2"), LiveState::Done);
+        assert_eq!(
+            state_of(&plan, &c, "cancel_subscription.s1"),
+            LiveState::Done
+        );
+        assert_eq!(
+            state_of(&plan, &c, "delete_subscription.s1"),
+            LiveState::ToDo
+        );
+    }
+
+    #[test]
+    fn changed_user_is_drift_with_both_field_sets() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let mut live = t.clone();
+        live.users
+            .iter_mut()
+            .find(|u| u.id == "u1")
+            .unwrap()
+            .account_enabled = Some(false);
+        let c = check(&plan, &live);
+        assert_eq!(c.drift.len(), 1, "{:?}", c.drift);
+        let d = &c.drift[0];
+        assert_eq!(d.address, "delete_user.u1");
+        assert_eq!(d.reason, DriftReason::Changed);
+        assert_eq!(d.planned["accountEnabled"], Value::Bool(true));
+        assert_eq!(d.live["accountEnabled"], Value::Bool(false));
+    }
+
+    #[test]
+    fn new_user_and_new_policy_are_drift() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let mut live = t.clone();
+        live.users.push(user("u3", "newcomer@t.onmicrosoft.com"));
+        live.conditional_access_policies
+            .push(ConditionalAccessPolicy {
+                id: "ca1".into(),
+                display_name: "Require MFA".into(),
+                state: "enabled".into(),
+                grant_controls: Some(GrantControls {
+                    built_in_controls: vec!["mfa".into()],
+                    ..GrantControls::default()
+                }),
+            });
+        live.normalize();
+        let c = check(&plan, &live);
+        let names: Vec<&str> = c.drift.iter().map(|d| d.name.as_str()).collect();
+        assert!(names.contains(&"newcomer@t.onmicrosoft.com"), "{names:?}");
+        assert!(names.contains(&"Require MFA"), "{names:?}");
+        assert!(c.drift.iter().all(|d| d.reason == DriftReason::NotInPlan));
+        // One entry per object, not one per action (delete and purge).
+        assert_eq!(c.drift.len(), 2);
+    }
+
+    #[test]
+    fn subscription_status_change_is_drift() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let mut live = t.clone();
+        live.subscriptions[0].status = "LockedOut".into();
+        let c = check(&plan, &live);
+        assert!(
+            c.drift
+                .iter()
+                .any(|d| d.address == "cancel_subscription.s1"),
+            "{:?}",
+            c.drift
+        );
+    }
+
+    #[test]
+    fn kept_admin_losing_the_role_is_unplannable() {
+        let t = tenant();
+        let plan = plan_of(&t);
+        let mut live = t.clone();
+        live.directory_roles.clear();
+        let c = check(&plan, &live);
+        assert!(c
+            .drift
+            .iter()
+            .any(|d| matches!(d.reason, DriftReason::Unplannable(_))));
+    }
+}
