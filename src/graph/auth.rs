@@ -524,6 +524,14 @@ fn client_options(cloud: Cloud, authority_host: Option<String>) -> azure_core::h
     };
     azure_core::http::ClientOptions {
         cloud: Some(Arc::new(config)),
+        // A sign-in that fails for 30 s is reported rather than retried for minutes.
+        retry: azure_core::http::RetryOptions::exponential(
+            azure_core::http::ExponentialRetryOptions {
+                max_retries: 4,
+                max_total_elapsed: azure_core::time::Duration::seconds(30),
+                ..Default::default()
+            },
+        ),
         ..Default::default()
     }
 }
@@ -626,4 +634,272 @@ pub fn provider(
         credential,
         cloud.graph_scope(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    const SECRET: &str = "s3cr3t-VALUE-never-shown";
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    const TENANT: &str = "0b7d3c4e-1111-4a2b-9c3d-000000000001";
+    const CLIENT: &str = "11111111-2222-4333-8444-555555555555";
+
+    /// A self-signed RSA certificate with its key, as PKCS #12 (what azure_identity reads).
+    fn pkcs12(password: &str) -> Vec<u8> {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "closeout-test").unwrap();
+        let name = name.build();
+        let mut b = x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        openssl::pkcs12::Pkcs12::builder()
+            .name("closeout-test")
+            .pkey(&key)
+            .cert(&cert)
+            .build2(password)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    fn build(settings: &AuthSettings, env: &[(&str, &str)]) -> Arc<dyn TokenProvider> {
+        let env = env_of(env);
+        let spec = resolve(settings, &env).unwrap();
+        let provider = provider(&spec, settings.cloud, &env).unwrap();
+        assert_eq!(provider.kind(), spec.kind());
+        let shown = format!("{spec:?} {provider:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        provider
+    }
+
+    #[test]
+    fn each_credential_is_detected_and_constructed_from_its_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = AuthSettings::default();
+
+        let p = build(&none, &[(ENV_ACCESS_TOKEN, SECRET)]);
+        assert_eq!(p.kind(), AuthKind::Token);
+        assert!(!p.refreshes());
+
+        let p = build(
+            &none,
+            &[
+                (ENV_TENANT_ID, TENANT),
+                (ENV_CLIENT_ID, CLIENT),
+                (ENV_CLIENT_SECRET, SECRET),
+            ],
+        );
+        assert_eq!(p.kind(), AuthKind::Secret);
+        assert!(p.refreshes());
+
+        let cert = dir.path().join("app.pfx");
+        std::fs::write(&cert, pkcs12(SECRET)).unwrap();
+        let p = build(
+            &none,
+            &[
+                (ENV_TENANT_ID, TENANT),
+                (ENV_CLIENT_ID, CLIENT),
+                (ENV_CLIENT_CERTIFICATE_PATH, cert.to_str().unwrap()),
+                (ENV_CLIENT_CERTIFICATE_PASSWORD, SECRET),
+            ],
+        );
+        assert_eq!(p.kind(), AuthKind::Certificate);
+
+        let federated = dir.path().join("oidc-token");
+        std::fs::write(&federated, "eyJhbGciOi.fake.jwt").unwrap();
+        let p = build(
+            &none,
+            &[
+                (ENV_TENANT_ID, TENANT),
+                (ENV_CLIENT_ID, CLIENT),
+                (ENV_FEDERATED_TOKEN_FILE, federated.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(p.kind(), AuthKind::WorkloadIdentity);
+
+        let p = build(
+            &none,
+            &[(ENV_IDENTITY_ENDPOINT, "http://127.0.0.1:41234/msi/token")],
+        );
+        assert_eq!(p.kind(), AuthKind::ManagedIdentity);
+
+        let cli = AuthSettings {
+            kind: Some(AuthKind::AzureCli),
+            tenant: Some("contoso.onmicrosoft.com".into()),
+            ..AuthSettings::default()
+        };
+        assert_eq!(build(&cli, &[]).kind(), AuthKind::AzureCli);
+        let msi = AuthSettings {
+            kind: Some(AuthKind::ManagedIdentity),
+            ..AuthSettings::default()
+        };
+        let p = build(&msi, &[(ENV_CLIENT_ID, CLIENT)]);
+        assert_eq!(p.kind(), AuthKind::ManagedIdentity);
+    }
+
+    #[test]
+    fn detection_order_and_missing_values_are_explained() {
+        let none = AuthSettings::default();
+        // A pre-acquired token wins over app credentials; a secret over a certificate.
+        let env = env_of(&[
+            (ENV_ACCESS_TOKEN, SECRET),
+            (ENV_CLIENT_SECRET, SECRET),
+            (ENV_CLIENT_CERTIFICATE_PATH, "/x.pfx"),
+        ]);
+        assert_eq!(resolve(&none, &env).unwrap().kind(), AuthKind::Token);
+        let env = env_of(&[
+            (ENV_CLIENT_SECRET, SECRET),
+            (ENV_CLIENT_CERTIFICATE_PATH, "/x.pfx"),
+            (ENV_TENANT_ID, TENANT),
+            (ENV_CLIENT_ID, CLIENT),
+        ]);
+        assert_eq!(resolve(&none, &env).unwrap().kind(), AuthKind::Secret);
+
+        assert!(matches!(
+            resolve(&none, &env_of(&[])),
+            Err(AuthError::NoCredentials)
+        ));
+        let e = resolve(&none, &env_of(&[(ENV_CLIENT_SECRET, SECRET)])).unwrap_err();
+        assert!(e.to_string().contains("AZURE_TENANT_ID"), "{e}");
+        assert!(!e.to_string().contains(SECRET));
+        // --tenant and --client-id stand in for the variables.
+        let flags = AuthSettings {
+            kind: Some(AuthKind::Secret),
+            tenant: Some("contoso.onmicrosoft.com".into()),
+            client_id: Some(CLIENT.into()),
+            cloud: Cloud::China,
+        };
+        let spec = resolve(&flags, &env_of(&[(ENV_CLIENT_SECRET, SECRET)])).unwrap();
+        assert!(
+            matches!(&spec, CredentialSpec::Secret { tenant, .. } if tenant == "contoso.onmicrosoft.com")
+        );
+        // A certificate that isn't PKCS #12 is refused with the file named, not a panic.
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("app.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let spec = CredentialSpec::Certificate {
+            tenant: TENANT.into(),
+            client_id: CLIENT.into(),
+            path: pem.clone(),
+            password: None,
+        };
+        let e = provider(&spec, Cloud::Global, &env_of(&[])).unwrap_err();
+        assert!(
+            e.to_string().contains("app.pem") && e.to_string().contains("PKCS #12"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn clouds_name_their_graph_and_sign_in_hosts() {
+        let hosts = |c: &str| {
+            let c = Cloud::parse(c).unwrap();
+            (c.graph_url(), c.login_url())
+        };
+        assert_eq!(
+            hosts("global"),
+            (
+                "https://graph.microsoft.com",
+                "https://login.microsoftonline.com"
+            )
+        );
+        assert_eq!(
+            hosts("usgov"),
+            (
+                "https://graph.microsoft.us",
+                "https://login.microsoftonline.us"
+            )
+        );
+        assert_eq!(
+            hosts("usgov-dod"),
+            (
+                "https://dod-graph.microsoft.us",
+                "https://login.microsoftonline.us"
+            )
+        );
+        assert_eq!(
+            hosts("china"),
+            (
+                "https://microsoftgraph.chinacloudapi.cn",
+                "https://login.chinacloudapi.cn"
+            )
+        );
+        assert_eq!(
+            Cloud::UsGov.graph_scope(),
+            "https://graph.microsoft.us/.default"
+        );
+        assert!(Cloud::parse("mars").is_none());
+    }
+
+    /// A credential that counts its calls and issues tokens living `lifetime`.
+    #[derive(Debug)]
+    struct Counting {
+        calls: AtomicU32,
+        lifetime: time::Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Counting {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+            assert_eq!(scopes, ["https://graph.microsoft.com/.default"]);
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(azure_core::credentials::AccessToken::new(
+                format!("token-{n}"),
+                time::OffsetDateTime::now_utc() + self.lifetime,
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_and_refreshed_before_expiry() {
+        let long = Arc::new(Counting {
+            calls: AtomicU32::new(0),
+            lifetime: time::Duration::hours(1),
+        });
+        let p =
+            AzureTokenProvider::new(AuthKind::Secret, long.clone(), Cloud::Global.graph_scope());
+        for _ in 0..10 {
+            assert_eq!(p.token().await.unwrap().secret(), "token-1");
+        }
+        assert_eq!(long.calls.load(Ordering::SeqCst), 1);
+        // After a 401 the next request signs in again.
+        p.invalidate().await;
+        assert_eq!(p.token().await.unwrap().secret(), "token-2");
+
+        // A token within the refresh margin of its expiry is replaced before use.
+        let short = Arc::new(Counting {
+            calls: AtomicU32::new(0),
+            lifetime: REFRESH_MARGIN - time::Duration::seconds(1),
+        });
+        let p =
+            AzureTokenProvider::new(AuthKind::Secret, short.clone(), Cloud::Global.graph_scope());
+        assert_eq!(p.token().await.unwrap().secret(), "token-1");
+        assert_eq!(p.token().await.unwrap().secret(), "token-2");
+        assert_eq!(short.calls.load(Ordering::SeqCst), 2);
+    }
 }

@@ -473,7 +473,13 @@ impl Inner {
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
         match resp.bytes().await {
             Ok(bytes) => Ok(Ok(RawAnswer {
-                bytes: bytes.to_vec(),
+                bytes: if status.is_success() {
+                    bytes.to_vec()
+                } else {
+                    // An error body is shown to people: a proxy or a misbehaving endpoint
+                    // that echoes the request must not get the token onto the screen.
+                    redact(&bytes, token.secret())
+                },
                 status,
                 request_id,
                 retry_after,
@@ -637,6 +643,15 @@ impl Inner {
             (None, _) => false,
         })
     }
+}
+
+/// `bytes` with every occurrence of `secret` replaced by `<redacted>`.
+fn redact(bytes: &[u8], secret: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    if secret.len() < 8 || !text.contains(secret) {
+        return bytes.to_vec();
+    }
+    text.replace(secret, "<redacted>").into_bytes()
 }
 
 /// Parses `Retry-After` as (possibly fractional) seconds.
