@@ -1,1 +1,2 @@
+mod protocol;
 mod walking_skeleton;
