@@ -71,24 +71,23 @@ pub struct TargetArgs {
 
 /// How closeout signs in to Microsoft Graph.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Sign-in")]
 pub struct AuthArgs {
     /// The credential: secret, certificate, workload-identity, azure-cli, managed-identity,
     /// token. Default: detected from the environment, first of CLOSEOUT_ACCESS_TOKEN (token),
     /// AZURE_CLIENT_SECRET (secret), AZURE_CLIENT_CERTIFICATE_PATH (certificate),
     /// AZURE_FEDERATED_TOKEN_FILE (workload-identity), IDENTITY_ENDPOINT/MSI_ENDPOINT
     /// (managed-identity).
-    #[arg(long, value_name = "KIND", env = "CLOSEOUT_AUTH", value_parser = parse_auth_kind)]
+    #[arg(help_heading = "Sign-in", long, value_name = "KIND", env = "CLOSEOUT_AUTH", value_parser = parse_auth_kind)]
     pub auth: Option<crate::graph::AuthKind>,
     /// The tenant to sign in to (tenant id or a verified domain). Default: AZURE_TENANT_ID.
-    #[arg(long, value_name = "ID_OR_DOMAIN")]
+    #[arg(help_heading = "Sign-in", long, value_name = "ID_OR_DOMAIN")]
     pub tenant: Option<String>,
     /// The application (client) id. Default: AZURE_CLIENT_ID.
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Sign-in", long, value_name = "ID")]
     pub client_id: Option<String>,
     /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph and sign-in
     /// hosts.
-    #[arg(long, value_name = "CLOUD", env = "CLOSEOUT_CLOUD", default_value = "global", value_parser = parse_cloud)]
+    #[arg(help_heading = "Sign-in", long, value_name = "CLOUD", env = "CLOSEOUT_CLOUD", default_value = "global", value_parser = parse_cloud)]
     pub cloud: crate::graph::Cloud,
 }
 
@@ -108,11 +107,11 @@ fn parse_cloud(s: &str) -> Result<crate::graph::Cloud, String> {
 
 /// How closeout paces, batches and bounds its requests.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Protocol")]
 pub struct ProtocolArgs {
     /// Run Graph's quotas this many times faster in the client-side pacer (match
     /// graph-sim's --time-scale when benchmarking against it).
     #[arg(
+        help_heading = "Protocol",
         long,
         value_name = "FACTOR",
         env = "CLOSEOUT_PACE_TIME_SCALE",
@@ -120,14 +119,14 @@ pub struct ProtocolArgs {
     )]
     pub pace_time_scale: f64,
     /// Don't pace requests at Graph's quotas (rely on 429 and Retry-After alone).
-    #[arg(long)]
+    #[arg(help_heading = "Protocol", long)]
     pub no_pace: bool,
     /// Writes sent together in one $batch request (1 = no batching; at most 20).
-    #[arg(long, value_name = "N", default_value_t = crate::graph::MAX_BATCH, value_parser = parse_batch_size)]
+    #[arg(help_heading = "Protocol", long, value_name = "N", default_value_t = crate::graph::MAX_BATCH, value_parser = parse_batch_size)]
     pub batch_size: usize,
     /// Give up on requests still failing after this long since the start (e.g. 90s, 30m,
     /// 8h, 2d).
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    #[arg(help_heading = "Protocol", long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub deadline: std::time::Duration,
 }
 
