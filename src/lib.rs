@@ -13,3 +13,4 @@ pub mod plan;
 pub mod planfile;
 pub mod planner;
 pub mod render;
+pub mod specfile;

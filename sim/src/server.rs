@@ -82,7 +82,9 @@ impl Shared {
     }
 }
 
-/// A running graph-sim: a Microsoft Graph stand-in on `http://127.0.0.1:PORT`.
+/// A running graph-sim: a stand-in for `https://graph.microsoft.com` on `http://127.0.0.1:PORT`
+/// (REST conventions: <https://learn.microsoft.com/graph/use-the-api>; errors:
+/// <https://learn.microsoft.com/graph/errors>; throttling: <https://learn.microsoft.com/graph/throttling>).
 pub struct SimServer {
     addr: SocketAddr,
     shared: Arc<Shared>,

@@ -209,9 +209,20 @@ pub fn parse_snapshot(text: &str, path: &Path) -> Result<Snapshot, SnapshotError
             }
         })
     };
-    // A wrong version explains a failed parse better than the parse error does.
-    check_version(text, is_json, path)?;
-    let snapshot = parsed?;
+    let snapshot = match parsed {
+        Ok(s) if SUPPORTED_VERSIONS.contains(&s.snapshot_version) => s,
+        Ok(s) => {
+            return Err(SnapshotError::UnsupportedVersion {
+                file: path.to_path_buf(),
+                found: s.snapshot_version.to_string(),
+            })
+        }
+        Err(e) => {
+            // A wrong or missing version explains a failed parse better than the parse error.
+            check_version(text, is_json, path)?;
+            return Err(e);
+        }
+    };
     validate(&snapshot, text, path)?;
     Ok(snapshot)
 }
@@ -249,7 +260,18 @@ fn locate(text: &str, needle: &str, nth: usize) -> (Option<usize>, Option<usize>
     if needle.is_empty() {
         return (None, None);
     }
-    let Some((offset, _)) = text.match_indices(needle).nth(nth) else {
+    // Whole tokens only: `u1` must not match inside `users` or `u10`.
+    let part_of_token = |c: Option<char>| {
+        c.is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+    };
+    let Some((offset, _)) = text
+        .match_indices(needle)
+        .filter(|(at, m)| {
+            !part_of_token(text[..*at].chars().next_back())
+                && !part_of_token(text[at + m.len()..].chars().next())
+        })
+        .nth(nth)
+    else {
         return (None, None);
     };
     let before = &text[..offset];

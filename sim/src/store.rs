@@ -1135,6 +1135,7 @@ impl Store {
             source,
         };
         let mut need_header = true;
+        let mut missing_newline = false;
         if state_file.exists() {
             let reader = BufReader::new(File::open(state_file).map_err(io)?);
             let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
@@ -1184,7 +1185,8 @@ impl Store {
                 })?;
                 good_bytes += line.len() as u64 + 1;
             }
-            // Drop a torn tail so the next append starts on a clean line.
+            // Drop a torn tail so the next append starts on a clean line; a last record
+            // that is complete but lacks its newline gets one.
             let len = std::fs::metadata(state_file).map_err(io)?.len();
             if good_bytes < len {
                 let f = OpenOptions::new()
@@ -1192,6 +1194,8 @@ impl Store {
                     .open(state_file)
                     .map_err(io)?;
                 f.set_len(good_bytes).map_err(io)?;
+            } else if good_bytes > len {
+                missing_newline = true;
             }
         }
         let mut file = OpenOptions::new()
@@ -1199,10 +1203,14 @@ impl Store {
             .append(true)
             .open(state_file)
             .map_err(io)?;
+        if missing_newline {
+            file.write_all(b"\n").map_err(io)?;
+        }
         if need_header {
             let header = serde_json::to_string(&Op::Header { snapshot: print })
                 .map_err(|e| io(std::io::Error::other(e)))?;
-            writeln!(file, "{header}").map_err(io)?;
+            file.write_all(format!("{header}\n").as_bytes())
+                .map_err(io)?;
             file.flush().map_err(io)?;
         }
         Ok(Store {
@@ -1260,7 +1268,11 @@ impl Store {
         if let Some(log) = inner.log.as_mut() {
             let line =
                 serde_json::to_string(&op).map_err(|e| PortalError::Persist(e.to_string()))?;
-            let written = writeln!(log.file, "{line}").and_then(|_| log.file.flush());
+            // One write per record, so a kill can tear at most the last line.
+            let written = log
+                .file
+                .write_all(format!("{line}\n").as_bytes())
+                .and_then(|_| log.file.flush());
             if let Err(e) = written {
                 return Err(PortalError::Persist(format!("{}: {e}", log.path.display())).into());
             }

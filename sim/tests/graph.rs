@@ -646,6 +646,35 @@ async fn op_log_persists_across_reopen() {
     assert_eq!(again.snapshot().subscriptions[1]["status"], "Deleted");
     drop(again);
 
+    // A complete last record without its newline (killed between the two) still counts,
+    // and the next record starts on its own line.
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.trim_end_matches('\n')).unwrap();
+    let reopened = Store::open(&snap, Some(&state)).unwrap();
+    assert_eq!(reopened.snapshot().subscriptions[1]["status"], "Deleted");
+    let s = SimServer::start(reopened, SimConfig::default(), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        Client::new(&s)
+            .delete(&format!("/v1.0/users/{BOB}"))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        Client::new(&s)
+            .delete("/v1.0/domains/unused.com")
+            .await
+            .status,
+        204
+    );
+    s.shutdown().await;
+    let again = Store::open(&snap, Some(&state)).unwrap();
+    assert_eq!(again.snapshot().domains.len(), 2);
+    assert_eq!(again.snapshot().subscriptions[1]["status"], "Deleted");
+    drop(again);
+
     // Corruption before the last line is an error naming the line.
     let lines: Vec<String> = std::fs::read_to_string(&state)
         .unwrap()

@@ -111,73 +111,104 @@ pub async fn converge(
             .await
         }
         ActionKind::DeleteUser => {
-            if !state.users.iter().any(|u| u.id == id) {
+            let Some(user) = state.users.iter().find(|u| u.id == id) else {
+                return Ok(Outcome::AlreadyDone);
+            };
+            match delete(client, &format!("/v1.0/users/{id}")).await {
+                // Turning directory sync off takes Microsoft up to 72 hours; until then
+                // synced users are refused with 400. That is waiting, not failure.
+                Err(e) if e.status() == Some(400) && user.is_synced() => Ok(Outcome::Pending(format!(
+                    "Graph still treats this user as synchronized from on-premises ({}; request-id {}): turning directory sync off can take up to 72 hours; apply again later",
+                    e.code().unwrap_or(""),
+                    e.request_id().unwrap_or("none")
+                ))),
+                other => other,
+            }
+        }
+        ActionKind::PurgeUser => {
+            let active = state.users.iter().any(|u| u.id == id);
+            let binned = state.deleted_users.iter().any(|u| u.id == id);
+            if !active && !binned {
                 return Ok(Outcome::AlreadyDone);
             }
-            delete(client, &format!("/v1.0/users/{id}")).await
+            purge(client, id, &format!("/v1.0/users/{id}")).await
         }
-        ActionKind::PurgeUser => purge(client, id, &format!("/v1.0/users/{id}")).await,
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => {
-            let sub = get_opt(client, &format!("/v1.0/directory/subscriptions/{id}")).await?;
-            let status = sub
-                .as_ref()
-                .and_then(|s| s.get("status"))
-                .and_then(Value::as_str)
-                .unwrap_or("Deleted")
-                .to_string();
-            let done = match a.kind {
-                ActionKind::CancelSubscription => !matches!(status.as_str(), "Enabled" | "Warning"),
-                _ => status == "Deleted",
-            };
-            Ok(if done {
-                Outcome::Verified
-            } else {
-                Outcome::Pending(format!("subscription status is {status}"))
-            })
+            verify_subscription(client, a.kind, id).await
         }
         ActionKind::DisableSecurityDefaults => {
-            const P: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
-            let live = client.get(P).await?;
-            if live.get("isEnabled") == Some(&Value::Bool(false)) {
+            if !state.security_defaults.is_enabled {
                 return Ok(Outcome::AlreadyDone);
             }
-            patch(client, P, json!({"isEnabled": false})).await
+            patch(
+                client,
+                "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+                json!({"isEnabled": false}),
+            )
+            .await
         }
         ActionKind::DisableConditionalAccessPolicy => {
-            let p = format!("/v1.0/identity/conditionalAccess/policies/{id}");
-            match get_opt(client, &p).await? {
+            match state
+                .conditional_access_policies
+                .iter()
+                .find(|p| p.id == id)
+            {
                 None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("state").and_then(Value::as_str) == Some("disabled") => {
-                    Ok(Outcome::AlreadyDone)
+                Some(p) if p.state == "disabled" => Ok(Outcome::AlreadyDone),
+                Some(_) => {
+                    patch(
+                        client,
+                        &format!("/v1.0/identity/conditionalAccess/policies/{id}"),
+                        json!({"state": "disabled"}),
+                    )
+                    .await
                 }
-                Some(_) => patch(client, &p, json!({"state": "disabled"})).await,
             }
         }
         ActionKind::DisablePerUserMfa => {
-            let p = format!("/beta/users/{id}/authentication/requirements");
-            match get_opt(client, &p).await? {
-                None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("perUserMfaState").and_then(Value::as_str) == Some("disabled") => {
-                    Ok(Outcome::AlreadyDone)
-                }
-                Some(_) => patch(client, &p, json!({"perUserMfaState": "disabled"})).await,
+            // The tenant read covers the plan's kept users; anyone else is already gone.
+            if state.per_user_mfa_of(id) == crate::model::PerUserMfaState::Disabled {
+                return Ok(Outcome::AlreadyDone);
             }
+            patch(
+                client,
+                &format!("/beta/users/{id}/authentication/requirements"),
+                json!({"perUserMfaState": "disabled"}),
+            )
+            .await
         }
         ActionKind::DeleteServicePrincipal => {
+            if !state.service_principals.iter().any(|sp| sp.id == id) {
+                return Ok(Outcome::AlreadyDone);
+            }
             delete(client, &format!("/v1.0/servicePrincipals/{id}")).await
         }
         ActionKind::DisableServicePrincipal => {
-            let p = format!("/v1.0/servicePrincipals/{id}");
-            match get_opt(client, &p).await? {
+            match state.service_principals.iter().find(|sp| sp.id == id) {
                 None => Ok(Outcome::AlreadyDone),
-                Some(v) if v.get("accountEnabled") == Some(&Value::Bool(false)) => {
-                    Ok(Outcome::AlreadyDone)
+                Some(sp) if sp.account_enabled == Some(false) => Ok(Outcome::AlreadyDone),
+                Some(_) => {
+                    patch(
+                        client,
+                        &format!("/v1.0/servicePrincipals/{id}"),
+                        json!({"accountEnabled": false}),
+                    )
+                    .await
                 }
-                Some(_) => patch(client, &p, json!({"accountEnabled": false})).await,
             }
         }
-        ActionKind::DeleteApplication => delete(client, &format!("/v1.0/applications/{id}")).await,
+        ActionKind::DeleteApplication => {
+            if !state.applications.iter().any(|a| a.id == id) {
+                return Ok(Outcome::AlreadyDone);
+            }
+            delete(client, &format!("/v1.0/applications/{id}")).await
+        }
         ActionKind::PurgeApplication => {
+            let active = state.applications.iter().any(|a| a.id == id);
+            let binned = state.deleted_applications.iter().any(|a| a.id == id);
+            if !active && !binned {
+                return Ok(Outcome::AlreadyDone);
+            }
             purge(client, id, &format!("/v1.0/applications/{id}")).await
         }
         ActionKind::MoveUserToInitialDomain => {
@@ -207,11 +238,76 @@ pub async fn converge(
             }
             patch(client, &p, json!({"isDefault": true})).await
         }
-        ActionKind::DeleteDomain => delete(client, &format!("/v1.0/domains/{id}")).await,
+        ActionKind::DeleteDomain => {
+            if !state.domains.iter().any(|d| d.id.eq_ignore_ascii_case(id)) {
+                return Ok(Outcome::AlreadyDone);
+            }
+            delete(client, &format!("/v1.0/domains/{id}")).await
+        }
         ActionKind::DeleteTenant => match client.get("/v1.0/organization").await {
             Err(e) if tenant_gone(&e) => Ok(Outcome::Verified),
             Err(e) => Err(e),
             Ok(_) => Ok(Outcome::Pending("the tenant still exists".to_string())),
         },
     }
+}
+
+/// Verifies a subscription's manual action by reading `GET /v1.0/directory/subscriptions`
+/// and cross-checking `GET /v1.0/subscribedSkus`: the subscription's status must have moved
+/// (cancel: no longer `Enabled`/`Warning`; delete: `Deleted`), and when no other
+/// subscription keeps its SKU alive, the SKU's `capabilityStatus` must agree.
+/// <https://learn.microsoft.com/en-us/graph/api/resources/companysubscription>,
+/// <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>
+async fn verify_subscription(
+    client: &GraphClient,
+    kind: ActionKind,
+    id: &str,
+) -> Result<Outcome, GraphError> {
+    let subs = client.get_all("/v1.0/directory/subscriptions").await?;
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let this = subs.iter().find(|s| str_of(s, "id") == id);
+    let status = this.map_or("Deleted".to_string(), |s| str_of(s, "status"));
+    let sku_id = this.map(|s| str_of(s, "skuId")).unwrap_or_default();
+    let cancel = kind == ActionKind::CancelSubscription;
+    let moved = if cancel {
+        !matches!(status.as_str(), "Enabled" | "Warning")
+    } else {
+        status == "Deleted"
+    };
+    if !moved {
+        return Ok(Outcome::Pending(format!("subscription status is {status}")));
+    }
+    if sku_id.is_empty() {
+        return Ok(Outcome::Verified);
+    }
+    let others_alive = subs.iter().any(|s| {
+        str_of(s, "id") != id
+            && str_of(s, "skuId") == sku_id
+            && if cancel {
+                matches!(str_of(s, "status").as_str(), "Enabled" | "Warning")
+            } else {
+                str_of(s, "status") != "Deleted"
+            }
+    });
+    if others_alive {
+        return Ok(Outcome::Verified);
+    }
+    let skus = client.get_all("/v1.0/subscribedSkus").await?;
+    let capability = skus
+        .iter()
+        .find(|k| str_of(k, "skuId") == sku_id)
+        .map(|k| str_of(k, "capabilityStatus"));
+    let agrees = match capability.as_deref() {
+        None => true,
+        Some(c) if cancel => !matches!(c, "Enabled" | "Warning"),
+        Some(c) => c == "Deleted",
+    };
+    Ok(if agrees {
+        Outcome::Verified
+    } else {
+        Outcome::Pending(format!(
+            "the subscription is {status} but subscribedSkus still shows SKU {sku_id} as {}; waiting for Graph to catch up",
+            capability.unwrap_or_default()
+        ))
+    })
 }

@@ -8,8 +8,9 @@ use super::connect::connect;
 use super::error::{CliError, ExitCode};
 use crate::apply::{self, tenant_gone, ApplyOptions, ApplyProgress, ApplyReport, Outcome};
 use crate::graph::read_tenant;
-use crate::plan::Plan;
+use crate::plan::{Check, Plan};
 use crate::planfile;
+use crate::planner::preflight;
 
 /// Prints one line per finished action.
 struct LinePrinter;
@@ -61,8 +62,8 @@ fn confirm(plan: &Plan) -> Result<(), CliError> {
 
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
-    let conn = connect(&args.target).await?;
-    let result = run_connected(&args, &plan, &conn).await;
+    let mut conn = connect(&args.target).await?;
+    let result = run_connected(&args, &plan, &mut conn).await;
     conn.close().await;
     result
 }
@@ -70,41 +71,78 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    conn: &super::connect::Connection,
+    conn: &mut super::connect::Connection,
 ) -> Result<ExitCode, CliError> {
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
-    let live = match read_tenant(&conn.client, &keep, &()).await {
-        Ok(s) => s,
-        Err(e) if tenant_gone(&e) => {
-            println!(
-                "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
-                plan.tenant.display_name,
-                plan.tenant.initial_domain,
-                e.code().unwrap_or("an error")
-            );
+    let started = std::time::Instant::now();
+    let mut confirmed = args.auto_approve || conn.simulated;
+    loop {
+        let live = match read_tenant(&conn.client, &keep, &()).await {
+            Ok(s) => s,
+            Err(e) if tenant_gone(&e) => {
+                println!(
+                    "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
+                    plan.tenant.display_name,
+                    plan.tenant.initial_domain,
+                    e.code().unwrap_or("an error")
+                );
+                return Ok(ExitCode::Ok);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        apply::check_tenant(plan, &live)?;
+        if !confirmed {
+            confirm(plan)?;
+            confirmed = true;
+        }
+        let options = ApplyOptions {
+            parallelism: args.parallelism.max(1),
+        };
+        let report = apply::apply(&conn.client, plan, live, options, Arc::new(LinePrinter)).await?;
+        let tenant_pending = report.outcomes.iter().any(|(a, o)| {
+            matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. })
+                && plan
+                    .action(a)
+                    .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
+        });
+        let checklist = if tenant_pending {
+            match read_tenant(&conn.client, &keep, &()).await {
+                Ok(now) => Some(preflight(&now, &keep)),
+                Err(e) if tenant_gone(&e) => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        print_report(plan, &report, checklist.as_deref());
+        if report.failed() > 0 {
+            return Ok(ExitCode::Error);
+        }
+        if report.pending() == 0 && report.skipped() == 0 {
             return Ok(ExitCode::Ok);
         }
-        Err(e) => return Err(e.into()),
-    };
-    apply::check_tenant(plan, &live)?;
-    if !args.auto_approve && !conn.simulated {
-        confirm(plan)?;
+        let timed_out = args
+            .timeout
+            .is_some_and(|t| started.elapsed() + args.poll_interval > t);
+        if !args.wait || timed_out {
+            if args.wait {
+                println!(
+                    "\nGave up waiting after {}.",
+                    humantime::format_duration(started.elapsed())
+                );
+            }
+            return Ok(ExitCode::WaitingOnManual);
+        }
+        println!(
+            "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
+            humantime::format_duration(args.poll_interval)
+        );
+        tokio::time::sleep(args.poll_interval).await;
+        conn.refresh(&args.target).await?;
     }
-    let options = ApplyOptions {
-        parallelism: args.parallelism.max(1),
-    };
-    let report = apply::apply(&conn.client, plan, live, options, Arc::new(LinePrinter)).await?;
-    print_report(plan, &report);
-    Ok(if report.failed() > 0 {
-        ExitCode::Error
-    } else if report.pending() > 0 || report.skipped() > 0 {
-        ExitCode::WaitingOnManual
-    } else {
-        ExitCode::Ok
-    })
 }
 
-fn print_report(plan: &Plan, report: &ApplyReport) {
+fn print_report(plan: &Plan, report: &ApplyReport, checklist: Option<&[Check]>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -133,21 +171,49 @@ fn print_report(plan: &Plan, report: &ApplyReport) {
     let pending: Vec<_> = report
         .outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Pending(_)))
+        .filter(|(_, o)| matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. }))
         .filter_map(|(a, _)| plan.action(a))
+        .filter(|a| a.kind.is_manual())
         .collect();
     if !pending.is_empty() {
         let _ = writeln!(
             out,
             "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
         );
+        let blocked = checklist.is_some_and(|c| c.iter().any(|c| !c.passed));
         for a in pending {
             let _ = writeln!(out, "  [ ] {} {}", a.kind.describe(), a.name);
-            if let Some(i) = &a.instructions {
+            if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
+                let _ = writeln!(
+                    out,
+                    "      blocked: the pre-flight checklist below fails; the admin center path is shown once it passes"
+                );
+            } else if let Some(i) = &a.instructions {
                 let _ = writeln!(out, "      where: {i}");
             }
             for w in &a.warnings {
                 let _ = writeln!(out, "      warning: {w}");
+            }
+        }
+    }
+    if let Some(checks) = checklist {
+        let _ = writeln!(
+            out,
+            "\nPre-flight checklist for deleting the tenant (read just now):"
+        );
+        for c in checks {
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}",
+                if c.passed { "pass" } else { "FAIL" },
+                c.name,
+                c.requirement
+            );
+            for b in &c.blocking {
+                let _ = writeln!(out, "        blocking: {b}");
+            }
+            if c.more > 0 {
+                let _ = writeln!(out, "        ... and {} more", c.more);
             }
         }
     }

@@ -125,8 +125,8 @@ pub struct ProtocolArgs {
     #[arg(help_heading = "Protocol", long, value_name = "N", default_value_t = crate::graph::MAX_BATCH, value_parser = parse_batch_size)]
     pub batch_size: usize,
     /// Give up on requests still failing after this long since the start (e.g. 90s, 30m,
-    /// 8h, 2d).
-    #[arg(help_heading = "Protocol", long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    /// 8h, 2days).
+    #[arg(help_heading = "Protocol", long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
 }
 
@@ -137,36 +137,19 @@ fn parse_batch_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses `90`, `90s`, `30m`, `8h`, `2d`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, ""), |i| s.split_at(i));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 90s, 30m, 8h or 2d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => return Err(format!("'{s}' is not a duration like 90s, 30m, 8h or 2d")),
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("'{s}' must be a positive duration"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Keep this user (userPrincipalName or object id); repeatable. At least one kept user
-    /// must be a Global Administrator: the one who deletes the tenant at the end.
+    /// Keep this user (userPrincipalName or object id); repeatable; adds to the spec's
+    /// `keep`. At least one kept user must be a Global Administrator: the one who deletes
+    /// the tenant at the end.
     #[arg(long, value_name = "UPN")]
     pub keep: Vec<String>,
+    /// The closure spec: the declared target (kept users, recycle bin, applications,
+    /// manual actions). See examples/closeout.yaml for every key and its default.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
     /// Save the plan to this file for review and `closeout apply`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -190,6 +173,16 @@ pub struct ApplyArgs {
     /// Actions in flight at once.
     #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_PARALLELISM)]
     pub parallelism: usize,
+    /// Wait for the manual actions: poll the tenant until a person has done them (or
+    /// --timeout passes), instead of exiting 3.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 30m, 72h); exits 3.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Option<std::time::Duration>,
+    /// With --wait: how often to read the tenant again.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub poll_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,17 @@ impl Connection {
             sim.shutdown().await;
         }
     }
+
+    /// Picks up changes other processes made to a simulated tenant (e.g. `closeout sim
+    /// cancel-subscription` in another terminal while `apply --wait` polls): the in-process
+    /// simulator is restarted on the recorded state. A no-op for real Graph.
+    pub async fn refresh(&mut self, target: &TargetArgs) -> Result<(), CliError> {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+            *self = connect(target).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The state directory: `--state-dir`, else `$XDG_STATE_HOME/closeout`, else
@@ -104,7 +115,15 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
     }
     if let Some(snapshot) = &target.simulate {
         let store = open_sim_store(snapshot, target.state_dir.as_deref())?;
-        let sim = graph_sim::SimServer::start(store, graph_sim::SimConfig::default(), 0)
+        let config = graph_sim::SimConfig {
+            // Every Graph call of a rehearsal, for review: one JSON line each.
+            log_file: Some(
+                sim_state_file(snapshot, target.state_dir.as_deref())?
+                    .with_extension("requests.jsonl"),
+            ),
+            ..graph_sim::SimConfig::default()
+        };
+        let sim = graph_sim::SimServer::start(store, config, 0)
             .await
             .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
         let client = GraphClient::new(

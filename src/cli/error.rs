@@ -34,6 +34,8 @@ pub enum CliError {
     #[error("{0}")]
     Apply(#[from] ApplyError),
     #[error("{0}")]
+    Spec(#[from] crate::specfile::SpecError),
+    #[error("{0}")]
     Stale(String),
     #[error("{0}")]
     Message(String),

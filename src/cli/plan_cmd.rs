@@ -7,8 +7,9 @@ use super::connect::connect;
 use super::error::{CliError, ExitCode};
 use crate::graph::read_tenant;
 use crate::planfile;
-use crate::planner::{self, ActionGraph, ClosureSpec};
+use crate::planner::{self, ActionGraph};
 use crate::render::{render_plan_text, TextOptions};
+use crate::specfile;
 
 /// The current time as RFC 3339 UTC, seconds precision.
 pub fn now_rfc3339() -> String {
@@ -20,14 +21,23 @@ pub fn now_rfc3339() -> String {
 }
 
 pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
+    let loaded = args.spec.as_deref().map(specfile::read).transpose()?;
+    let mut spec = loaded.as_ref().map(|l| l.spec.clone()).unwrap_or_default();
+    spec.keep.extend(args.keep.iter().cloned());
     let conn = connect(&args.target).await?;
-    let state = read_tenant(&conn.client, &args.keep, &()).await;
+    let state = read_tenant(&conn.client, &spec.keep, &()).await;
     conn.close().await;
     let state = state?;
-    let spec = ClosureSpec {
-        keep: args.keep.clone(),
-        ..ClosureSpec::default()
-    };
+    if let Some(l) = &loaded {
+        if args.keep.is_empty() {
+            l.validate(&state)?;
+        } else {
+            // --keep adds users; the spec's own entries must still exist.
+            let mut merged = l.clone();
+            merged.spec.keep = spec.keep.clone();
+            merged.validate(&state)?;
+        }
+    }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
     plan.plan_id = planfile::plan_id_for(&plan);
     let mut out = std::io::stdout().lock();

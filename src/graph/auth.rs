@@ -589,7 +589,6 @@ pub fn provider(
                 Some(id::ClientCertificateCredentialOptions {
                     client_options: options(),
                     password: password.clone().map(Secret::new),
-                    ..Default::default()
                 }),
             )
             .map_err(|e| AuthError::File {

@@ -39,9 +39,16 @@ pub struct Check {
     pub passed: bool,
     /// What must be true, in words.
     pub requirement: String,
-    /// The objects that stand in the way, as `kind name (id)`.
+    /// The objects that stand in the way, as `kind name (id)` (at most a few dozen).
     #[serde(default)]
     pub blocking: Vec<String>,
+    /// How many more blocking objects there are beyond those listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A computed closure plan: the actions to reach the closed tenant, in a stable order

@@ -175,7 +175,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
         }
         let label = subscription_label(s);
         let cancel_address = Action::address_of(ActionKind::CancelSubscription, &s.id);
-        if s.is_active() {
+        if s.is_active() && spec.manual_actions.cancel_subscriptions {
             let mut a = action(
                 ActionKind::CancelSubscription,
                 &s.id,
@@ -195,6 +195,9 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             }
             out.push(a);
         }
+        if !spec.manual_actions.delete_subscriptions {
+            continue;
+        }
         let mut d = action(
             ActionKind::DeleteSubscription,
             &s.id,
@@ -203,7 +206,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
         );
         d.before = subscription_fields(s);
         d.after = fields([("status", json!("Deleted"))]);
-        if s.is_active() {
+        if s.is_active() && spec.manual_actions.cancel_subscriptions {
             d.depends_on.push(cancel_address);
         }
         d.instructions = Some(format!(
@@ -280,6 +283,9 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     domain_actions(state, &kept, &mut out);
 
     // Step 5: the tenant itself.
+    if !spec.manual_actions.delete_tenant {
+        return out;
+    }
     let mut t = action(
         ActionKind::DeleteTenant,
         &state.organization.id,

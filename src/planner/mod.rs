@@ -13,7 +13,7 @@ pub mod dag_node {
     pub use super::dag::Node;
 }
 pub use preflight::preflight;
-pub use spec::{ApplicationPolicy, ClosureSpec};
+pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;
 use crate::plan::{KeptUser, Plan, TenantRef, TOOL_VERSION};
@@ -134,4 +134,164 @@ fn resolve_keep(state: &TenantState, spec: &ClosureSpec) -> Result<Vec<KeptUser>
         });
     }
     Ok(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use crate::plan::ActionKind;
+
+    fn user(id: &str, upn: &str) -> User {
+        User {
+            id: id.into(),
+            user_principal_name: upn.into(),
+            user_type: Some("Member".into()),
+            account_enabled: Some(true),
+            ..User::default()
+        }
+    }
+
+    fn tenant() -> TenantState {
+        let mut t = TenantState {
+            organization: Organization {
+                id: "t".into(),
+                display_name: Some("T".into()),
+                on_premises_sync_enabled: Some(true),
+                verified_domains: vec![VerifiedDomain {
+                    name: "t.onmicrosoft.com".into(),
+                    is_initial: true,
+                    ..VerifiedDomain::default()
+                }],
+            },
+            users: vec![
+                user("ga1", "one@t.example"),
+                user("ga2", "two@t.onmicrosoft.com"),
+                user("u1", "u1@t.example"),
+            ],
+            directory_roles: vec![DirectoryRole {
+                id: "r".into(),
+                display_name: "Global Administrator".into(),
+                role_template_id: GLOBAL_ADMINISTRATOR_TEMPLATE_ID.into(),
+                members: vec!["ga1".into(), "ga2".into()],
+            }],
+            subscriptions: vec![CompanySubscription {
+                id: "s".into(),
+                sku_id: "k".into(),
+                sku_part_number: "E3".into(),
+                status: "Enabled".into(),
+                ..CompanySubscription::default()
+            }],
+            domains: vec![
+                Domain {
+                    id: "t.onmicrosoft.com".into(),
+                    is_initial: true,
+                    ..Domain::default()
+                },
+                Domain {
+                    id: "t.example".into(),
+                    is_default: true,
+                    ..Domain::default()
+                },
+            ],
+            security_defaults: SecurityDefaults {
+                id: "sd".into(),
+                is_enabled: true,
+            },
+            ..TenantState::default()
+        };
+        t.users[2].on_premises_sync_enabled = Some(true);
+        t.normalize();
+        t
+    }
+
+    fn spec(keep: &[&str]) -> ClosureSpec {
+        ClosureSpec {
+            keep: keep.iter().map(|k| k.to_string()).collect(),
+            ..ClosureSpec::default()
+        }
+    }
+
+    #[test]
+    fn never_plans_without_a_kept_global_administrator() {
+        let t = tenant();
+        for keep in [&[][..], &["u1@t.example"][..]] {
+            let err = plan(&t, &spec(keep), String::new(), String::new()).unwrap_err();
+            assert!(
+                matches!(err, PlanError::NoKeptGlobalAdministrator { .. }),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn kept_users_are_never_deleted_and_matching_is_case_insensitive() {
+        let t = tenant();
+        let p = plan(&t, &spec(&["ONE@T.EXAMPLE"]), String::new(), String::new()).unwrap();
+        let deleted: Vec<&str> = p
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::DeleteUser)
+            .map(|a| a.object_id.as_str())
+            .collect();
+        assert_eq!(deleted, vec!["ga2", "u1"]);
+    }
+
+    #[test]
+    fn every_dependency_points_backwards_in_step_order_and_the_dag_is_acyclic() {
+        let t = tenant();
+        let p = plan(&t, &spec(&["ga1"]), String::new(), String::new()).unwrap();
+        let g = ActionGraph::build(&p.actions).unwrap();
+        assert_eq!(g.order.len(), p.actions.len());
+        for a in &p.actions {
+            for d in &a.depends_on {
+                let step = match d.strip_prefix("step:") {
+                    Some(n) => n.parse::<u8>().unwrap(),
+                    None => p.action(d).unwrap().step().number(),
+                };
+                assert!(
+                    step <= a.step().number(),
+                    "{} depends on later {d}",
+                    a.address
+                );
+            }
+        }
+        // The synced user waits for sync to be off; the domain for the kept user's move.
+        let u1 = p.action("delete_user.u1").unwrap();
+        assert!(u1
+            .depends_on
+            .contains(&"disable_directory_sync.t".to_string()));
+        let dom = p.action("delete_domain.t.example").unwrap();
+        assert!(dom
+            .depends_on
+            .contains(&"move_user_to_initial_domain.ga1".to_string()));
+        assert!(dom
+            .depends_on
+            .contains(&"set_default_domain.t.onmicrosoft.com".to_string()));
+        let tenant_deletion = p.actions.last().unwrap();
+        assert_eq!(tenant_deletion.kind, ActionKind::DeleteTenant);
+    }
+
+    #[test]
+    fn a_cycle_is_reported() {
+        let t = tenant();
+        let mut p = plan(&t, &spec(&["ga1"]), String::new(), String::new()).unwrap();
+        let purge = p
+            .actions
+            .iter()
+            .position(|a| a.address == "purge_user.u1")
+            .unwrap();
+        let delete = p
+            .actions
+            .iter()
+            .position(|a| a.address == "delete_user.u1")
+            .unwrap();
+        p.actions[delete].depends_on.push("purge_user.u1".into());
+        assert!(matches!(
+            ActionGraph::build(&p.actions),
+            Err(DagError::Cycle(_))
+        ));
+        p.actions[purge].depends_on.push("nonexistent".into());
+        assert!(ActionGraph::build(&p.actions).is_err());
+    }
 }

@@ -5,12 +5,19 @@
 use crate::model::{PerUserMfaState, TenantState};
 use crate::plan::Check;
 
-fn check(name: &str, requirement: &str, blocking: Vec<String>) -> Check {
+/// Blocking objects named per check; the rest are counted (they are actions of the plan).
+pub const BLOCKING_LIST_LIMIT: usize = 20;
+
+fn check(name: &str, requirement: &str, mut blocking: Vec<String>) -> Check {
+    let passed = blocking.is_empty();
+    let more = blocking.len().saturating_sub(BLOCKING_LIST_LIMIT);
+    blocking.truncate(BLOCKING_LIST_LIMIT);
     Check {
         name: name.to_string(),
-        passed: blocking.is_empty(),
+        passed,
         requirement: requirement.to_string(),
         blocking,
+        more,
     }
 }
 
@@ -23,13 +30,19 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
         .filter(|u| !(keep.contains(&u.id) && admins.contains(&u.id.as_str())))
         .map(|u| format!("user {} ({})", u.user_principal_name, u.id))
         .collect();
-    let kept_admins = state
+    let kept_admins: Vec<&str> = state
         .users
         .iter()
         .filter(|u| keep.contains(&u.id) && admins.contains(&u.id.as_str()))
-        .count();
-    if kept_admins == 0 {
-        users.push("no Global Administrator remains to delete the tenant".to_string());
+        .map(|u| u.user_principal_name.as_str())
+        .collect();
+    match kept_admins.len() {
+        0 => users.push("no Global Administrator remains to delete the tenant".to_string()),
+        1 => {}
+        n => users.push(format!(
+            "{n} Global Administrators remain ({}); the tenant can be deleted with exactly one user left",
+            kept_admins.join(", ")
+        )),
     }
     let mut recycle: Vec<String> = state
         .deleted_users
@@ -129,7 +142,11 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
             }),
     );
     vec![
-        check("users", "no users but the kept Global Administrator", users),
+        check(
+            "users",
+            "exactly one user left: the kept Global Administrator",
+            users,
+        ),
         check(
             "recycle bin",
             "no deleted users or applications waiting in the recycle bin",

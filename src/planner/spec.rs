@@ -12,6 +12,25 @@ pub enum ApplicationPolicy {
     Keep,
 }
 
+/// Which manual actions to plan. An operator who only empties a tenant (and lets someone
+/// else delete it) turns `delete_tenant` off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualActions {
+    pub cancel_subscriptions: bool,
+    pub delete_subscriptions: bool,
+    pub delete_tenant: bool,
+}
+
+impl Default for ManualActions {
+    fn default() -> Self {
+        ManualActions {
+            cancel_subscriptions: true,
+            delete_subscriptions: true,
+            delete_tenant: true,
+        }
+    }
+}
+
 /// The closure target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosureSpec {
@@ -21,6 +40,7 @@ pub struct ClosureSpec {
     /// Purge deleted users and applications from the recycle bin (default `true`).
     pub purge_recycle_bin: bool,
     pub applications: ApplicationPolicy,
+    pub manual_actions: ManualActions,
 }
 
 impl Default for ClosureSpec {
@@ -29,6 +49,7 @@ impl Default for ClosureSpec {
             keep: Vec::new(),
             purge_recycle_bin: true,
             applications: ApplicationPolicy::Delete,
+            manual_actions: ManualActions::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Action, ActionKind, Plan, Step};
 
 /// Options of the text view.
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +62,9 @@ pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> 
         } else {
             actions.len().min(opts.limit)
         };
+        let checklist_passes = plan.preflight.iter().all(|c| c.passed);
         for a in &actions[..shown] {
-            write_action(a, out)?;
+            write_action(a, checklist_passes, out)?;
         }
         if shown < actions.len() {
             writeln!(
@@ -86,9 +87,16 @@ pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> 
         } else {
             writeln!(
                 out,
-                "  [{mark}] {}: {} ({n} blocking, removed by this plan where it can)",
+                "  [{mark}] {}: {} (this plan removes what it can)",
                 c.name, c.requirement
             )?;
+            let show = if opts.full { n } else { n.min(5) };
+            for b in &c.blocking[..show] {
+                writeln!(out, "        {b}")?;
+            }
+            if show < n || c.more > 0 {
+                writeln!(out, "        ... and {} more", n - show + c.more)?;
+            }
         }
     }
     writeln!(out)?;
@@ -96,7 +104,7 @@ pub fn render_plan_text(plan: &Plan, opts: TextOptions, out: &mut dyn Write) -> 
     Ok(())
 }
 
-fn write_action(a: &Action, out: &mut dyn Write) -> io::Result<()> {
+fn write_action(a: &Action, checklist_passes: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "  {} {} {}",
@@ -107,8 +115,13 @@ fn write_action(a: &Action, out: &mut dyn Write) -> io::Result<()> {
     for w in &a.warnings {
         writeln!(out, "      warning: {w}")?;
     }
-    if let Some(i) = &a.instructions {
-        writeln!(out, "      how: {i}")?;
+    match &a.instructions {
+        Some(_) if a.kind == ActionKind::DeleteTenant && !checklist_passes => writeln!(
+            out,
+            "      how: once every line of the pre-flight checklist below passes, `closeout apply` shows where to delete the tenant"
+        )?,
+        Some(i) => writeln!(out, "      how: {i}")?,
+        None => {}
     }
     Ok(())
 }

@@ -1,2 +1,3 @@
+mod closure;
 mod protocol;
 mod walking_skeleton;
