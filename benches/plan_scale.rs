@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use closeout::graph::{read_tenant, AccessToken, ClientOptions, GraphClient};
+use closeout::graph::{read_tenant, ClientOptions, GraphClient, StaticToken};
 use closeout::planfile;
 use closeout::planner::{self, ClosureSpec};
 use closeout::render::{
@@ -71,7 +71,7 @@ fn main() {
     });
     let client = GraphClient::new(
         &sim.base_url(),
-        AccessToken::new("bench"),
+        std::sync::Arc::new(StaticToken::new("bench")),
         ClientOptions::default(),
     )
     .expect("client");

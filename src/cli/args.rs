@@ -91,18 +91,86 @@ pub struct TargetArgs {
     /// `closeout sim reset SNAPSHOT`.
     #[arg(long, value_name = "SNAPSHOT", global = false)]
     pub simulate: Option<PathBuf>,
-    /// Microsoft Graph service root.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "https://graph.microsoft.com",
-        env = "CLOSEOUT_GRAPH_URL"
-    )]
-    pub graph_url: String,
+    /// Microsoft Graph service root. Default: the --cloud's (https://graph.microsoft.com).
+    /// Plain http:// is refused except on loopback.
+    #[arg(long, value_name = "URL", env = "CLOSEOUT_GRAPH_URL")]
+    pub graph_url: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
     /// Where closeout keeps simulated tenants' state (and apply journals).
     /// Default: $XDG_STATE_HOME/closeout or ~/.local/state/closeout.
     #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// How closeout signs in to Microsoft Graph.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The credential: secret, certificate, workload-identity, azure-cli, managed-identity,
+    /// token. Default: detected from the environment, first of CLOSEOUT_ACCESS_TOKEN (token),
+    /// AZURE_CLIENT_SECRET (secret), AZURE_CLIENT_CERTIFICATE_PATH (certificate),
+    /// AZURE_FEDERATED_TOKEN_FILE (workload-identity), IDENTITY_ENDPOINT/MSI_ENDPOINT
+    /// (managed-identity).
+    #[arg(help_heading = "Sign-in", long, value_name = "KIND", env = "CLOSEOUT_AUTH", value_parser = parse_auth_kind)]
+    pub auth: Option<crate::graph::AuthKind>,
+    /// The tenant to sign in to (tenant id or a verified domain). Default: AZURE_TENANT_ID.
+    #[arg(help_heading = "Sign-in", long, value_name = "ID_OR_DOMAIN")]
+    pub tenant: Option<String>,
+    /// The application (client) id. Default: AZURE_CLIENT_ID.
+    #[arg(help_heading = "Sign-in", long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph and sign-in
+    /// hosts.
+    #[arg(help_heading = "Sign-in", long, value_name = "CLOUD", env = "CLOSEOUT_CLOUD", default_value = "global", value_parser = parse_cloud)]
+    pub cloud: crate::graph::Cloud,
+}
+
+fn parse_auth_kind(s: &str) -> Result<crate::graph::AuthKind, String> {
+    crate::graph::AuthKind::parse(s).ok_or_else(|| {
+        format!(
+            "unknown credential '{s}'; use one of: {}",
+            crate::graph::AuthKind::NAMES.join(", ")
+        )
+    })
+}
+
+fn parse_cloud(s: &str) -> Result<crate::graph::Cloud, String> {
+    crate::graph::Cloud::parse(s)
+        .ok_or_else(|| format!("unknown cloud '{s}'; use one of: global, usgov, usgov-dod, china"))
+}
+
+/// How closeout paces, batches and bounds its requests.
+#[derive(Debug, Clone, Args)]
+pub struct ProtocolArgs {
+    /// Run Graph's quotas this many times faster in the client-side pacer (match
+    /// graph-sim's --time-scale when benchmarking against it).
+    #[arg(
+        help_heading = "Protocol",
+        long,
+        value_name = "FACTOR",
+        env = "CLOSEOUT_PACE_TIME_SCALE",
+        default_value_t = 1.0
+    )]
+    pub pace_time_scale: f64,
+    /// Don't pace requests at Graph's quotas (rely on 429 and Retry-After alone).
+    #[arg(help_heading = "Protocol", long)]
+    pub no_pace: bool,
+    /// Writes sent together in one $batch request (1 = no batching; at most 20).
+    #[arg(help_heading = "Protocol", long, value_name = "N", default_value_t = crate::graph::MAX_BATCH, value_parser = parse_batch_size)]
+    pub batch_size: usize,
+    /// Give up on requests still failing after this long since the start (e.g. 90s, 30m,
+    /// 8h, 2days).
+    #[arg(help_heading = "Protocol", long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub deadline: std::time::Duration,
+}
+
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=crate::graph::MAX_BATCH).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a batch size from 1 to 20")),
+    }
 }
 
 #[derive(Debug, Args)]

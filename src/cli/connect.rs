@@ -7,7 +7,10 @@ use sha2::{Digest, Sha256};
 
 use super::args::TargetArgs;
 use super::error::CliError;
-use crate::graph::{AccessToken, ClientOptions, GraphClient};
+use std::sync::Arc;
+
+use crate::graph::auth::{self, AuthSettings};
+use crate::graph::{ClientOptions, GraphClient, GraphError, PacingConfig, StaticToken};
 
 /// A live connection; keeps the in-process simulator running while it lives.
 pub struct Connection {
@@ -85,8 +88,31 @@ pub fn open_sim_store(
     graph_sim::Store::open(snapshot, Some(&state_file)).map_err(|e| CliError::msg(e.to_string()))
 }
 
-/// Connects to the tenant `target` names.
+/// The client options the protocol flags ask for. `simulated`: graph-sim in-process has no
+/// quotas, so nothing is paced.
+pub fn client_options(target: &TargetArgs, simulated: bool) -> ClientOptions {
+    let p = &target.protocol;
+    let pacing = (!p.no_pace && !simulated).then(|| PacingConfig {
+        time_scale: p.pace_time_scale,
+        ..PacingConfig::default()
+    });
+    ClientOptions {
+        pacing,
+        batch_size: p.batch_size,
+        deadline: Some(p.deadline),
+        ..ClientOptions::default()
+    }
+}
+
+/// Connects to the tenant `target` names: a simulated tenant, or Graph in the `--cloud`
+/// with the credential `--auth` names or the environment provides.
 pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
+    if !(target.protocol.pace_time_scale.is_finite() && target.protocol.pace_time_scale > 0.0) {
+        return Err(CliError::msg(format!(
+            "--pace-time-scale must be a positive number (got {})",
+            target.protocol.pace_time_scale
+        )));
+    }
     if let Some(snapshot) = &target.simulate {
         let store = open_sim_store(snapshot, target.state_dir.as_deref())?;
         let config = graph_sim::SimConfig {
@@ -102,8 +128,8 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
         let client = GraphClient::new(
             &sim.base_url(),
-            AccessToken::new("simulated-tenant"),
-            ClientOptions::default(),
+            Arc::new(StaticToken::new("simulated-tenant")),
+            client_options(target, true),
         )?;
         return Ok(Connection {
             client,
@@ -111,17 +137,21 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             simulated: true,
         });
     }
-    let token = std::env::var("CLOSEOUT_ACCESS_TOKEN").map_err(|_| {
-        CliError::msg(
-            "no credentials: set CLOSEOUT_ACCESS_TOKEN to a Microsoft Graph access token, \
-             or rehearse on a simulated tenant with --simulate SNAPSHOT",
-        )
-    })?;
-    let client = GraphClient::new(
-        &target.graph_url,
-        AccessToken::new(token),
-        ClientOptions::default(),
-    )?;
+    let a = &target.auth;
+    let settings = AuthSettings {
+        kind: a.auth,
+        tenant: a.tenant.clone(),
+        client_id: a.client_id.clone(),
+        cloud: a.cloud,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let spec = auth::resolve(&settings, &env).map_err(GraphError::from)?;
+    let tokens = auth::provider(&spec, a.cloud, &env).map_err(GraphError::from)?;
+    let graph_url = target
+        .graph_url
+        .clone()
+        .unwrap_or_else(|| a.cloud.graph_url().to_string());
+    let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?;
     Ok(Connection {
         client,
         sim: None,

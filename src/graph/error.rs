@@ -21,19 +21,34 @@ pub struct ApiError {
 }
 
 /// An error talking to Graph.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
     /// Graph answered with an error status.
     #[error("{}", ApiDisplay(self))]
     Api(Box<ApiError>),
     /// The request did not get an HTTP answer (connection refused, reset, timeout).
-    #[error("{method} {path}: no answer from Graph after {attempts} attempt(s): {message}")]
+    #[error("{method} {path}: no answer from Graph after {attempts} attempt(s): {message}{}",
+        if *maybe_executed { " (the request may have executed: run again, every action is safe to repeat)" } else { "" })]
     Transport {
         method: String,
         path: String,
         message: String,
         attempts: u32,
+        /// The request may have reached Graph (the answer was lost, not the connection).
+        maybe_executed: bool,
     },
+    /// The run's deadline (`--deadline`) passed while the request was still failing.
+    #[error(
+        "{method} {path}: gave up, the run's deadline (--deadline) has passed; last error: {last}"
+    )]
+    Deadline {
+        method: String,
+        path: String,
+        last: String,
+    },
+    /// No token could be had.
+    #[error("cannot sign in to Microsoft Graph: {0}")]
+    Auth(#[from] super::auth::AuthError),
     /// The answer was not the JSON Graph documents.
     #[error("{method} {path}: unexpected response from Graph: {message}")]
     Decode {
@@ -122,12 +137,14 @@ impl GraphError {
         };
         let p = api.path.to_ascii_lowercase();
         match (api.status, api.code.as_str()) {
-            (401, _) => Some("the access token is missing, expired or for another tenant: sign in again (see --auth)".into()),
+            (401, _) => Some("the access token is missing, expired or for another tenant: sign in again (see --auth; a CLOSEOUT_ACCESS_TOKEN is not refreshed, the other credentials are)".into()),
             (403, "Authorization_RequestDenied") | (403, _) => Some(format!(
                 "the app lacks a permission for this call; it needs {}",
                 required_permission(&p)
             )),
-            (429, _) => Some("Graph throttled the request; closeout retried until its limit. Run again later or lower --parallelism".into()),
+            (429, _) => Some("Graph throttled the request; closeout retried until its limit. Run again later (every action is safe to repeat), or slow down with --pace-time-scale below 1".into()),
+            (503 | 504, _) => Some("Graph is unavailable; closeout retried until its limit. Run again later: every action is safe to repeat".into()),
+            (400, "Request_UnsupportedQuery") => Some("the query needs the ConsistencyLevel: eventual header and $count=true".into()),
             _ => None,
         }
     }

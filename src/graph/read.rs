@@ -72,6 +72,8 @@ pub async fn read_tenant(
         ),
         list(client, "/v1.0/subscribedSkus", "subscribed SKUs", progress),
     )?;
+    // Graph sizes the resource-unit quota by the tenant's number of users.
+    client.set_tenant_users(users.len());
     let (policies, applications, deleted_applications, service_principals, domains) = tokio::try_join!(
         list(
             client,

@@ -1,4 +1,5 @@
 mod closure;
+mod protocol;
 mod review;
 mod stale_and_resume;
 mod walking_skeleton;

@@ -200,7 +200,15 @@ fn stale_user_added() {
     let json_run = closeout(
         &sb,
         &sim.url(),
-        &["apply", s(&plan), "--auto-approve", "--format", "json"],
+        &[
+            "apply",
+            s(&plan),
+            "--auto-approve",
+            "--batch-size",
+            "1",
+            "--format",
+            "json",
+        ],
     )
     .expect(4);
     let doc: Value = serde_json::from_str(&json_run.stdout).unwrap();
@@ -665,6 +673,9 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
             "apply",
             s(&plan),
             "--auto-approve",
+            // One request per write, so the proxy's rule sees each DELETE.
+            "--batch-size",
+            "1",
             "--graph-url",
             &proxy.url,
         ])
@@ -771,7 +782,12 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     });
     let proxy = FaultProxy::start(&sim.rt, sim.url(), rule);
     let plan = plan(&sb, &sim.url(), BIG_ADMIN);
-    let run = closeout(&sb, &proxy.url, &["apply", s(&plan), "--auto-approve"]).expect(1);
+    let run = closeout(
+        &sb,
+        &proxy.url,
+        &["apply", s(&plan), "--auto-approve", "--batch-size", "1"],
+    )
+    .expect(1);
     let failed = format!("delete_user.{user2}");
     assert!(
         run.stdout.contains(&format!("Failed:\n  {failed}")),
@@ -798,7 +814,15 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     let json_run = closeout(
         &sb,
         &proxy.url,
-        &["apply", s(&plan), "--auto-approve", "--format", "json"],
+        &[
+            "apply",
+            s(&plan),
+            "--auto-approve",
+            "--batch-size",
+            "1",
+            "--format",
+            "json",
+        ],
     )
     .expect(1);
     let doc: Value = serde_json::from_str(&json_run.stdout).unwrap();
@@ -821,4 +845,92 @@ fn failed_action_skips_its_dependents_and_reports_the_root_cause_with_request_id
     assert!(skipped
         .iter()
         .all(|a| a["skipped_because"] == failed.as_str()));
+}
+
+/// Ctrl-C while `$batch` items wait out Graph's write quota: graph-sim throttles writes at
+/// two per 150 s, so the batched deletes come back 429 with a Retry-After of a minute or
+/// more; apply must still stop within two seconds and leave the journal whole.
+#[test]
+fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
+    let sb = Sandbox::new();
+    let snap_file = sb.path("small.yaml");
+    write_big_tenant(&snap_file, 6);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = SimConfig {
+        throttle: Some(graph_sim::ThrottleConfig {
+            app_writes_per_150s: 2,
+            ..graph_sim::ThrottleConfig::default()
+        }),
+        ..SimConfig::default()
+    };
+    let server = rt
+        .block_on(SimServer::start(
+            Store::from_snapshot(load(&snap_file)),
+            config,
+            0,
+        ))
+        .unwrap();
+    let url = server.base_url();
+    let plan = plan(&sb, &url, BIG_ADMIN);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
+        .args(["apply", s(&plan), "--auto-approve", "--graph-url", &url])
+        .env("CLOSEOUT_STATE_DIR", sb.path("state"))
+        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .request_log()
+        .iter()
+        .any(|e| e.via_batch && e.status == 429)
+    {
+        assert!(Instant::now() < deadline, "no batched write was throttled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = i32::try_from(child.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: sends SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "apply ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = sent.elapsed();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let journal_dir = sb.path("state").join("journals");
+    let mut journals = Vec::new();
+    for tenant in std::fs::read_dir(&journal_dir).unwrap() {
+        for f in std::fs::read_dir(tenant.unwrap().path()).unwrap() {
+            journals.push(f.unwrap().path());
+        }
+    }
+    assert_eq!(journals.len(), 1);
+    let text = std::fs::read_to_string(&journals[0]).unwrap();
+    assert!(text.ends_with('\n'));
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).expect("whole JSON lines");
+    }
+    rt.block_on(server.shutdown());
 }
