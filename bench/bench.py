@@ -151,8 +151,18 @@ class LogStats:
     user_deletes: int = 0  # DELETE /v1.0/users/{id} answered 2xx
     other_writes: int = 0  # other non-GET operations answered 2xx
     reads: int = 0  # GET operations answered 2xx
-    first_ms: int = 0
-    last_ms: int = 0
+    first_ms: int = 0  # first request (unix ms)
+    last_ms: int = 0  # last request
+    first_delete_ms: int = 0  # first DELETE /v1.0/users/{id}, whatever its answer
+    last_delete_ms: int = 0  # last one answered 2xx
+
+    def listing_s(self) -> float:
+        """From the first request to the first user deletion: reading the tenant."""
+        return (self.first_delete_ms - self.first_ms) / 1000 if self.first_delete_ms else 0.0
+
+    def deleting_s(self) -> float:
+        """From the first user deletion to the last one that succeeded."""
+        return (self.last_delete_ms - self.first_delete_ms) / 1000 if self.first_delete_ms else 0.0
 
 
 USER_DELETE = re.compile(r"^/v1\.0/users/[^/?]+$")
@@ -180,14 +190,18 @@ def log_stats(path: Path) -> LogStats:
                 continue
             s.operations += 1
             s.batched += via_batch
+            is_user_delete = method == "DELETE" and USER_DELETE.match(p.split("?")[0]) is not None
+            if is_user_delete and not s.first_delete_ms:
+                s.first_delete_ms = ms
             if status == 429:
                 s.throttled += 1
             elif status >= 400 or status == 0:
                 s.errors += 1
             elif method == "GET":
                 s.reads += 1
-            elif method == "DELETE" and USER_DELETE.match(p.split("?")[0]):
+            elif is_user_delete:
                 s.user_deletes += 1
+                s.last_delete_ms = max(s.last_delete_ms, ms)
             else:
                 s.other_writes += 1
     return s
@@ -213,13 +227,16 @@ def users_left(sim: Sim) -> list[str]:
 
 
 def closeout_flags(closeout: Path, sub: str, time_scale: float, extra: list[str]) -> list[str]:
-    """Pass-through flags: `--time-scale F` when this closeout has it, plus `extra`."""
+    """Pass-through flags: the simulator's time scale to the first flag of `closeout SUB --help`
+    whose name ends in `time-scale` (e.g. `--time-scale`, `--pace-time-scale` of a client that
+    paces itself by Graph's quotas), unless `extra` already gives it; then `extra`."""
     helptext = subprocess.run(
         [str(closeout), sub, "--help"], capture_output=True, text=True, check=False
     ).stdout
     flags = []
-    if re.search(r"--time-scale\b", helptext):
-        flags += ["--time-scale", f"{time_scale:g}"]
+    m = re.search(r"(--[a-z-]*time-scale)\b", helptext)
+    if m and not any(e.split("=", 1)[0] == m.group(1) for e in extra):
+        flags += [m.group(1), f"{time_scale:g}"]
     return flags + extra
 
 
@@ -245,9 +262,13 @@ def run_closeout_apply(args, bins, snapshot: Path, plan: Path, sim_flags, extra,
             rss = max(rss, m.max_rss_kib)
             summary = re.search(r"Apply finished: .*", m.stdout)
             if not summary:
-                raise SetupError(f"closeout apply exited {m.returncode} without a summary (see {out}.err): {m.stderr.strip()[-2000:]}")
+                raise SetupError(
+                    f"closeout apply exited {m.returncode} without a summary (see {out}.err): {m.stderr.strip()[-2000:]}"
+                )
             failed = int(re.search(r"(\d+) failed", summary.group(0)).group(1))
-            passes.append({"exit": m.returncode, "summary": summary.group(0), "failed": failed, "wall_s": m.wall_s})
+            passes.append(
+                {"exit": m.returncode, "summary": summary.group(0), "failed": failed, "wall_s": m.wall_s}
+            )
             if m.returncode != 1 or failed == 0:
                 break
         wall = time.monotonic() - started
@@ -342,34 +363,70 @@ def fmt_s(s: float) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(
-        description="closeout vs Microsoft's Graph SDK for Python on graph-sim",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--users", type=int, default=None, help="tenant size (default 10000; 2000 with --quick)")
     p.add_argument("--quick", action="store_true", help="2,000 users and a 20,000-user plan")
-    p.add_argument("--plan-users", type=int, default=None, help="tenant size of the plan/show measurement (default 100000; 20000 with --quick; 0 skips it)")
-    p.add_argument("--time-scale", type=float, default=10.0, help="graph-sim's clocks run this many times faster (default 10)")
-    p.add_argument("--latency-ms", type=int, default=10, help="graph-sim's added latency per request, real ms (default 10)")
-    p.add_argument("--concurrency", type=int, default=10, help="workers of the concurrent SDK contender (default 10)")
+    p.add_argument(
+        "--plan-users",
+        type=int,
+        default=None,
+        help="tenant size of the plan/show measurement (default 100000; 20000 with --quick; 0 skips it)",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="graph-sim's clocks run this many times faster (default 10)",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        default=10,
+        help="graph-sim's added latency per request, real ms (default 10)",
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=10, help="workers of the concurrent SDK contender (default 10)"
+    )
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--closeout-flags", default=os.environ.get("BENCH_CLOSEOUT_FLAGS", ""), help="extra flags for closeout apply (default: $BENCH_CLOSEOUT_FLAGS)")
-    p.add_argument("--only", default="closeout,sdk-sequential,sdk-concurrent", help="comma-separated contenders to run")
+    p.add_argument(
+        "--closeout-flags",
+        default=os.environ.get("BENCH_CLOSEOUT_FLAGS", ""),
+        help="extra flags for closeout apply (default: $BENCH_CLOSEOUT_FLAGS)",
+    )
+    p.add_argument(
+        "--only", default="closeout,sdk-sequential,sdk-concurrent", help="comma-separated contenders to run"
+    )
     p.add_argument("--work-dir", type=Path, default=ROOT / "target" / "bench")
-    p.add_argument("--bin-dir", type=Path, default=ROOT / "target" / "release")
+    p.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release",
+        help="where closeout and graph-sim are (default: $CARGO_TARGET_DIR/release or target/release)",
+    )
     args = p.parse_args()
     users = args.users or (2000 if args.quick else 10000)
     plan_users = args.plan_users if args.plan_users is not None else (20000 if args.quick else 100000)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     work = args.work_dir
     bins = {b: args.bin_dir / b for b in ("closeout", "graph-sim")}
-    for b, path in bins.items():
+    for path in bins.values():
         if not path.exists():
             raise SetupError(f"{path} is missing: build it with `cargo build --release --workspace`")
     extra = shlex.split(args.closeout_flags)
     contenders = [c.strip() for c in args.only.split(",") if c.strip()]
 
     F = args.time_scale
-    sim_flags = ["--throttle", "--time-scale", f"{F:g}", "--latency-ms", str(args.latency_ms), "--seed", str(args.seed)]
+    sim_flags = [
+        "--throttle",
+        "--time-scale",
+        f"{F:g}",
+        "--latency-ms",
+        str(args.latency_ms),
+        "--seed",
+        str(args.seed),
+    ]
     write_rate = APP_WRITES / APP_WINDOW_S * F  # writes per real second
     deletions = users - 1
     limit_s = deletions / write_rate
@@ -377,11 +434,24 @@ def main() -> int:
 
     sdk_version = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m; print(m.version('msgraph-sdk'))"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    print(f"closeout benchmark: {users:,} users, closeout {commit}, msgraph-sdk {sdk_version}, Python {platform.python_version()}")
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    cpu = (
+        next(
+            (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    print(
+        f"closeout benchmark: {users:,} users, closeout {commit}, msgraph-sdk {sdk_version}, Python {platform.python_version()}"
+    )
     print(f"machine: {os.cpu_count()} cores, {cpu}")
     print(
         f"graph-sim: {' '.join(sim_flags)}\n"
@@ -423,7 +493,10 @@ def main() -> int:
             r = run_sdk(args, bins, snapshot, admin, sim_flags, args.concurrency, c)
         else:
             raise SetupError(f"unknown contender {c!r}")
-        print(f"  {c}: {fmt_s(r.wall_s)}, {r.log.http_requests:,} requests, {r.log.throttled:,} 429s, {r.failures} failures, {r.users_left} users left", flush=True)
+        print(
+            f"  {c}: {fmt_s(r.wall_s)}, {r.log.http_requests:,} requests, {r.log.throttled:,} 429s, {r.failures} failures, {r.users_left} users left",
+            flush=True,
+        )
         results.append(r)
 
     # Checks: same final tenant for everyone, the administrator alone.
@@ -439,26 +512,51 @@ def main() -> int:
     base = next((r for r in results if r.name == "closeout"), None)
     rows = []
     for r in results:
-        ratio = f"{base.wall_s / r.wall_s:.2f}" if base else "-"
         rows.append(
             [
                 r.name,
                 fmt_s(r.wall_s),
-                f"{r.wall_s * F:,.0f} s",
-                fmt_s(r.cpu_s),
                 f"{r.log.http_requests:,}",
-                f"{r.log.user_deletes:,}",
                 f"{r.log.throttled:,}",
                 str(r.failures),
                 str(r.detail.get("passes", 1)),
                 str(r.users_left),
-                ratio,
+                f"{base.wall_s / r.wall_s:.2f}" if base else "-",
                 f"{limit_s / r.wall_s * 100:.0f} %",
                 f"{floor_s / r.wall_s * 100:.0f} %" if floor_s > 0 else "-",
             ]
         )
-    header = ["contender", "wall", "Graph time", "client CPU", "requests", "user deletes", "429s", "failures", "passes", "users left", "closeout/this", "limit/wall", "floor/wall"]
+    header = [
+        "contender",
+        "wall",
+        "requests",
+        "429s",
+        "failures",
+        "passes",
+        "users left",
+        "closeout/this",
+        "limit/wall",
+        "floor/wall",
+    ]
     table = render_table(header, rows)
+    rows = []
+    for r in results:
+        deleting = r.log.deleting_s()
+        rows.append(
+            [
+                r.name,
+                fmt_s(r.log.listing_s()),
+                fmt_s(deleting),
+                f"{r.log.user_deletes / deleting:,.0f}" if deleting > 0 else "-",
+                f"{floor_s / deleting * 100:.0f} %" if floor_s > 0 and deleting > 0 else "-",
+                fmt_s(r.cpu_s),
+                f"{r.cpu_s / max(1, r.log.http_requests) * 1000:.2f} ms",
+            ]
+        )
+    phases = render_table(
+        ["contender", "reading", "deleting", "deletions/s", "floor/deleting", "client CPU", "CPU/request"],
+        rows,
+    )
     print()
     print(table)
     print(
@@ -466,11 +564,16 @@ def main() -> int:
         f"floor/wall: the floor {fmt_s(floor_s)} (the same, less the bucket's initial {APP_WRITES:,} writes) over the wall time. "
         f"100 % = as fast as the write quota allows. closeout/this: closeout's wall time over this one's."
     )
+    print("\nWhere the time went (from graph-sim's request log; CPU of the contender's process):\n")
+    print(phases)
+    print(
+        "\nreading: first request to first user DELETE; deleting: first user DELETE to the last successful one."
+    )
     for r in results:
-        print(f"  {r.name}: {r.what}; {r.log.reads:,} reads, {r.log.user_deletes:,} user deletions, "
-              f"{r.log.other_writes:,} other writes, {r.log.batched:,} in $batch, {r.log.errors:,} error answers; "
-              f"server saw requests for {(r.log.last_ms - r.log.first_ms) / 1000:.1f} s; "
-              f"client CPU {r.cpu_s / max(1, r.log.http_requests) * 1000:.2f} ms per request")
+        print(
+            f"  {r.name}: {r.what}; {r.log.reads:,} reads, {r.log.user_deletes:,} user deletions, "
+            f"{r.log.other_writes:,} other writes, {r.log.batched:,} in $batch, {r.log.errors:,} error answers"
+        )
 
     big = None
     if plan_users:
@@ -479,7 +582,9 @@ def main() -> int:
         big_plan = work / f"tenant-{plan_users}.plan.yaml"
         bm, bl = plan(bins, work, big_snap, big_admin, sim_flags, big_plan, None, f"plan-{plan_users}")
         show = run_measured([str(bins["closeout"]), "show", str(big_plan)], work / "show.out")
-        show_full = run_measured([str(bins["closeout"]), "show", "--full", str(big_plan)], work / "show-full.out")
+        show_full = run_measured(
+            [str(bins["closeout"]), "show", "--full", str(big_plan)], work / "show-full.out"
+        )
         for what, m in (("show", show), ("show --full", show_full)):
             if m.returncode != 0:
                 problems.append(f"closeout {what} exited {m.returncode}: {m.stderr.strip()[-500:]}")
@@ -506,7 +611,9 @@ def main() -> int:
     if base:
         for r in results:
             if r is not base and not base.wall_s < r.wall_s:
-                problems.append(f"closeout ({fmt_s(base.wall_s)}) is not faster than {r.name} ({fmt_s(r.wall_s)})")
+                problems.append(
+                    f"closeout ({fmt_s(base.wall_s)}) is not faster than {r.name} ({fmt_s(r.wall_s)})"
+                )
         target = floor_s if floor_s > 0 else limit_s
         reach = target / base.wall_s
         print(
@@ -532,7 +639,7 @@ def main() -> int:
         "problems": problems,
     }
     (work / "results.json").write_text(json.dumps(out, indent=2))
-    (work / "results.md").write_text(table + "\n")
+    (work / "results.md").write_text(table + "\n\n" + phases + "\n")
     print()
     if problems:
         for pr in problems:
@@ -547,15 +654,25 @@ def parallelism_of(closeout: Path, r: Result) -> str:
     flags = r.detail.get("flags", [])
     if "--parallelism" in flags:
         return flags[flags.index("--parallelism") + 1]
-    helptext = subprocess.run([str(closeout), "apply", "--help"], capture_output=True, text=True, check=False).stdout
+    helptext = subprocess.run(
+        [str(closeout), "apply", "--help"], capture_output=True, text=True, check=False
+    ).stdout
     m = re.search(r"--parallelism[^\[]*\[default: (\d+)\]", helptext)
     return f"{m.group(1)} (default)" if m else "default"
 
 
 def render_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+
+    def line(cells: list[str]) -> str:
+        padded = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "| " + " | ".join(padded) + " |"
+
+    sep = (
+        "|"
+        + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
@@ -566,5 +683,8 @@ if __name__ == "__main__":
         print(f"bench: {e}", file=sys.stderr)
         sys.exit(2)
     except subprocess.CalledProcessError as e:
-        print(f"bench: {' '.join(map(str, e.cmd))} exited {e.returncode}: {(e.stderr or b'').decode(errors='replace')[-2000:]}", file=sys.stderr)
+        print(
+            f"bench: {' '.join(map(str, e.cmd))} exited {e.returncode}: {(e.stderr or b'').decode(errors='replace')[-2000:]}",
+            file=sys.stderr,
+        )
         sys.exit(2)

@@ -20,7 +20,6 @@ cargo build --release --workspace --quiet
 if [ ! -x "$VENV/bin/python" ] || ! cmp -s bench/requirements.txt "$VENV/.requirements"; then
   echo "== creating $VENV with bench/requirements.txt (PyPI)" >&2
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -r bench/requirements.txt
   cp bench/requirements.txt "$VENV/.requirements"
 fi
