@@ -34,6 +34,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,12 +253,13 @@ def run_closeout_apply(args, bins, snapshot: Path, plan: Path, sim_flags, extra,
     passes: list[dict] = []
     with Sim(bins["graph-sim"], snapshot, work / f"{label}.requests.jsonl", sim_flags) as sim:
         cmd = [str(bins["closeout"]), "apply", str(plan), "--graph-url", sim.url, "--auto-approve", *flags]
+        fresh_state(work, label)
         started = time.monotonic()
         cpu = 0.0
         rss = 0
         while len(passes) < MAX_PASSES:
             out = work / f"{label}.pass{len(passes) + 1}.out"
-            m = run_measured(cmd, out, env=closeout_env(work))
+            m = run_measured(cmd, out, env=closeout_env(work, label))
             cpu += m.cpu_s
             rss = max(rss, m.max_rss_kib)
             summary = re.search(r"Apply finished: .*", m.stdout)
@@ -320,13 +322,19 @@ def run_sdk(args, bins, snapshot: Path, admin: str, sim_flags, concurrency: int,
     )
 
 
-def closeout_env(work: Path) -> dict:
+def closeout_env(work: Path, label: str) -> dict:
+    """closeout's environment for run `label`: any token (graph-sim accepts every bearer
+    token; closeout needs one for a --graph-url) and a state directory of the run's own, so
+    no apply journal or lock of an earlier run (same seed, same tenant id) is resumed."""
     env = dict(os.environ)
-    # graph-sim accepts any bearer token; closeout needs one to talk to a --graph-url.
     env["CLOSEOUT_ACCESS_TOKEN"] = "benchmark-token"
-    env["CLOSEOUT_STATE_DIR"] = str(work / "state")
+    env["CLOSEOUT_STATE_DIR"] = str(work / "state" / label)
     env.pop("CLOSEOUT_GRAPH_URL", None)
     return env
+
+
+def fresh_state(work: Path, label: str) -> None:
+    shutil.rmtree(work / "state" / label, ignore_errors=True)
 
 
 def generate(bins, users: int, seed: int, path: Path) -> tuple[Path, str]:
@@ -351,7 +359,8 @@ def plan(bins, work: Path, snapshot: Path, admin: str, sim_flags, out: Path, spe
         cmd = [str(bins["closeout"]), "plan", "--graph-url", sim.url, "--keep", admin, "-o", str(out)]
         if spec:
             cmd += ["--spec", str(spec)]
-        m = run_measured(cmd, work / f"{label}.out", env=closeout_env(work))
+        fresh_state(work, label)
+        m = run_measured(cmd, work / f"{label}.out", env=closeout_env(work, label))
     if m.returncode not in (0, 2):
         raise SetupError(f"closeout plan exited {m.returncode}: {m.stderr.strip()[-2000:]}")
     return m, log_stats(work / f"{label}.requests.jsonl")
