@@ -134,6 +134,7 @@ fn main() {
         time_scale: args.time_scale,
         latency_ms: args.latency_ms,
         latency_jitter_ms: args.jitter_ms,
+        fractional_retry_after: true,
         ..SimConfig::default()
     };
     let store = Store::open(&snapshot, None).expect("snapshot");
@@ -233,6 +234,7 @@ fn main() {
             time_scale: args.time_scale,
             latency_ms: args.latency_ms,
             latency_jitter_ms: args.jitter_ms,
+            fractional_retry_after: true,
             ..SimConfig::default()
         };
         let sim = rt

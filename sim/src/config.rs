@@ -35,6 +35,10 @@ pub struct SimConfig {
     pub shuffle_seed: Option<u64>,
     /// Append each request log entry as a JSON line to this file.
     pub log_file: Option<PathBuf>,
+    /// Send `Retry-After` with millisecond precision instead of whole seconds (rounded up)
+    /// as Graph does. Useful only with a large `time_scale`, where waits are sub-second;
+    /// clients that read the header as an integer then ignore it.
+    pub fractional_retry_after: bool,
 }
 
 impl Default for SimConfig {
@@ -52,6 +56,7 @@ impl Default for SimConfig {
             read_after_write_lag_ms: 0,
             shuffle_seed: None,
             log_file: None,
+            fractional_retry_after: false,
         }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) struct Faults {
     latency_ms: u64,
     jitter_ms: u64,
     time_scale: f64,
+    fractional: bool,
 }
 
 fn rate(r: f64) -> f64 {
@@ -51,6 +52,7 @@ impl Faults {
             latency_ms: config.latency_ms,
             jitter_ms: config.latency_jitter_ms,
             time_scale: config.time_scale(),
+            fractional: config.fractional_retry_after,
         }
     }
 
@@ -86,7 +88,7 @@ impl Faults {
     /// `Retry-After` for a 503/504 (Graph may send one; seconds, time-scaled), or none.
     pub(crate) fn retry_after(&self) -> Option<String> {
         let seconds = 2.0 / self.time_scale;
-        Some(crate::throttle::format_seconds(seconds))
+        Some(crate::throttle::format_seconds(seconds, self.fractional))
     }
 
     /// Added latency for the next request, if any (real milliseconds, not time-scaled).

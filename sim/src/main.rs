@@ -123,6 +123,10 @@ struct ServeArgs {
     /// Shuffle page order with this seed.
     #[arg(long)]
     shuffle_seed: Option<u64>,
+    /// Send Retry-After with millisecond precision instead of whole seconds (as Graph
+    /// does); only useful with a large --time-scale.
+    #[arg(long)]
+    fractional_retry_after: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +273,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         read_after_write_lag_ms: args.lag_ms,
         shuffle_seed: args.shuffle_seed,
         log_file: args.log,
+        fractional_retry_after: args.fractional_retry_after,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,8 +11,12 @@ use crate::error::GraphError;
 use crate::graph::GraphResponse;
 use crate::server::{error_response, Ids};
 
-/// Formats seconds for `Retry-After` (fractional allowed, millisecond precision, rounded up).
-pub(crate) fn format_seconds(s: f64) -> String {
+/// Formats seconds for `Retry-After`: whole seconds rounded up (at least 1), as Graph sends
+/// them, or with `fractional` millisecond precision, rounded up.
+pub(crate) fn format_seconds(s: f64, fractional: bool) -> String {
+    if !fractional {
+        return format!("{}", s.max(0.0).ceil().max(1.0) as u64);
+    }
     let ms = (s.max(0.0) * 1000.0).ceil() / 1000.0;
     let text = format!("{ms:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -77,6 +81,7 @@ pub(crate) struct Throttled {
     pub(crate) retry_after: Option<f64>,
     scope: String,
     information: &'static str,
+    fractional: bool,
 }
 
 impl Throttled {
@@ -90,7 +95,8 @@ impl Throttled {
             ids,
         );
         if let Some(s) = self.retry_after {
-            r.headers.push(("Retry-After".into(), format_seconds(s)));
+            r.headers
+                .push(("Retry-After".into(), format_seconds(s, self.fractional)));
         }
         r.headers
             .push(("x-ms-throttle-scope".into(), self.scope.clone()));
@@ -133,6 +139,7 @@ pub(crate) enum Admission {
 pub(crate) struct Throttle {
     buckets: Option<Mutex<Buckets>>,
     tenant_id: String,
+    fractional: bool,
 }
 
 fn is_conditional_access(path: &str) -> bool {
@@ -206,6 +213,7 @@ impl Throttle {
             })
         });
         Throttle {
+            fractional: config.fractional_retry_after,
             buckets,
             tenant_id: tenant_id.to_string(),
         }
@@ -230,6 +238,7 @@ impl Throttle {
                     retry_after: None,
                     scope: format!("Tenant/ReadWrite/{SIM_APP_ID}/{}", self.tenant_id),
                     information: "ResourceUnitLimitExceeded",
+                    fractional: self.fractional,
                 });
             }
             b.conditional_access.tokens -= 1.0;
@@ -279,6 +288,7 @@ impl Throttle {
                 retry_after: Some(wait),
                 scope,
                 information,
+                fractional: self.fractional,
             });
         }
         b.resource_units.tokens -= f64::from(ru);
@@ -314,9 +324,12 @@ mod tests {
 
     #[test]
     fn retry_after_formatting() {
-        assert_eq!(format_seconds(2.0), "2");
-        assert_eq!(format_seconds(0.25), "0.25");
-        assert_eq!(format_seconds(0.00001), "0.001");
+        assert_eq!(format_seconds(2.0, true), "2");
+        assert_eq!(format_seconds(0.25, true), "0.25");
+        assert_eq!(format_seconds(0.00001, true), "0.001");
+        assert_eq!(format_seconds(0.25, false), "1");
+        assert_eq!(format_seconds(2.0, false), "2");
+        assert_eq!(format_seconds(2.1, false), "3");
     }
 
     fn config(ru: u64, writes: u64) -> SimConfig {

@@ -19,6 +19,7 @@ fn throttled(ru: u64, writes: u64, time_scale: f64) -> SimConfig {
             ..ThrottleConfig::default()
         }),
         time_scale,
+        fractional_retry_after: true,
         ..SimConfig::default()
     }
 }

@@ -117,6 +117,8 @@ fn hostile(scale: f64, seed: u64) -> SimConfig {
         rate_504: 0.03,
         rate_drop: 0.02,
         rate_lost_response: 0.02,
+        // Time-scaled waits are sub-second; Graph's whole seconds would dwarf them.
+        fractional_retry_after: true,
         ..SimConfig::default()
     }
 }
