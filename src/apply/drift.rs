@@ -194,13 +194,9 @@ fn classify(plan: &Plan, a: &Action, live: &TenantState) -> (LiveState, BTreeMap
     (state, fields)
 }
 
-/// The closure spec a saved plan was made with: its kept users and closeout's defaults
-/// (the only closure `closeout plan` makes today).
+/// The closure spec a saved plan was made with: its kept users and its recorded target.
 fn spec_of(plan: &Plan) -> ClosureSpec {
-    ClosureSpec {
-        keep: plan.keep.iter().map(|k| k.id.clone()).collect(),
-        ..ClosureSpec::default()
-    }
+    ClosureSpec::of_plan(plan)
 }
 
 /// Compares `plan` with `live`, the tenant as read just now.

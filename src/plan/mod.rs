@@ -51,17 +51,45 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// The closure target a plan was computed for (the closure spec's options, without the
+/// kept users, which are in [`Plan::keep`]). Recorded in the plan file so that apply checks
+/// drift against the same target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub purge_recycle_bin: bool,
+    pub delete_applications: bool,
+    pub cancel_subscriptions: bool,
+    pub delete_subscriptions: bool,
+    pub delete_tenant: bool,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            purge_recycle_bin: true,
+            delete_applications: true,
+            cancel_subscriptions: true,
+            delete_subscriptions: true,
+            delete_tenant: true,
+        }
+    }
+}
+
 /// A computed closure plan: the actions to reach the closed tenant, in a stable order
 /// (by step, then kind, then object name), each naming what it depends on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub tenant: TenantRef,
-    /// A random id for this plan (UUID v4); the apply journal is kept per plan id.
+    /// The plan's id: the first 16 hex digits of SHA-256 over its body (see
+    /// `planfile::plan_id_for`); the apply journal is kept per plan id.
     pub plan_id: String,
     /// RFC 3339 UTC time the plan was made.
     pub created_at: String,
     pub tool_version: String,
     pub keep: Vec<KeptUser>,
+    /// The closure options the plan was computed with.
+    pub target: Target,
     pub actions: Vec<Action>,
     /// The tenant-deletion pre-flight checklist as evaluated at planning time.
     pub preflight: Vec<Check>,

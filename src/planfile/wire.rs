@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, TenantRef};
+use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, Target, TenantRef};
 
 /// The plan-file format version this closeout reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -20,6 +20,7 @@ struct Body {
     closeout_version: String,
     tenant: TenantRef,
     keep: Vec<KeptUser>,
+    target: Target,
     /// The tenant-deletion pre-flight checklist as evaluated when planning.
     preflight: Vec<Check>,
     actions: Vec<WireAction>,
@@ -71,6 +72,7 @@ struct FlatBody {
     closeout_version: String,
     tenant: TenantRef,
     keep: Vec<KeptUser>,
+    target: Target,
     preflight: Vec<Check>,
     actions: Vec<WireAction>,
 }
@@ -81,6 +83,8 @@ struct HeadOut<'a> {
     closeout_version: &'a str,
     tenant: &'a TenantRef,
     keep: &'a [KeptUser],
+    /// The closure options the plan was computed with.
+    target: &'a Target,
     preflight: &'a [Check],
 }
 
@@ -139,6 +143,7 @@ pub fn body_yaml(plan: &Plan) -> String {
         closeout_version: &plan.tool_version,
         tenant: &plan.tenant,
         keep: &plan.keep,
+        target: &plan.target,
         preflight: &plan.preflight,
     };
     let mut out = serde_yaml::to_string(&head).unwrap_or_default();
@@ -217,6 +222,7 @@ struct Head {
     closeout_version: String,
     tenant: TenantRef,
     keep: Vec<KeptUser>,
+    target: Target,
     preflight: Vec<Check>,
 }
 
@@ -284,6 +290,7 @@ pub fn parse_body(text: &str) -> Result<(Plan, String), (String, String)> {
                 closeout_version: file.body.closeout_version,
                 tenant: file.body.tenant,
                 keep: file.body.keep,
+                target: file.body.target,
                 preflight: file.body.preflight,
             };
             (head, file.body.actions)
@@ -338,6 +345,7 @@ pub fn parse_body(text: &str) -> Result<(Plan, String), (String, String)> {
         created_at: head.plan.created_at,
         tool_version: head.closeout_version,
         keep: head.keep,
+        target: head.target,
         actions,
         preflight: head.preflight,
     };
@@ -370,6 +378,7 @@ mod tests {
             closeout_version: plan.tool_version.clone(),
             tenant: plan.tenant.clone(),
             keep: plan.keep.clone(),
+            target: plan.target,
             preflight: plan.preflight.clone(),
             actions: plan
                 .actions

@@ -432,7 +432,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     if spec.applications == ApplicationPolicy::Delete {
         application_actions(state, spec, &mut out);
     }
-    domain_actions(state, &kept, &mut out);
+    domain_actions(state, spec, &kept, &mut out);
 
     // Step 5: the tenant itself.
     if !spec.manual_actions.delete_tenant {
@@ -576,14 +576,32 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
     }
 }
 
-fn domain_actions(state: &TenantState, kept: &BTreeSet<&str>, out: &mut Vec<Action>) {
+fn domain_actions(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    kept: &BTreeSet<&str>,
+    out: &mut Vec<Action>,
+) {
     let Some(initial) = state.initial_domain().map(str::to_string) else {
         return;
+    };
+    // Graph refuses to remove a domain that objects still use, in the recycle bin too. When
+    // the recycle bin is not purged, domains that deleted users will keep using are left
+    // (the pre-flight checklist reports them).
+    let stays_referenced = |domain: &str| {
+        !spec.purge_recycle_bin
+            && state
+                .users
+                .iter()
+                .filter(|u| !kept.contains(u.id.as_str()))
+                .chain(state.deleted_users.iter())
+                .any(|u| u.upn_domain().as_deref() == Some(&domain.to_ascii_lowercase()))
     };
     let custom: Vec<_> = state
         .domains
         .iter()
         .filter(|d| !d.is_initial && !d.id.eq_ignore_ascii_case(&initial))
+        .filter(|d| !stays_referenced(&d.id))
         .collect();
     let default_is_custom = custom.iter().any(|d| d.is_default);
     let set_default = Action::address_of(ActionKind::SetDefaultDomain, &initial);

@@ -85,6 +85,7 @@ pub fn plan(
         created_at,
         tool_version: TOOL_VERSION.to_string(),
         keep,
+        target: spec.target(),
         actions,
         preflight: preflight(state, &spec_keep_ids(state, spec)),
     })

@@ -53,3 +53,35 @@ impl Default for ClosureSpec {
         }
     }
 }
+
+impl ClosureSpec {
+    /// The options of this spec as recorded in a plan.
+    pub fn target(&self) -> crate::plan::Target {
+        crate::plan::Target {
+            purge_recycle_bin: self.purge_recycle_bin,
+            delete_applications: self.applications == ApplicationPolicy::Delete,
+            cancel_subscriptions: self.manual_actions.cancel_subscriptions,
+            delete_subscriptions: self.manual_actions.delete_subscriptions,
+            delete_tenant: self.manual_actions.delete_tenant,
+        }
+    }
+
+    /// The spec a plan was made with: its kept users (by object id) and its target.
+    pub fn of_plan(plan: &crate::plan::Plan) -> ClosureSpec {
+        let t = plan.target;
+        ClosureSpec {
+            keep: plan.keep.iter().map(|k| k.id.clone()).collect(),
+            purge_recycle_bin: t.purge_recycle_bin,
+            applications: if t.delete_applications {
+                ApplicationPolicy::Delete
+            } else {
+                ApplicationPolicy::Keep
+            },
+            manual_actions: ManualActions {
+                cancel_subscriptions: t.cancel_subscriptions,
+                delete_subscriptions: t.delete_subscriptions,
+                delete_tenant: t.delete_tenant,
+            },
+        }
+    }
+}

@@ -490,3 +490,39 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     assert!(stdout.contains("Closure complete"), "{stdout}");
     rt.block_on(sim.shutdown());
 }
+
+/// A plan made with a spec is applied against the same target: the drift check plans
+/// again with the options recorded in the plan file, not closeout's defaults.
+#[test]
+fn a_plan_made_with_a_spec_applies_without_false_drift() {
+    let sb = Sandbox::new();
+    let snap = tenant("contoso");
+    let spec = sb.path("closeout.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nkeep: [admin@contoso.com]\npurge_recycle_bin: false\napplications: keep\nmanual_actions:\n  cancel_subscriptions: false\n  delete_subscriptions: false\n  delete_tenant: false\n",
+    )
+    .unwrap();
+    let plan = sb.path("plan.yaml");
+    sb.closeout(&[
+        "plan",
+        "--simulate",
+        s(&snap),
+        "--spec",
+        s(&spec),
+        "-o",
+        s(&plan),
+    ])
+    .expect(0);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(
+        text.contains("purge_recycle_bin: false"),
+        "the plan records its target"
+    );
+    assert!(!text.contains("action: purge_user"));
+    assert!(!text.contains("action: delete_application"));
+    let run = sb
+        .closeout(&["apply", s(&plan), "--simulate", s(&snap)])
+        .expect(0);
+    assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
+}
