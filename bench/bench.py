@@ -631,10 +631,11 @@ def main() -> int:
         reach = target / base.wall_s
         print(
             f"\ncloseout: {reach * 100:.0f} % of the {'floor' if floor_s > 0 else 'physical limit'} "
-            f"({fmt_s(target)}) in {base.detail.get('passes', 1)} apply pass(es); one request per action "
-            f"({base.log.http_requests:,} requests, {base.log.batched} operations in $batch, {base.log.throttled:,} 429s) "
-            f"with --parallelism {parallelism_of(bins['closeout'], base)}: at most that many requests in flight, each "
-            f"taking {args.latency_ms} ms of added latency plus the round trip."
+            f"({fmt_s(target)}) in {base.detail.get('passes', 1)} apply pass(es); "
+            f"{base.log.http_requests:,} requests carrying {base.log.batched:,} operations in $batch, "
+            f"{base.log.throttled:,} 429s, with --parallelism {parallelism_of(bins['closeout'], base)} "
+            f"(actions in flight; concurrent writes share $batch requests) and "
+            f"{args.latency_ms} ms of added latency per request."
         )
 
     out = {
