@@ -201,7 +201,13 @@ pub fn render_report_text(
             "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
         )?;
         for a in pending {
-            writeln!(out, "  [ ] {} {}", a.kind.describe(), a.name)?;
+            writeln!(
+                out,
+                "  [ ] {} {} (id {})",
+                a.kind.describe(),
+                a.name,
+                a.object_id
+            )?;
             if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
                 writeln!(
                     out,
