@@ -70,6 +70,10 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
     #[error("{0}")]
     Lock(Box<LockError>),
+    /// A guard that holds whatever the plan file says (its digest protects against
+    /// accidental edits, not against a forger who recomputes it).
+    #[error("refusing this plan: {0}. Nothing was changed. Plan again and review the new plan")]
+    Guard(String),
 }
 
 impl From<LockError> for ApplyError {
@@ -135,6 +139,37 @@ impl Default for ApplyOptions {
             parallelism: DEFAULT_PARALLELISM,
         }
     }
+}
+
+/// Refuses a plan that deletes a user it keeps, or that would leave the tenant without an
+/// enabled Global Administrator (as read now), before anything is written.
+pub fn check_guards(plan: &Plan, live: &TenantState) -> Result<(), ApplyError> {
+    use crate::plan::ActionKind;
+    let kept: BTreeSet<&str> = plan.keep.iter().map(|k| k.id.as_str()).collect();
+    let deleted: BTreeSet<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::DeleteUser)
+        .map(|a| a.object_id.as_str())
+        .collect();
+    if let Some(id) = deleted.iter().find(|id| kept.contains(*id)) {
+        return Err(ApplyError::Guard(format!(
+            "it deletes user {id}, which the same plan keeps"
+        )));
+    }
+    let admins = live.global_administrators();
+    let survivor = live.users.iter().any(|u| {
+        !deleted.contains(u.id.as_str())
+            && admins.contains(&u.id.as_str())
+            && u.account_enabled != Some(false)
+    });
+    if !survivor {
+        return Err(ApplyError::Guard(
+            "after it, no enabled Global Administrator would remain to sign in and delete the tenant"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that `live` is the tenant the plan was made for.

@@ -213,6 +213,7 @@ async fn run_connected(
         Err(e) => return Err(e.into()),
     };
     apply::check_tenant(plan, &live)?;
+    apply::check_guards(plan, &live)?;
 
     let check = drift::check(plan, &live);
     if !check.is_clean() {

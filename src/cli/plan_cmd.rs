@@ -68,12 +68,45 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let loaded = args.spec.as_deref().map(specfile::read).transpose()?;
     let mut spec = loaded.as_ref().map(|l| l.spec.clone()).unwrap_or_default();
     spec.keep.extend(args.keep.iter().cloned());
+    if let (Some(out), Some(snapshot)) = (&args.out, &args.target.simulate) {
+        if out
+            .canonicalize()
+            .ok()
+            .is_some_and(|o| Some(o) == snapshot.canonicalize().ok())
+        {
+            return Err(CliError::msg(format!(
+                "-o {} is the snapshot being simulated; choose another file for the plan",
+                out.display()
+            )));
+        }
+    }
     let conn = connect(&args.target).await?;
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
     conn.close().await;
-    let state = state?;
+    let state = match state {
+        Err(e) if crate::apply::tenant_gone(&e) => {
+            return Err(CliError::msg(format!(
+                "the tenant no longer exists: Graph answers {} ({}). Nothing to plan: if closeout closed it, the closure is complete",
+                e.code().unwrap_or("an error"),
+                e.request_id().map_or("no request-id".to_string(), |r| format!("request-id {r}"))
+            )))
+        }
+        other => other?,
+    };
+    for k in &spec.keep {
+        if state.find_user(k).is_none() {
+            if let Some(u) = state.find_kept_user(k) {
+                eprintln!(
+                    "note: kept user {k} is not in the tenant and its domain is not a domain of the tenant; \
+                     keeping {} ({}) instead, the same name on the initial domain (where closeout moves kept \
+                     users before removing their domain). Keep by object id to be exact.",
+                    u.user_principal_name, u.id
+                );
+            }
+        }
+    }
     if let Some(l) = &loaded {
         if args.keep.is_empty() {
             l.validate(&state)?;
@@ -92,8 +125,13 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     drop(bytes);
     render(&plan, &args.render, args.full)?;
     if let Some(path) = &args.out {
+        let target = match (&args.target.simulate, &args.target.graph_url) {
+            (Some(snapshot), _) => format!(" --simulate {}", snapshot.display()),
+            (None, Some(url)) => format!(" --graph-url {url}"),
+            (None, None) => String::new(),
+        };
         let saved = format!(
-            "Saved the plan to {}. Review it, then apply exactly it with:\n  closeout apply {}",
+            "Saved the plan to {}. Review it, then apply exactly it with:\n  closeout apply {}{target}",
             path.display(),
             path.display()
         );

@@ -111,6 +111,7 @@ impl Plan {
                 | ActionKind::DisablePerUserMfa => s.mfa_settings += 1,
                 ActionKind::CancelSubscription => s.subscriptions_to_cancel += 1,
                 ActionKind::DeleteSubscription => s.subscriptions_to_delete += 1,
+                _ if a.kind.is_manual() => {}
                 _ => s.other += 1,
             }
         }

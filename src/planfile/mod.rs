@@ -26,6 +26,11 @@ pub enum PlanFileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: cannot write the plan file: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}{location}: not a valid closeout plan file: {message}")]
     Invalid {
         path: PathBuf,
@@ -128,7 +133,7 @@ pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
 
 /// Writes plan-file bytes made by [`seal`] or [`to_bytes`] (atomically).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
-    let io = |source| PlanFileError::Io {
+    let io = |source| PlanFileError::Write {
         path: path.to_path_buf(),
         source,
     };

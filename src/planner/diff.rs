@@ -382,7 +382,7 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
         let mut a = action(
             ActionKind::DisableSecurityDefaults,
             &state.security_defaults.id,
-            "security defaults",
+            "(identitySecurityDefaultsEnforcementPolicy)",
             "Security defaults enforce MFA registration and sign-in for every user.",
         );
         a.before = security_defaults_fields(state);

@@ -35,6 +35,20 @@ pub enum PlanError {
         "kept user '{0}' does not exist in the tenant (give a userPrincipalName or an object id)"
     )]
     KeptUserNotFound(String),
+    #[error(
+        "no kept Global Administrator can sign in: {disabled} is disabled (accountEnabled false). \
+         Enable the account first, or keep another Global Administrator (enabled ones here: {candidates})"
+    )]
+    KeptAdministratorDisabled {
+        disabled: String,
+        candidates: String,
+    },
+    #[error(
+        "{count} users are kept ({names}), but Microsoft deletes a tenant only when exactly one user, \
+         a Global Administrator, is left. Keep one, or set manual_actions.delete_tenant: false in the \
+         closure spec to only empty the tenant"
+    )]
+    TooManyKept { count: usize, names: String },
     #[error("the tenant has no initial *.onmicrosoft.com domain in organization.verifiedDomains")]
     NoInitialDomain,
     #[error("internal: the action graph has a cycle through {0}")]
@@ -124,19 +138,50 @@ fn resolve_keep(state: &TenantState, spec: &ClosureSpec) -> Result<Vec<KeptUser>
             .cmp(&b.user_principal_name.to_lowercase())
     });
     let admins = state.global_administrators();
-    if !keep.iter().any(|k| admins.contains(&k.id.as_str())) {
-        let mut candidates: Vec<&str> = admins
+    let enabled = |id: &str| {
+        state
+            .users
             .iter()
-            .filter_map(|id| state.users.iter().find(|u| &u.id == id))
-            .map(|u| u.user_principal_name.as_str())
-            .collect();
-        candidates.sort_by_key(|s| s.to_lowercase());
-        return Err(PlanError::NoKeptGlobalAdministrator {
-            candidates: if candidates.is_empty() {
-                "none found".to_string()
-            } else {
-                candidates.join(", ")
-            },
+            .any(|u| u.id == id && u.account_enabled != Some(false))
+    };
+    let mut candidates: Vec<&str> = admins
+        .iter()
+        .filter(|id| enabled(id))
+        .filter_map(|id| state.users.iter().find(|u| &u.id == id))
+        .map(|u| u.user_principal_name.as_str())
+        .collect();
+    candidates.sort_by_key(|s| s.to_lowercase());
+    let candidates = if candidates.is_empty() {
+        "none found".to_string()
+    } else {
+        candidates.join(", ")
+    };
+    let kept_admins: Vec<&KeptUser> = keep
+        .iter()
+        .filter(|k| admins.contains(&k.id.as_str()))
+        .collect();
+    if kept_admins.is_empty() {
+        return Err(PlanError::NoKeptGlobalAdministrator { candidates });
+    }
+    // The one who deletes the tenant must be able to sign in.
+    if !kept_admins.iter().any(|k| enabled(&k.id)) {
+        return Err(PlanError::KeptAdministratorDisabled {
+            disabled: kept_admins
+                .iter()
+                .map(|k| k.user_principal_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            candidates,
+        });
+    }
+    if spec.manual_actions.delete_tenant && keep.len() > 1 {
+        return Err(PlanError::TooManyKept {
+            count: keep.len(),
+            names: keep
+                .iter()
+                .map(|k| k.user_principal_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     Ok(keep)

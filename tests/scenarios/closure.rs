@@ -526,3 +526,160 @@ fn a_plan_made_with_a_spec_applies_without_false_drift() {
         .expect(0);
     assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
 }
+
+/// The Global Administrator who deletes the tenant must be able to sign in: a plan keeping
+/// a disabled one is refused, and a plan whose kept admin is disabled after planning is
+/// refused by apply before anything is deleted.
+#[test]
+fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
+    let sb = Sandbox::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = graph_sim::Store::open(&tenant("contoso"), None).unwrap();
+    let sim = rt
+        .block_on(graph_sim::SimServer::start(
+            store,
+            graph_sim::SimConfig::default(),
+            0,
+        ))
+        .unwrap();
+    let url = sim.base_url();
+    let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
+    let plan = sb.path("plan.yaml");
+    sb.closeout_env(
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--keep",
+            "admin@contoso.com",
+            "-o",
+            s(&plan),
+        ],
+        &token,
+    )
+    .expect(0);
+    // Someone disables the kept administrator after the plan was reviewed.
+    let admin = "5623a5ba-7b18-4291-909b-8bfc60f096b7";
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .patch(format!("{url}/v1.0/users/{admin}"))
+            .bearer_auth("x")
+            .json(&serde_json::json!({"accountEnabled": false}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    let run = sb.closeout_env(
+        &["apply", s(&plan), "--graph-url", &url, "--auto-approve"],
+        &token,
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("no enabled Global Administrator") || run.code == 4,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let deletes = sim
+        .request_log()
+        .iter()
+        .filter(|e| e.method == "DELETE" && e.status < 300)
+        .count();
+    assert_eq!(deletes, 0, "nothing may be deleted");
+
+    // Planning with the disabled administrator kept is refused, naming the enabled ones.
+    let refused = sb
+        .closeout_env(
+            &["plan", "--graph-url", &url, "--keep", "admin@contoso.com"],
+            &token,
+        )
+        .expect(1);
+    assert!(refused.stderr.contains("disabled"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("megan.bowen@contoso.com"),
+        "{}",
+        refused.stderr
+    );
+    rt.block_on(sim.shutdown());
+}
+
+/// A forged plan (an action added and the digest recomputed) that deletes the kept
+/// administrator is refused by apply's own guard.
+#[test]
+fn apply_refuses_a_plan_that_deletes_a_kept_user_whatever_its_digest() {
+    let sb = Sandbox::new();
+    let snap = tenant("contoso");
+    let plan_path = sb.path("plan.yaml");
+    sb.closeout(&[
+        "plan",
+        "--simulate",
+        s(&snap),
+        "--keep",
+        "admin@contoso.com",
+        "-o",
+        s(&plan_path),
+    ])
+    .expect(0);
+    let mut plan = closeout::planfile::read(&plan_path).unwrap();
+    let mut forged = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == closeout::plan::ActionKind::DeleteUser)
+        .unwrap()
+        .clone();
+    let admin = plan.keep[0].id.clone();
+    forged.object_id = admin.clone();
+    forged.address = closeout::plan::Action::address_of(forged.kind, &admin);
+    forged.name = "harmless.looking@contoso.com".into();
+    plan.actions.insert(0, forged);
+    let bytes = closeout::planfile::seal(&mut plan);
+    closeout::planfile::write_bytes(&plan_path, &bytes).unwrap();
+    let run = sb
+        .closeout(&["apply", s(&plan_path), "--simulate", s(&snap)])
+        .expect(1);
+    assert!(
+        run.stderr.contains("which the same plan keeps"),
+        "{}",
+        run.stderr
+    );
+    // The tenant is untouched: a fresh plan still deletes 24 users.
+    let again = sb
+        .closeout(&[
+            "plan",
+            "--simulate",
+            s(&snap),
+            "--keep",
+            "admin@contoso.com",
+        ])
+        .expect(0);
+    assert!(
+        again.stdout.contains("24 users to delete") || again.stdout.contains("24 delete user"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn keeping_two_users_with_tenant_deletion_planned_is_refused() {
+    let sb = Sandbox::new();
+    let snap = tenant("contoso");
+    let run = sb
+        .closeout(&[
+            "plan",
+            "--simulate",
+            s(&snap),
+            "--keep",
+            "admin@contoso.com",
+            "--keep",
+            "megan.bowen@contoso.com",
+        ])
+        .expect(1);
+    assert!(run.stderr.contains("exactly one user"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("delete_tenant: false"),
+        "{}",
+        run.stderr
+    );
+}
