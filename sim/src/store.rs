@@ -1172,7 +1172,7 @@ impl Store {
                             line: lineno,
                             message: format!(
                                 "this op log was recorded on another snapshot ({snapshot}, this one is {print}); \
-                                 use `graph-sim` with its own snapshot or reset the state"
+                                 use the snapshot it was recorded on, or reset the state (`closeout sim reset SNAPSHOT`, or `graph-sim state reset --state FILE`)"
                             ),
                         });
                     }

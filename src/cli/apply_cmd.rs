@@ -167,7 +167,9 @@ async fn run_polling(
         {
             println!(
                 "\nGave up waiting after {}.",
-                humantime::format_duration(started.elapsed())
+                humantime::format_duration(std::time::Duration::from_secs(
+                    started.elapsed().as_secs()
+                ))
             );
             return Ok(code);
         }

@@ -235,8 +235,9 @@ pub struct ApplyArgs {
     /// Don't ask for confirmation (for CI). Without a terminal, apply refuses unless given.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Actions in flight at once.
-    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_PARALLELISM)]
+    /// Actions in flight at once (concurrent writes share $batch requests).
+    #[arg(long, value_name = "N", default_value_t = crate::apply::DEFAULT_PARALLELISM,
+          value_parser = parse_parallelism)]
     pub parallelism: usize,
     /// Wait for the manual actions: poll the tenant until a person has done them (or
     /// --timeout passes), instead of exiting 3.
@@ -350,4 +351,12 @@ pub struct SimObject {
     pub simulate: PathBuf,
     #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// `--parallelism`: 1 to 1000.
+fn parse_parallelism(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a number from 1 to 1000")),
+    }
 }

@@ -28,7 +28,7 @@ pub enum GraphError {
     Api(Box<ApiError>),
     /// The request did not get an HTTP answer (connection refused, reset, timeout).
     #[error("{method} {path}: no answer from Graph after {attempts} attempt(s): {message}{}",
-        if *maybe_executed { " (the request may have executed: run again, every action is safe to repeat)" } else { "" })]
+        if *maybe_executed { " (the request may have executed: run again, every action is safe to repeat)" } else { "; check --graph-url / --cloud and the network" })]
     Transport {
         method: String,
         path: String,
