@@ -57,18 +57,13 @@ struct Stamp {
     digest: String,
 }
 
+/// The whole file in one struct (no `flatten`, so serde_yaml reports errors at the line
+/// and column of the offending field).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     format_version: u32,
     plan: Stamp,
-    #[serde(flatten)]
-    body: FlatBody,
-}
-
-/// `Body` again, for `flatten` (which cannot be combined with `deny_unknown_fields`).
-#[derive(Deserialize)]
-struct FlatBody {
     closeout_version: String,
     tenant: TenantRef,
     keep: Vec<KeptUser>,
@@ -287,13 +282,13 @@ pub fn parse_body(text: &str) -> Result<(Plan, String), (String, String)> {
             let head = Head {
                 format_version: file.format_version,
                 plan: file.plan,
-                closeout_version: file.body.closeout_version,
-                tenant: file.body.tenant,
-                keep: file.body.keep,
-                target: file.body.target,
-                preflight: file.body.preflight,
+                closeout_version: file.closeout_version,
+                tenant: file.tenant,
+                keep: file.keep,
+                target: file.target,
+                preflight: file.preflight,
             };
-            (head, file.body.actions)
+            (head, file.actions)
         }
     };
     let mut actions = Vec::with_capacity(wire_actions.len());
