@@ -414,9 +414,9 @@ mod tests {
         );
         let (pieces_head, pieces) = parse_in_pieces(&text).expect("the fast path applies");
         let whole: File = serde_yaml::from_str(&text).unwrap();
-        assert_eq!(pieces.len(), whole.body.actions.len());
+        assert_eq!(pieces.len(), whole.actions.len());
         assert_eq!(pieces_head.keep, whole.body.keep);
-        for (a, b) in pieces.iter().zip(&whole.body.actions) {
+        for (a, b) in pieces.iter().zip(&whole.actions) {
             assert_eq!(a.address, b.address);
             assert_eq!(a.before, b.before);
             assert_eq!(a.depends_on, b.depends_on);
