@@ -415,7 +415,7 @@ mod tests {
         let (pieces_head, pieces) = parse_in_pieces(&text).expect("the fast path applies");
         let whole: File = serde_yaml::from_str(&text).unwrap();
         assert_eq!(pieces.len(), whole.actions.len());
-        assert_eq!(pieces_head.keep, whole.body.keep);
+        assert_eq!(pieces_head.keep, whole.keep);
         for (a, b) in pieces.iter().zip(&whole.actions) {
             assert_eq!(a.address, b.address);
             assert_eq!(a.before, b.before);
