@@ -693,21 +693,7 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
     }
     // Now in a 120-second Retry-After wait.
     std::thread::sleep(Duration::from_millis(300));
-    let pid = i32::try_from(child.id()).unwrap();
-    let sent = Instant::now();
-    // SAFETY: sends SIGINT to our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(10),
-            "apply ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = sent.elapsed();
+    let (status, took) = interrupt(&mut child);
     let mut out = String::new();
     child
         .stdout
@@ -895,21 +881,7 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let pid = i32::try_from(child.id()).unwrap();
-    let sent = Instant::now();
-    // SAFETY: sends SIGINT to our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(10),
-            "apply ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = sent.elapsed();
+    let (status, took) = interrupt(&mut child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         status.code(),
@@ -933,4 +905,23 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
         serde_json::from_str::<Value>(line).expect("whole JSON lines");
     }
     rt.block_on(server.shutdown());
+}
+
+/// Sends SIGINT (Ctrl-C) to a running apply and waits for it to exit (at most 10 s):
+/// its exit status and how long it took after the signal.
+fn interrupt(child: &mut std::process::Child) -> (std::process::ExitStatus, Duration) {
+    let pid = i32::try_from(child.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: sends SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st, sent.elapsed());
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "apply ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
