@@ -22,10 +22,34 @@ use crate::render::{render_drift_text, render_report_text, report_json};
 /// Prints one line per finished action (stdout for text, stderr under `--format json`).
 struct LinePrinter {
     json: bool,
+    /// `describe name` of each action by address, so lines read like the plan.
+    names: std::collections::HashMap<String, String>,
+}
+
+impl LinePrinter {
+    fn new(plan: &Plan, json: bool) -> LinePrinter {
+        LinePrinter {
+            json,
+            names: plan
+                .actions
+                .iter()
+                .map(|a| {
+                    (
+                        a.address.clone(),
+                        format!("{} {}", a.kind.describe(), a.name),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 impl ApplyProgress for LinePrinter {
     fn finished(&self, address: &str, outcome: &Outcome) {
+        // Actions an interruption kept from starting are counted in the report, not listed.
+        if *outcome == (Outcome::Interrupted { started: false }) {
+            return;
+        }
         let what = match outcome {
             Outcome::Done => "done".to_string(),
             Outcome::AlreadyDone => "already done".to_string(),
@@ -38,10 +62,14 @@ impl ApplyProgress for LinePrinter {
             }
             Outcome::Interrupted { started: false } => "not started (interrupted)".to_string(),
         };
+        let line = match self.names.get(address) {
+            Some(name) => format!("{name} [{address}]: {what}"),
+            None => format!("{address}: {what}"),
+        };
         if self.json {
-            let _ = writeln!(std::io::stderr().lock(), "{address}: {what}");
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         } else {
-            let _ = writeln!(std::io::stdout().lock(), "{address}: {what}");
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
     }
 }
@@ -302,7 +330,7 @@ async fn run_connected(
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),
-        LinePrinter { json },
+        LinePrinter::new(plan, json),
     ));
     let report = apply::apply(client, plan, ctx, options, bar.clone()).await;
     bar.finish();

@@ -24,11 +24,17 @@ impl ReadProgress for () {
     fn collection_read(&self, _: &str, _: usize) {}
 }
 
+/// Decodes one Graph object; an error names the object (by id) and what was wrong with it.
 fn decode<T: DeserializeOwned>(path: &str, v: Value) -> Result<T, GraphError> {
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|id| format!("object {id}: "))
+        .unwrap_or_default();
     serde_json::from_value(v).map_err(|e| GraphError::Decode {
         method: "GET".into(),
         path: path.to_string(),
-        message: e.to_string(),
+        message: format!("{id}{e}"),
     })
 }
 

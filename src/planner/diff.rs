@@ -467,6 +467,17 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     t.warnings.push(
         "Mandatory MFA for the admin portals cannot be turned off: the administrator signs in with MFA regardless of step 4".to_string(),
     );
+    let admins = state.global_administrators();
+    let kept_admins: Vec<&User> = state
+        .users
+        .iter()
+        .filter(|u| kept.contains(u.id.as_str()) && admins.contains(&u.id.as_str()))
+        .collect();
+    if !kept_admins.is_empty() && kept_admins.iter().all(|u| u.is_guest()) {
+        t.warnings.push(
+            "the kept Global Administrator is a guest (B2B) account: confirm it can delete the tenant, or keep a member Global Administrator instead".to_string(),
+        );
+    }
     out.push(t);
     out
 }
