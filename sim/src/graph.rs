@@ -84,6 +84,18 @@ struct EntitySet {
     queryable: bool,
 }
 
+impl EntitySet {
+    /// A collection served whole (no default `$select`, no `@odata.type` stamping).
+    const fn plain(context: &'static str, queryable: bool) -> EntitySet {
+        EntitySet {
+            context,
+            defaults: None,
+            odata_type: None,
+            queryable,
+        }
+    }
+}
+
 const USERS: EntitySet = EntitySet {
     context: "users",
     defaults: Some(USER_DEFAULT_PROPERTIES),
@@ -284,12 +296,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         ["organization"] => {
             only(m, &["GET"])?;
             let org = store.read(|t| t.organization.clone());
-            let set = EntitySet {
-                context: "organization",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("organization", false);
             let c = crate::collection::Collection::from_objects(vec![org]);
             list(req, &q, &set, &c)
         }
@@ -301,12 +308,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&q)?;
-                    let set = EntitySet {
-                        context: "organization",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
+                    let set = EntitySet::plain("organization", false);
                     entity(req, &q, &set, &org)
                 }
                 "PATCH" => run(
@@ -411,12 +413,8 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
                         &t.deleted_service_principals,
                     ),
                     "group" | "administrativeunit" => {
-                        let set = EntitySet {
-                            context: "directory/deletedItems/microsoft.graph.group",
-                            defaults: None,
-                            odata_type: None,
-                            queryable: true,
-                        };
+                        let set =
+                            EntitySet::plain("directory/deletedItems/microsoft.graph.group", true);
                         return list(req, &q, &set, &crate::collection::Collection::default());
                     }
                     _ => {
@@ -468,23 +466,13 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["directory", "subscriptions"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "directory/subscriptions",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("directory/subscriptions", false);
             store.read(|t| list(req, &q, &set, &t.subscriptions))
         }
         ["directory", "subscriptions", _] => {
             only(m, &["GET"])?;
             select_only(&q)?;
-            let set = EntitySet {
-                context: "directory/subscriptions",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("directory/subscriptions", false);
             let id = &segments[2];
             store.read(|t| {
                 // Addressable by id or by commerceSubscriptionId.
@@ -498,23 +486,13 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["subscribedskus"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "subscribedSkus",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("subscribedSkus", false);
             store.read(|t| list(req, &q, &set, &t.subscribed_skus))
         }
         ["subscribedskus", _] => {
             only(m, &["GET"])?;
             select_only(&q)?;
-            let set = EntitySet {
-                context: "subscribedSkus",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("subscribedSkus", false);
             store.read(|t| {
                 let o = t
                     .subscribed_skus
@@ -525,12 +503,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["directoryroles"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "directoryRoles",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("directoryRoles", false);
             store.read(|t| {
                 let c = crate::collection::Collection::from_objects(
                     t.directory_roles.iter().map(|r| r.object.clone()).collect(),
@@ -541,12 +514,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         ["directoryroles", _] => {
             only(m, &["GET"])?;
             select_only(&q)?;
-            let set = EntitySet {
-                context: "directoryRoles",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("directoryRoles", false);
             store.read(|t| {
                 let r = t
                     .directory_roles
@@ -579,45 +547,36 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
                 list(req, &q, &set, &members)
             })
         }
-        ["policies", "identitysecuritydefaultsenforcementpolicy"] => {
-            match m {
-                "GET" => {
-                    select_only(&q)?;
-                    let set = EntitySet {
-                        context: "policies/identitySecurityDefaultsEnforcementPolicy",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
-                    let policy = store.read(|t| t.security_defaults.clone()).unwrap_or_else(|| {
-                    json!({"id": "00000000-0000-0000-0000-000000000005", "isEnabled": false})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default()
-                });
-                    let mut policy = policy;
-                    policy
-                        .entry("displayName")
-                        .or_insert_with(|| Value::String("Security Defaults".into()));
-                    entity(req, &q, &set, &policy)
-                }
-                "PATCH" => run(
-                    store,
-                    Op::PatchSecurityDefaults {
-                        patch: json_object(&req.body)?,
-                    },
-                ),
-                _ => Err(GraphError::method_not_allowed()),
+        ["policies", "identitysecuritydefaultsenforcementpolicy"] => match m {
+            "GET" => {
+                select_only(&q)?;
+                let set =
+                    EntitySet::plain("policies/identitySecurityDefaultsEnforcementPolicy", false);
+                let policy = store
+                    .read(|t| t.security_defaults.clone())
+                    .unwrap_or_else(|| {
+                        json!({"id": "00000000-0000-0000-0000-000000000005", "isEnabled": false})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default()
+                    });
+                let mut policy = policy;
+                policy
+                    .entry("displayName")
+                    .or_insert_with(|| Value::String("Security Defaults".into()));
+                entity(req, &q, &set, &policy)
             }
-        }
+            "PATCH" => run(
+                store,
+                Op::PatchSecurityDefaults {
+                    patch: json_object(&req.body)?,
+                },
+            ),
+            _ => Err(GraphError::method_not_allowed()),
+        },
         ["identity", "conditionalaccess", "policies"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "identity/conditionalAccess/policies",
-                defaults: None,
-                odata_type: None,
-                queryable: true,
-            };
+            let set = EntitySet::plain("identity/conditionalAccess/policies", true);
             store.read(|t| list(req, &q, &set, &t.ca_policies))
         }
         ["identity", "conditionalaccess", "policies", _] => {
@@ -625,12 +584,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&q)?;
-                    let set = EntitySet {
-                        context: "identity/conditionalAccess/policies",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
+                    let set = EntitySet::plain("identity/conditionalAccess/policies", false);
                     store.read(|t| {
                         let p = t.ca_policies.get(&id).ok_or_else(|| {
                             GraphError::new(
@@ -654,12 +608,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["applications"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "applications",
-                defaults: None,
-                odata_type: None,
-                queryable: true,
-            };
+            let set = EntitySet::plain("applications", true);
             store.read(|t| list(req, &q, &set, &t.applications))
         }
         ["applications", _] => {
@@ -667,12 +616,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&q)?;
-                    let set = EntitySet {
-                        context: "applications",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
+                    let set = EntitySet::plain("applications", false);
                     store.read(|t| {
                         entity(
                             req,
@@ -696,12 +640,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["serviceprincipals"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "servicePrincipals",
-                defaults: None,
-                odata_type: None,
-                queryable: true,
-            };
+            let set = EntitySet::plain("servicePrincipals", true);
             store.read(|t| list(req, &q, &set, &t.service_principals))
         }
         ["serviceprincipals", _] => {
@@ -709,12 +648,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&q)?;
-                    let set = EntitySet {
-                        context: "servicePrincipals",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
+                    let set = EntitySet::plain("servicePrincipals", false);
                     store.read(|t| {
                         entity(
                             req,
@@ -745,12 +679,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
         ["domains"] => {
             only(m, &["GET"])?;
-            let set = EntitySet {
-                context: "domains",
-                defaults: None,
-                odata_type: None,
-                queryable: false,
-            };
+            let set = EntitySet::plain("domains", false);
             store.read(|t| list(req, &q, &set, &t.domains))
         }
         ["domains", _] => {
@@ -758,12 +687,7 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&q)?;
-                    let set = EntitySet {
-                        context: "domains",
-                        defaults: None,
-                        odata_type: None,
-                        queryable: false,
-                    };
+                    let set = EntitySet::plain("domains", false);
                     store.read(|t: &Tenant| {
                         let key = t
                             .domain_key(&name)
