@@ -136,6 +136,32 @@ fn spawn_interrupt_handler(cancel: CancellationToken, lock_file: PathBuf) {
 }
 
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
+    let json = args.format == ReportFormat::Json;
+    let result = run_locked(args).await;
+    if let (true, Err(e)) = (json, &result) {
+        // CI reads stdout: an apply that could not start still gives one JSON document.
+        let (code, request_id) = match e {
+            CliError::Graph(g) => (
+                g.code().map(str::to_string),
+                g.request_id().map(str::to_string),
+            ),
+            _ => (None, None),
+        };
+        print_json(&serde_json::json!({
+            "report": "closeout-apply/1",
+            "result": if e.code() == ExitCode::StalePlan { "stale_plan" } else { "error" },
+            "exit_code": e.code() as i32,
+            "error": {
+                "message": e.to_string(),
+                "graph_code": code,
+                "request_id": request_id,
+            },
+        }));
+    }
+    result
+}
+
+async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
     let state = state_dir(args.target.state_dir.as_deref())?;
     let held = lock::acquire(

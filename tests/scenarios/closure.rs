@@ -683,3 +683,43 @@ fn keeping_two_users_with_tenant_deletion_planned_is_refused() {
         run.stderr
     );
 }
+
+/// `apply --format json` gives CI one JSON document on stdout even when apply cannot start.
+#[test]
+fn apply_json_reports_an_error_that_stops_it_before_the_report() {
+    let sb = Sandbox::new();
+    let snap = tenant("trial");
+    let plan = sb.path("plan.yaml");
+    sb.closeout(&[
+        "plan",
+        "--simulate",
+        s(&snap),
+        "--keep",
+        "admin@tailspintoys.onmicrosoft.com",
+        "-o",
+        s(&plan),
+    ])
+    .expect(0);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text.replacen("nina@", "nona@", 1)).unwrap();
+    let run = sb
+        .closeout(&[
+            "apply",
+            s(&plan),
+            "--simulate",
+            s(&snap),
+            "--format",
+            "json",
+        ])
+        .expect(1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(doc["result"], "error");
+    assert_eq!(doc["exit_code"], 1);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("edited after it was made"),
+        "{doc}"
+    );
+}
