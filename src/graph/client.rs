@@ -290,12 +290,29 @@ impl GraphClient {
     /// [`GraphClient::get_all`], sending `ConsistencyLevel: eventual` on every page when
     /// `eventual`.
     pub async fn get_all_with(&self, path: &str, eventual: bool) -> Result<Vec<Value>, GraphError> {
+        let mut out = Vec::new();
+        self.for_each_page(path, eventual, |items| {
+            out.extend(items);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Like [`GraphClient::get_all_with`], but hands each page's items to `each` as the page
+    /// arrives (a large tenant is then never held as raw JSON all at once). `each` gets the
+    /// page's path (for messages) and its items; an error from it stops the paging.
+    pub async fn for_each_page(
+        &self,
+        path: &str,
+        eventual: bool,
+        mut each: impl FnMut(Vec<Value>) -> Result<(), GraphError>,
+    ) -> Result<(), GraphError> {
         let headers: &[(&str, &str)] = if eventual {
             &[("ConsistencyLevel", "eventual")]
         } else {
             &[]
         };
-        let mut out = Vec::new();
         let mut next = Some(path.to_string());
         let mut seen = HashSet::new();
         while let Some(p) = next.take() {
@@ -319,17 +336,17 @@ impl GraphClient {
             let Some(mut page) = page else {
                 return Err(decode("empty body for a collection"));
             };
-            match page.get_mut("value").map(Value::take) {
-                Some(Value::Array(items)) => out.extend(items),
-                _ => return Err(decode("no 'value' array in a collection response")),
-            }
             next = match page.get("@odata.nextLink") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(_) => return Err(decode("@odata.nextLink is not a string")),
             };
+            match page.get_mut("value").map(Value::take) {
+                Some(Value::Array(items)) => each(items)?,
+                _ => return Err(decode("no 'value' array in a collection response")),
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn url_for(&self, path_or_url: &str) -> Result<Url, GraphError> {

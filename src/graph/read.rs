@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::GraphClient;
+use super::client::{needs_eventual_consistency, GraphClient};
 use super::error::GraphError;
 use crate::model::{DirectoryRole, Organization, PerUserMfaState, TenantState, User};
 
@@ -44,9 +44,19 @@ async fn list<T: DeserializeOwned>(
     what: &str,
     progress: &dyn ReadProgress,
 ) -> Result<Vec<T>, GraphError> {
-    let items = client.get_all(path).await?;
-    progress.collection_read(what, items.len());
-    items.into_iter().map(|v| decode(path, v)).collect()
+    // Decoded page by page: a large tenant is never held as raw JSON all at once.
+    let mut out = Vec::new();
+    client
+        .for_each_page(path, needs_eventual_consistency(path), |items| {
+            out.reserve(items.len());
+            for v in items {
+                out.push(decode(path, v)?);
+            }
+            Ok(())
+        })
+        .await?;
+    progress.collection_read(what, out.len());
+    Ok(out)
 }
 
 /// Reads the whole tenant. Per-user MFA (a beta endpoint, one request per user) is read

@@ -128,8 +128,9 @@ impl TenantState {
     }
 
     /// Finds a kept user: like [`TenantState::find_user`], and when a userPrincipalName's
-    /// domain no longer belongs to the tenant, the same name on the initial domain (closeout
-    /// moves kept users there before it removes a custom domain).
+    /// domain no longer belongs to the tenant, a Global Administrator with the same name on
+    /// the initial domain (closeout moves the kept administrator there before it removes a
+    /// custom domain).
     pub fn find_kept_user(&self, id_or_upn: &str) -> Option<&User> {
         if let Some(u) = self.find_user(id_or_upn) {
             return Some(u);
@@ -141,7 +142,11 @@ impl TenantState {
             .any(|d| d.id.eq_ignore_ascii_case(domain));
         let initial = self.initial_domain()?;
         if domain_gone && !domain.eq_ignore_ascii_case(initial) {
-            return self.find_user(&format!("{local}@{initial}"));
+            // Only a Global Administrator: the one closeout moved so it could remove the
+            // domain. Anyone else is more likely a typo, which must not keep a stranger.
+            return self
+                .find_user(&format!("{local}@{initial}"))
+                .filter(|u| self.global_administrators().contains(&u.id.as_str()));
         }
         None
     }
