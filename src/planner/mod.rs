@@ -324,6 +324,21 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_upn_on_a_removed_domain_only_falls_back_to_an_administrator() {
+        let mut t = tenant();
+        t.users.push(user("u2", "u2@t.onmicrosoft.com"));
+        // t.gone is not a domain of the tenant: the administrator moved to the initial
+        // domain is found, an ordinary user with the same name is not.
+        assert_eq!(
+            t.find_kept_user("TWO@t.gone").map(|u| u.id.as_str()),
+            Some("ga2")
+        );
+        assert!(t.find_kept_user("u2@t.gone").is_none());
+        // A domain the tenant still has is never substituted.
+        assert!(t.find_kept_user("two@t.example").is_none());
+    }
+
+    #[test]
     fn a_cycle_is_reported() {
         let t = tenant();
         let mut p = plan(&t, &spec(&["ga1"]), String::new(), String::new()).unwrap();
