@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+use graph_sim::{LogEntry, SimConfig, SimServer, Snapshot, Store};
+use serde_json::Value;
 use std::process::{Command, Output};
 
 /// The repository root.
@@ -109,4 +112,83 @@ pub fn write_big_tenant(path: &Path, members: usize) {
     ));
     y.push_str("domains:\n- {id: big.onmicrosoft.com, isInitial: true, isDefault: true, isVerified: true, authenticationType: Managed}\n");
     std::fs::write(path, y).expect("write snapshot");
+}
+
+/// graph-sim served from the test process, on its own runtime, over loopback HTTP; shut
+/// down when dropped.
+pub struct Sim {
+    pub rt: tokio::runtime::Runtime,
+    server: Option<SimServer>,
+}
+
+impl Sim {
+    /// A quiet Graph serving `snapshot`.
+    pub fn start(snapshot: Snapshot) -> Sim {
+        Sim::start_with(snapshot, SimConfig::default())
+    }
+
+    /// graph-sim serving `snapshot` with `config` (throttling, faults, page order).
+    pub fn start_with(snapshot: Snapshot, config: SimConfig) -> Sim {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt
+            .block_on(SimServer::start(Store::from_snapshot(snapshot), config, 0))
+            .unwrap();
+        Sim {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    /// graph-sim serving the snapshot file at `path`.
+    pub fn open(path: &Path) -> Sim {
+        Sim::start(graph_sim::load_snapshot(path).unwrap())
+    }
+
+    pub fn server(&self) -> &SimServer {
+        self.server.as_ref().unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        self.server().base_url()
+    }
+
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.server().request_log()
+    }
+
+    /// Successful (2xx) requests by method, path prefix.
+    pub fn writes(&self) -> Vec<LogEntry> {
+        self.log()
+            .into_iter()
+            .filter(|e| e.method != "GET" && (200..300).contains(&e.status))
+            .collect()
+    }
+
+    /// A Graph request to the simulator, as another administrator would make it.
+    pub fn graph(&self, method: reqwest::Method, path: &str, body: Value) -> u16 {
+        let url = format!("{}{path}", self.url());
+        self.rt.block_on(async {
+            reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth("test-token-not-a-secret")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{s, tenant, Run, Sandbox};
+use crate::common::{s, tenant, Run, Sandbox, Sim};
 
 /// Example tenants and the Global Administrator each keeps.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -373,16 +373,8 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     use std::time::{Duration, Instant};
 
     let sb = Sandbox::new();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = graph_sim::Store::open(&tenant("trial"), None).unwrap();
-    let sim = rt
-        .block_on(graph_sim::SimServer::start(
-            store,
-            graph_sim::SimConfig::default(),
-            0,
-        ))
-        .unwrap();
-    let url = sim.base_url();
+    let sim = Sim::open(&tenant("trial"));
+    let url = sim.url();
     let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
@@ -441,7 +433,7 @@ fn apply_wait_polls_until_the_administrator_is_done() {
         .unwrap();
 
     // The administrator: cancel, then delete the subscription, then the tenant.
-    let store = sim.store().clone();
+    let store = sim.server().store().clone();
     let doc = plan_doc(&plan);
     let subs: Vec<String> = manual_actions(&doc)
         .into_iter()
@@ -488,7 +480,6 @@ fn apply_wait_polls_until_the_administrator_is_done() {
         "{stdout}"
     );
     assert!(stdout.contains("Closure complete"), "{stdout}");
-    rt.block_on(sim.shutdown());
 }
 
 /// A plan made with a spec is applied against the same target: the drift check plans
@@ -533,16 +524,8 @@ fn a_plan_made_with_a_spec_applies_without_false_drift() {
 #[test]
 fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
     let sb = Sandbox::new();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = graph_sim::Store::open(&tenant("contoso"), None).unwrap();
-    let sim = rt
-        .block_on(graph_sim::SimServer::start(
-            store,
-            graph_sim::SimConfig::default(),
-            0,
-        ))
-        .unwrap();
-    let url = sim.base_url();
+    let sim = Sim::open(&tenant("contoso"));
+    let url = sim.url();
     let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
@@ -560,17 +543,12 @@ fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
     .expect(0);
     // Someone disables the kept administrator after the plan was reviewed.
     let admin = "5623a5ba-7b18-4291-909b-8bfc60f096b7";
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .patch(format!("{url}/v1.0/users/{admin}"))
-            .bearer_auth("x")
-            .json(&serde_json::json!({"accountEnabled": false}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success(), "{status}");
+    let status = sim.graph(
+        reqwest::Method::PATCH,
+        &format!("/v1.0/users/{admin}"),
+        serde_json::json!({"accountEnabled": false}),
+    );
+    assert_eq!(status, 204);
     let run = sb.closeout_env(
         &["apply", s(&plan), "--graph-url", &url, "--auto-approve"],
         &token,
@@ -583,7 +561,7 @@ fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
         run.stderr
     );
     let deletes = sim
-        .request_log()
+        .log()
         .iter()
         .filter(|e| e.method == "DELETE" && e.status < 300)
         .count();
@@ -602,7 +580,6 @@ fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
         "{}",
         refused.stderr
     );
-    rt.block_on(sim.shutdown());
 }
 
 /// A forged plan (an action added and the digest recomputed) that deletes the kept

@@ -14,84 +14,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graph_sim::{LogEntry, SimConfig, SimServer, Snapshot, Store};
+use graph_sim::{LogEntry, SimConfig, Snapshot};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::common::{s, tenant, write_big_tenant, Run, Sandbox};
+use crate::common::{s, tenant, write_big_tenant, Run, Sandbox, Sim};
 
 const TOKEN: &str = "test-token-not-a-secret";
 const CONTOSO_ADMIN: &str = "admin@contoso.com";
 const BIG_ADMIN: &str = "admin@big.onmicrosoft.com";
-
-/// graph-sim served from the test process, on its own runtime.
-struct Sim {
-    rt: tokio::runtime::Runtime,
-    server: Option<SimServer>,
-}
-
-impl Sim {
-    fn start(snapshot: Snapshot) -> Sim {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(async {
-            SimServer::start(Store::from_snapshot(snapshot), SimConfig::default(), 0)
-                .await
-                .unwrap()
-        });
-        Sim {
-            rt,
-            server: Some(server),
-        }
-    }
-
-    fn server(&self) -> &SimServer {
-        self.server.as_ref().unwrap()
-    }
-
-    fn url(&self) -> String {
-        self.server().base_url()
-    }
-
-    fn log(&self) -> Vec<LogEntry> {
-        self.server().request_log()
-    }
-
-    /// Successful (2xx) requests by method, path prefix.
-    fn writes(&self) -> Vec<LogEntry> {
-        self.log()
-            .into_iter()
-            .filter(|e| e.method != "GET" && (200..300).contains(&e.status))
-            .collect()
-    }
-
-    /// A Graph request to the simulator, as another administrator would make it.
-    fn graph(&self, method: reqwest::Method, path: &str, body: Value) -> u16 {
-        let url = format!("{}{path}", self.url());
-        self.rt.block_on(async {
-            reqwest::Client::new()
-                .request(method, url)
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.shutdown());
-        }
-    }
-}
 
 fn load(path: &Path) -> Snapshot {
     graph_sim::load_snapshot(path).unwrap()
@@ -841,11 +772,6 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
     let sb = Sandbox::new();
     let snap_file = sb.path("small.yaml");
     write_big_tenant(&snap_file, 6);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let config = SimConfig {
         throttle: Some(graph_sim::ThrottleConfig {
             app_writes_per_150s: 2,
@@ -853,14 +779,8 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
         }),
         ..SimConfig::default()
     };
-    let server = rt
-        .block_on(SimServer::start(
-            Store::from_snapshot(load(&snap_file)),
-            config,
-            0,
-        ))
-        .unwrap();
-    let url = server.base_url();
+    let sim = Sim::start_with(load(&snap_file), config);
+    let url = sim.url();
     let plan = plan(&sb, &url, BIG_ADMIN);
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(["apply", s(&plan), "--auto-approve", "--graph-url", &url])
@@ -872,11 +792,7 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !server
-        .request_log()
-        .iter()
-        .any(|e| e.via_batch && e.status == 429)
-    {
+    while !sim.log().iter().any(|e| e.via_batch && e.status == 429) {
         assert!(Instant::now() < deadline, "no batched write was throttled");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -904,7 +820,6 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
     for line in text.lines() {
         serde_json::from_str::<Value>(line).expect("whole JSON lines");
     }
-    rt.block_on(server.shutdown());
 }
 
 /// Sends SIGINT (Ctrl-C) to a running apply and waits for it to exit (at most 10 s):

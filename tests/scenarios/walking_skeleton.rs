@@ -1,6 +1,6 @@
 //! Issue 2: plan, apply and plan again on the example tenant; guards; paging.
 
-use crate::common::{s, tenant, write_big_tenant, Sandbox};
+use crate::common::{s, tenant, write_big_tenant, Sandbox, Sim};
 
 const CONTOSO_ADMIN: &str = "admin@contoso.com";
 const CONTOSO_ADMIN_ID: &str = "5623a5ba-7b18-4291-909b-8bfc60f096b7";
@@ -181,14 +181,8 @@ fn plan_against_graph_url_follows_next_links_over_loopback() {
     let sb = Sandbox::new();
     let snap = sb.path("big.yaml");
     write_big_tenant(&snap, 1500);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt.block_on(async {
-        let store = graph_sim::Store::open(&snap, None).unwrap();
-        graph_sim::SimServer::start(store, graph_sim::SimConfig::default(), 0)
-            .await
-            .unwrap()
-    });
-    let url = sim.base_url();
+    let sim = Sim::open(&snap);
+    let url = sim.url();
     let run = sb
         .closeout_env(
             &[
@@ -207,12 +201,11 @@ fn plan_against_graph_url_follows_next_links_over_loopback() {
         run.stdout
     );
     let user_pages = sim
-        .request_log()
+        .log()
         .iter()
         .filter(|e| e.method == "GET" && e.path.starts_with("/v1.0/users"))
         .count();
     assert_eq!(user_pages, 2, "1,501 users at $top=999 are two pages");
-    rt.block_on(sim.shutdown());
 }
 
 #[test]
