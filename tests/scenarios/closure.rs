@@ -183,63 +183,44 @@ fn hybrid_tenant_turns_sync_off_before_deleting_synced_users() {
     }
 }
 
-#[test]
-fn a_spec_that_would_remove_the_last_global_administrator_is_refused() {
-    let sb = Sandbox::new();
+/// Plans contoso with a spec file holding `text`; expects exit 1 and returns stderr, which
+/// must name the spec file at `line`.
+fn refused_spec(sb: &Sandbox, text: &str, line: usize) -> String {
     let snap = tenant("contoso");
     let spec = sb.path("closeout.yaml");
-    std::fs::write(
-        &spec,
-        "version: 1\n# keep a non-administrator only\nkeep:\n  - nestor.wilke@contoso.com\n",
-    )
-    .unwrap();
+    std::fs::write(&spec, text).unwrap();
     let run = sb
         .closeout(&["plan", "--simulate", s(&snap), "--spec", s(&spec)])
         .expect(1);
     assert!(
-        run.stderr.contains(&format!("{}:3", spec.display())),
-        "names the file and line: {}",
+        run.stderr.contains(&format!("{}:{line}", spec.display())),
+        "names the file and line {line}: {}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("Global Administrator"),
-        "{}",
-        run.stderr
-    );
+    run.stderr
+}
 
-    std::fs::write(
-        &spec,
+#[test]
+fn a_spec_that_would_remove_the_last_global_administrator_is_refused() {
+    let sb = Sandbox::new();
+    let no_admin = refused_spec(
+        &sb,
+        "version: 1\n# keep a non-administrator only\nkeep:\n  - nestor.wilke@contoso.com\n",
+        3,
+    );
+    assert!(no_admin.contains("Global Administrator"), "{no_admin}");
+    let ghost = refused_spec(
+        &sb,
         "version: 1\nkeep:\n  - admin@contoso.com\n  - ghost@contoso.com\n",
-    )
-    .unwrap();
-    let ghost = sb
-        .closeout(&["plan", "--simulate", s(&snap), "--spec", s(&spec)])
-        .expect(1);
-    assert!(
-        ghost.stderr.contains(&format!("{}:4", spec.display())),
-        "{}",
-        ghost.stderr
+        4,
     );
-    assert!(
-        ghost.stderr.contains("ghost@contoso.com"),
-        "{}",
-        ghost.stderr
-    );
-
-    std::fs::write(
-        &spec,
+    assert!(ghost.contains("ghost@contoso.com"), "{ghost}");
+    let typo = refused_spec(
+        &sb,
         "version: 1\nkeep: [admin@contoso.com]\npurge_recyclebin: false\n",
-    )
-    .unwrap();
-    let typo = sb
-        .closeout(&["plan", "--simulate", s(&snap), "--spec", s(&spec)])
-        .expect(1);
-    assert!(
-        typo.stderr.contains(&format!("{}:3", spec.display())),
-        "{}",
-        typo.stderr
+        3,
     );
-    assert!(typo.stderr.contains("purge_recyclebin"), "{}", typo.stderr);
+    assert!(typo.contains("purge_recyclebin"), "{typo}");
 }
 
 #[test]
