@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::client::GraphClient;
 use super::error::GraphError;
-use super::read::{ReadProgress, USER_SELECT};
+use super::read::{paths, ReadProgress};
 
 /// The snapshot format version [`RawTenant::to_snapshot`] writes.
 pub const SNAPSHOT_VERSION: u64 = 1;
@@ -80,23 +80,16 @@ pub async fn read_raw_tenant(
     client: &GraphClient,
     progress: &dyn ReadProgress,
 ) -> Result<RawTenant, GraphError> {
-    const ORG: &str = "/v1.0/organization";
-    let users_path = format!("/v1.0/users?$select={USER_SELECT}&$top=999");
-    let deleted_path = format!(
-        "/v1.0/directory/deletedItems/microsoft.graph.user?$select={USER_SELECT},deletedDateTime&$top=999"
-    );
+    const ORG: &str = paths::ORGANIZATION;
+    let users_path = paths::users();
+    let deleted_path = paths::deleted_users();
     let (orgs, users, mut deleted_users, roles, mut subscriptions, mut subscribed_skus) = tokio::try_join!(
         list(client, ORG, "organization", progress),
         list(client, &users_path, "users", progress),
         list(client, &deleted_path, "deleted users", progress),
-        list(client, "/v1.0/directoryRoles", "directory roles", progress),
-        list(
-            client,
-            "/v1.0/directory/subscriptions",
-            "subscriptions",
-            progress
-        ),
-        list(client, "/v1.0/subscribedSkus", "subscribed SKUs", progress),
+        list(client, paths::DIRECTORY_ROLES, "directory roles", progress),
+        list(client, paths::SUBSCRIPTIONS, "subscriptions", progress),
+        list(client, paths::SUBSCRIBED_SKUS, "subscribed SKUs", progress),
     )?;
     let (
         mut policies,
@@ -107,31 +100,26 @@ pub async fn read_raw_tenant(
     ) = tokio::try_join!(
         list(
             client,
-            "/v1.0/identity/conditionalAccess/policies",
+            paths::CONDITIONAL_ACCESS_POLICIES,
             "conditional access policies",
             progress
         ),
+        list(client, paths::APPLICATIONS, "applications", progress),
         list(
             client,
-            "/v1.0/applications?$top=999",
-            "applications",
-            progress
-        ),
-        list(
-            client,
-            "/v1.0/directory/deletedItems/microsoft.graph.application?$top=999",
+            paths::DELETED_APPLICATIONS,
             "deleted applications",
             progress
         ),
         list(
             client,
-            "/v1.0/servicePrincipals?$top=999",
+            paths::SERVICE_PRINCIPALS,
             "service principals",
             progress
         ),
-        list(client, "/v1.0/domains", "domains", progress),
+        list(client, paths::DOMAINS, "domains", progress),
     )?;
-    const SD: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+    const SD: &str = paths::SECURITY_DEFAULTS;
     let security_defaults = without_context(client.get(SD).await?);
     let organization = match orgs.into_iter().next() {
         Some(Value::Object(m)) => m,

@@ -14,6 +14,36 @@ use crate::model::{DirectoryRole, Organization, PerUserMfaState, TenantState, Us
 pub const USER_SELECT: &str =
     "id,userPrincipalName,displayName,userType,accountEnabled,onPremisesSyncEnabled,assignedLicenses";
 
+/// The collections a tenant read covers, in one place for the typed read and the raw
+/// export (<https://learn.microsoft.com/en-us/graph/api/overview>).
+pub(crate) mod paths {
+    use super::USER_SELECT;
+
+    pub const ORGANIZATION: &str = "/v1.0/organization";
+    pub const DIRECTORY_ROLES: &str = "/v1.0/directoryRoles";
+    pub const SUBSCRIPTIONS: &str = "/v1.0/directory/subscriptions";
+    pub const SUBSCRIBED_SKUS: &str = "/v1.0/subscribedSkus";
+    pub const SECURITY_DEFAULTS: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+    pub const CONDITIONAL_ACCESS_POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
+    pub const APPLICATIONS: &str = "/v1.0/applications?$top=999";
+    pub const DELETED_APPLICATIONS: &str =
+        "/v1.0/directory/deletedItems/microsoft.graph.application?$top=999";
+    pub const SERVICE_PRINCIPALS: &str = "/v1.0/servicePrincipals?$top=999";
+    pub const DOMAINS: &str = "/v1.0/domains";
+
+    /// `GET /users` with the properties closeout needs, 999 per page (Graph's maximum).
+    pub fn users() -> String {
+        format!("/v1.0/users?$select={USER_SELECT}&$top=999")
+    }
+
+    /// The recycle bin's users (the type cast is mandatory).
+    pub fn deleted_users() -> String {
+        format!(
+            "/v1.0/directory/deletedItems/microsoft.graph.user?$select={USER_SELECT},deletedDateTime&$top=999"
+        )
+    }
+}
+
 /// Receives progress while a tenant is read (library code never prints).
 pub trait ReadProgress: Send + Sync {
     /// `what` was read: `count` objects.
@@ -70,54 +100,42 @@ pub async fn read_tenant(
     mfa_users: &[String],
     progress: &dyn ReadProgress,
 ) -> Result<TenantState, GraphError> {
-    const ORG: &str = "/v1.0/organization";
-    let users_path = format!("/v1.0/users?$select={USER_SELECT}&$top=999");
-    let deleted_path = format!(
-        "/v1.0/directory/deletedItems/microsoft.graph.user?$select={USER_SELECT},deletedDateTime&$top=999"
-    );
+    const ORG: &str = paths::ORGANIZATION;
+    let users_path = paths::users();
+    let deleted_path = paths::deleted_users();
     let (orgs, users, deleted_users, roles, subscriptions, skus) = tokio::try_join!(
         list::<Organization>(client, ORG, "organization", progress),
         list::<User>(client, &users_path, "users", progress),
         list::<User>(client, &deleted_path, "deleted users", progress),
-        list::<DirectoryRole>(client, "/v1.0/directoryRoles", "directory roles", progress),
-        list(
-            client,
-            "/v1.0/directory/subscriptions",
-            "subscriptions",
-            progress
-        ),
-        list(client, "/v1.0/subscribedSkus", "subscribed SKUs", progress),
+        list::<DirectoryRole>(client, paths::DIRECTORY_ROLES, "directory roles", progress),
+        list(client, paths::SUBSCRIPTIONS, "subscriptions", progress),
+        list(client, paths::SUBSCRIBED_SKUS, "subscribed SKUs", progress),
     )?;
     // Graph sizes the resource-unit quota by the tenant's number of users.
     client.set_tenant_users(users.len());
     let (policies, applications, deleted_applications, service_principals, domains) = tokio::try_join!(
         list(
             client,
-            "/v1.0/identity/conditionalAccess/policies",
+            paths::CONDITIONAL_ACCESS_POLICIES,
             "conditional access policies",
             progress
         ),
+        list(client, paths::APPLICATIONS, "applications", progress),
         list(
             client,
-            "/v1.0/applications?$top=999",
-            "applications",
-            progress
-        ),
-        list(
-            client,
-            "/v1.0/directory/deletedItems/microsoft.graph.application?$top=999",
+            paths::DELETED_APPLICATIONS,
             "deleted applications",
             progress
         ),
         list(
             client,
-            "/v1.0/servicePrincipals?$top=999",
+            paths::SERVICE_PRINCIPALS,
             "service principals",
             progress
         ),
-        list(client, "/v1.0/domains", "domains", progress),
+        list(client, paths::DOMAINS, "domains", progress),
     )?;
-    const SD: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+    const SD: &str = paths::SECURITY_DEFAULTS;
     let security_defaults = decode(SD, client.get(SD).await?)?;
     let organization = orgs.into_iter().next().ok_or_else(|| GraphError::Decode {
         method: "GET".into(),
