@@ -166,7 +166,7 @@ pub async fn converge(
             .await
         }
         ActionKind::DeleteUser => {
-            let Some(user) = state.users.iter().find(|u| u.id == id) else {
+            let Some(user) = state.user(id) else {
                 return Ok(Outcome::AlreadyDone);
             };
             match delete(client, &format!("/v1.0/users/{id}")).await {
@@ -181,8 +181,8 @@ pub async fn converge(
             }
         }
         ActionKind::PurgeUser => {
-            let active = state.users.iter().any(|u| u.id == id);
-            let binned = state.deleted_users.iter().any(|u| u.id == id);
+            let active = state.user(id).is_some();
+            let binned = state.deleted_user(id).is_some();
             if !active && !binned {
                 return Ok(Outcome::AlreadyDone);
             }

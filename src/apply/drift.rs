@@ -15,7 +15,7 @@
 //! state with the plan's kept users: an action the fresh plan has and the saved plan lacks
 //! is drift.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -98,12 +98,13 @@ fn without(mut m: BTreeMap<String, Value>, key: &str) -> BTreeMap<String, Value>
 }
 
 /// Classifies one action against the live tenant; the `BTreeMap` is the live fields.
-fn classify(plan: &Plan, a: &Action, live: &TenantState) -> (LiveState, BTreeMap<String, Value>) {
+fn classify(
+    planned: &HashSet<&str>,
+    a: &Action,
+    live: &TenantState,
+) -> (LiveState, BTreeMap<String, Value>) {
     use ActionKind as K;
-    let plan_has = |kind: K| {
-        plan.action(&Action::address_of(kind, &a.object_id))
-            .is_some()
-    };
+    let plan_has = |kind: K| planned.contains(Action::address_of(kind, &a.object_id).as_str());
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
         // The object is not where the action looks for it.
         let state = match a.kind {
@@ -205,8 +206,9 @@ fn spec_of(plan: &Plan) -> ClosureSpec {
 /// target state and count as [`LiveState::Done`], never as drift.
 pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
     let mut out = DriftCheck::default();
+    let planned: HashSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
     for a in &plan.actions {
-        let (state, fields) = classify(plan, a, live);
+        let (state, fields) = classify(&planned, a, live);
         if state == LiveState::Drifted {
             out.drift.push(Drift {
                 address: a.address.clone(),

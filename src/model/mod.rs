@@ -119,6 +119,17 @@ impl TenantState {
         roles
     }
 
+    /// The active user with this object id, by binary search (the state must be
+    /// [normalized](TenantState::normalize); ids as Graph spells them).
+    pub fn user(&self, id: &str) -> Option<&User> {
+        by_id(&self.users, id, |u| &u.id)
+    }
+
+    /// The user in the recycle bin with this object id (binary search, like [`TenantState::user`]).
+    pub fn deleted_user(&self, id: &str) -> Option<&User> {
+        by_id(&self.deleted_users, id, |u| &u.id)
+    }
+
     /// Finds an active user by object id or by userPrincipalName (case-insensitive).
     pub fn find_user(&self, id_or_upn: &str) -> Option<&User> {
         self.users.iter().find(|u| {
@@ -157,5 +168,17 @@ impl TenantState {
             .get(user_id)
             .copied()
             .unwrap_or(PerUserMfaState::Disabled)
+    }
+}
+
+/// Binary search in a collection sorted by id; falls back to a case-insensitive scan only
+/// when the exact id is absent and the collection holds ids of another case.
+fn by_id<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &String) -> Option<&'a T> {
+    match items.binary_search_by(|x| key(x).as_str().cmp(id)) {
+        Ok(i) => Some(&items[i]),
+        Err(_) if id.bytes().any(|b| b.is_ascii_uppercase()) => {
+            items.iter().find(|x| key(x).eq_ignore_ascii_case(id))
+        }
+        Err(_) => None,
     }
 }

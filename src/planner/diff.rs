@@ -164,20 +164,12 @@ pub fn object_fields(
         ActionKind::DisableDirectorySync => {
             same(&state.organization.id).then(|| directory_sync_fields(state))
         }
-        ActionKind::DeleteUser => state
-            .users
-            .iter()
-            .find(|u| same(&u.id))
-            .map(|u| user_fields(state, u)),
+        ActionKind::DeleteUser => state.user(id).map(|u| user_fields(state, u)),
         ActionKind::PurgeUser => {
-            if state.users.iter().any(|u| same(&u.id)) {
+            if state.user(id).is_some() {
                 Some(fields([("deleted", json!(false))]))
             } else {
-                state
-                    .deleted_users
-                    .iter()
-                    .find(|u| same(&u.id))
-                    .map(deleted_user_fields)
+                state.deleted_user(id).map(deleted_user_fields)
             }
         }
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => state
@@ -191,11 +183,7 @@ pub fn object_fields(
             .iter()
             .find(|p| same(&p.id))
             .map(conditional_access_fields),
-        ActionKind::DisablePerUserMfa => state
-            .users
-            .iter()
-            .find(|u| same(&u.id))
-            .map(|u| per_user_mfa_fields(state, &u.id)),
+        ActionKind::DisablePerUserMfa => state.user(id).map(|u| per_user_mfa_fields(state, &u.id)),
         ActionKind::DeleteServicePrincipal | ActionKind::DisableServicePrincipal => state
             .service_principals
             .iter()
@@ -218,9 +206,7 @@ pub fn object_fields(
             }
         }
         ActionKind::MoveUserToInitialDomain => state
-            .users
-            .iter()
-            .find(|u| same(&u.id))
+            .user(id)
             .map(|u| fields([("userPrincipalName", json!(u.user_principal_name))])),
         ActionKind::SetDefaultDomain => state
             .domains

@@ -295,9 +295,14 @@ pub fn report_json(
     .collect();
     let empty = BTreeSet::new();
     let earlier = report.map_or(&empty, |r| &r.done_earlier);
+    let by_address: std::collections::HashMap<&str, &crate::plan::Action> = plan
+        .actions
+        .iter()
+        .map(|a| (a.address.as_str(), a))
+        .collect();
     for (address, o) in report.map(|r| r.outcomes.as_slice()).unwrap_or(&[]) {
         *counts.entry(o.name()).or_default() += 1;
-        let a = plan.action(address);
+        let a = by_address.get(address.as_str()).copied();
         let mut entry = json!({
             "address": address,
             "action": a.map(|a| a.kind.as_str()),
