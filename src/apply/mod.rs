@@ -385,6 +385,9 @@ pub async fn apply(
         }
         outcome[i] = Some(o);
     }
+    // The last tasks may have ended on the cancellation before the loop saw it (select!
+    // picks a ready branch at random): the run is interrupted all the same.
+    interrupted |= cancel.is_cancelled();
 
     if interrupted {
         // Let what is on the wire settle briefly, then abandon it (uncertain).
