@@ -8,6 +8,8 @@
 pub mod apply;
 pub mod cli;
 pub mod graph;
+pub mod ident;
+pub mod input;
 pub mod model;
 pub mod plan;
 pub mod planfile;

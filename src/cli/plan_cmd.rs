@@ -119,6 +119,11 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
     let bytes = planfile::seal(&mut plan);
+    planfile::check_identifiers(&plan).map_err(|e| {
+        CliError::msg(format!(
+            "closeout would not be able to read this plan back: {e}"
+        ))
+    })?;
     if let Some(path) = &args.out {
         planfile::write_bytes(path, &bytes)?;
     }

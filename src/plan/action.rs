@@ -101,6 +101,63 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ActionKind; 16] = {
+        use ActionKind::*;
+        [
+            DisableDirectorySync,
+            DeleteUser,
+            PurgeUser,
+            CancelSubscription,
+            DeleteSubscription,
+            DisableSecurityDefaults,
+            DisableConditionalAccessPolicy,
+            DisablePerUserMfa,
+            DeleteServicePrincipal,
+            DisableServicePrincipal,
+            DeleteApplication,
+            PurgeApplication,
+            MoveUserToInitialDomain,
+            SetDefaultDomain,
+            DeleteDomain,
+            DeleteTenant,
+        ]
+    };
+
+    /// The kind with this snake_case name ([`ActionKind::as_str`]), if any.
+    pub fn from_name(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The kind of id its object has: a domain name (`set_default_domain`, `delete_domain`)
+    /// or a directory object id, a GUID (every other kind: users, applications, service
+    /// principals, policies, subscriptions, the tenant).
+    pub fn object_id_is_domain(self) -> bool {
+        matches!(
+            self,
+            ActionKind::SetDefaultDomain | ActionKind::DeleteDomain
+        )
+    }
+
+    /// `true` when `id` is the canonical spelling of this kind's object id
+    /// ([`crate::ident::is_domain`] or [`crate::ident::is_guid`]).
+    pub fn is_canonical_id(self, id: &str) -> bool {
+        if self.object_id_is_domain() {
+            crate::ident::is_domain(id)
+        } else {
+            crate::ident::is_guid(id)
+        }
+    }
+
+    /// The canonical spelling of `id` for this kind's objects, when it can be spelt so.
+    pub fn canonical_id(self, id: &str) -> Option<String> {
+        if self.object_id_is_domain() {
+            crate::ident::canonical_domain(id)
+        } else {
+            crate::ident::canonical_guid(id)
+        }
+    }
+
     /// The step the kind belongs to.
     pub fn step(self) -> Step {
         use ActionKind::*;

@@ -1,40 +1,48 @@
-//! The plan file: closeout's YAML wire format for a [`Plan`], its version, its integrity
-//! digest, and validation while reading. The only place that knows the file's bytes.
+//! The plan file: closeout's YAML wire format for a [`Plan`] (format version 2), its
+//! integrity digest, and the byte-exact check every reader goes through. The only place that
+//! knows the file's bytes; must not know about Graph or apply.
 //!
-//! Layout: a comment header summarising the plan for reviewers, then `format_version`, one
-//! `plan:` line (`{id, created_at, digest}`), and the body. The digest is SHA-256 over the
-//! file's bytes with the `plan:` line left out (line endings normalised to `\n`), followed
-//! by the plan id and creation time, so any edit, comments included, is detected. The plan
-//! id is derived from the body, so two plans of the same tenant differ only in the `plan:`
-//! line.
+//! Layout: a comment header summarising the plan for reviewers, `format_version: 2`, one
+//! `plan:` stamp line (`{id, created_at, digest}`), and the body. A file is accepted only if
+//! its bytes are exactly what [`to_bytes`] writes for what was read (the reader writes each
+//! piece again and compares, piece by piece, without a second copy of the file), with one
+//! span excluded: the 64 hex digits of the stamp's digest, by byte offset. The digest is
+//! SHA-256 over every other byte of the file, so any edit, comments included, is detected
+//! (it is not a signature: a forger can recompute it; apply's guards hold whatever the file
+//! says). One exception to byte-exactness: a file whose every line ends in CRLF (git's
+//! `core.autocrlf` on Windows) is read as if its line breaks were LF.
+//!
+//! Identifiers have one spelling, written and required: directory object ids lower-case
+//! hyphenated GUIDs, domain names lower-case ASCII (punycode), addresses `KIND.ID` built
+//! from them ([`crate::ident`]).
 
-mod wire;
+mod read;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Plan, Step};
+use crate::input::{self, FileKind};
+use crate::plan::{Action, Plan};
 
-pub use wire::FORMAT_VERSION;
+pub use yaml::FORMAT_VERSION;
 
 /// Why a plan file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
-    #[error("{path}: cannot read the plan file: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Io(#[from] input::InputError),
     #[error("{path}: cannot write the plan file: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Closeout's own layout, but a value closeout never writes (a non-canonical id, a
+    /// duplicate kept user or address); `location` is `:LINE`.
     #[error("{path}{location}: not a valid closeout plan file: {message}")]
     Invalid {
         path: PathBuf,
-        /// `:LINE:COLUMN` where known.
         location: String,
         message: String,
     },
@@ -48,6 +56,21 @@ pub enum PlanFileError {
         supported: u32,
         tool: &'static str,
     },
+    /// The bytes are not what closeout writes: `found` is the file's line `line` with
+    /// invisible characters made visible (cut to a few hundred characters), `expected` what
+    /// closeout writes there, where known.
+    #[error(
+        "{path}:{line}: the plan file was edited after it was made: {detail}\n  line {line}: {found}{}\n\
+         closeout applies only the plan that was reviewed: run `closeout plan` again",
+        expected.as_ref().map(|e| format!("\n  closeout writes: {e}")).unwrap_or_default()
+    )]
+    Edited {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+        found: String,
+        expected: Option<String>,
+    },
     #[error(
         "{path}: the plan file was edited after it was made (digest mismatch: recorded {recorded}, \
          computed {computed}). closeout applies only the plan that was reviewed: run `closeout plan` again"
@@ -59,56 +82,85 @@ pub enum PlanFileError {
     },
 }
 
-/// Puts the plan's sets in their canonical order, so the same tenant gives the same file
-/// whatever order Graph's pages arrived in: each action's `depends_on` (step gates first,
-/// then addresses, sorted, without duplicates), the kept users (by userPrincipalName,
-/// compared case-insensitively, then id) and their roles. The order of the actions is the
-/// planner's (by step, then a stable key) and is kept.
+/// Puts the plan's sets in their canonical order and its identifiers in their canonical
+/// spelling, so the same tenant gives the same file whatever order or case Graph answered
+/// in: object ids lower-case (GUIDs without braces; domain names as lower-case punycode),
+/// addresses rebuilt from them, each action's `depends_on` (step gates first, then
+/// addresses, sorted, without duplicates), the kept users (by userPrincipalName, compared
+/// case-insensitively, then id) and their roles. The order of the actions is the planner's
+/// (by step, then a stable key) and is kept. Ids that cannot be spelt canonically are left
+/// as they are (the file then does not read back: [`parse`] names them).
 pub fn canonicalize(plan: &mut Plan) {
+    let fix_guid = |s: &mut String| {
+        if let Some(c) = crate::ident::canonical_guid(s) {
+            *s = c;
+        }
+    };
+    fix_guid(&mut plan.tenant.id);
+    if let Some(d) = crate::ident::canonical_domain(&plan.tenant.initial_domain) {
+        plan.tenant.initial_domain = d;
+    }
     for a in &mut plan.actions {
+        if let Some(id) = a.kind.canonical_id(&a.object_id) {
+            a.object_id = id;
+        }
+        a.address = Action::address_of(a.kind, &a.object_id);
+        for d in &mut a.depends_on {
+            if let Some((k, id)) = d.split_once('.') {
+                let k = crate::plan::ActionKind::from_name(k);
+                if let Some((k, id)) = k.and_then(|k| Some((k, k.canonical_id(id)?))) {
+                    *d = Action::address_of(k, &id);
+                }
+            }
+        }
         a.depends_on
             .sort_by(|x, y| (!x.starts_with("step:"), x).cmp(&(!y.starts_with("step:"), y)));
         a.depends_on.dedup();
     }
     for k in &mut plan.keep {
+        fix_guid(&mut k.id);
         k.roles.sort();
         k.roles.dedup();
     }
     plan.keep.sort_by(|a, b| {
-        (a.user_principal_name.to_lowercase(), &a.id)
-            .cmp(&(b.user_principal_name.to_lowercase(), &b.id))
+        crate::ident::cmp_upn(&a.user_principal_name, &b.user_principal_name)
+            .then_with(|| a.id.cmp(&b.id))
     });
 }
 
-/// Renders a plan as plan-file bytes (deterministic for a given plan).
+/// Renders a plan as plan-file bytes, as it is (deterministic for a given plan; no
+/// canonical order imposed, the digest computed). [`seal`] is what `closeout plan` uses.
 pub fn to_bytes(plan: &Plan) -> Vec<u8> {
-    file_bytes(plan, &wire::body_yaml(plan))
+    let mut body = String::new();
+    yaml::write_body(&mut body, plan);
+    file_bytes(plan, &plan.plan_id, &body)
 }
 
-/// The file for `plan` with its body already serialised (the body is the costly part of a
-/// large plan: serialise it once).
-fn file_bytes(plan: &Plan, body: &str) -> Vec<u8> {
-    let header = header(plan);
-    let mut h = Sha256::new();
-    h.update(header.as_bytes());
-    h.update(format!("format_version: {FORMAT_VERSION}\n").as_bytes());
-    h.update(body.as_bytes());
-    let digest = finish_digest(h, &plan.plan_id, &plan.created_at);
-    let stamp = format!(
-        "plan: {{id: {}, created_at: '{}', digest: 'sha256:{digest}'}}\n",
-        plan.plan_id, plan.created_at
-    );
-    let mut out = String::with_capacity(header.len() + stamp.len() + body.len() + 32);
-    out.push_str(&header);
-    out.push_str(&format!("format_version: {FORMAT_VERSION}\n"));
-    out.push_str(&stamp);
+fn file_bytes(plan: &Plan, plan_id: &str, body: &str) -> Vec<u8> {
+    let mut out = String::with_capacity(body.len() + 4096);
+    yaml::write_header(&mut out, plan);
+    out.push_str(&yaml::version_line());
+    let zeros = "0".repeat(64);
+    let (d0, d1) = yaml::write_stamp(&mut out, plan_id, &plan.created_at, &zeros);
     out.push_str(body);
+    let digest = digest_of(out.as_bytes(), (d0, d1));
+    out.replace_range(d0..d1, &digest);
     out.into_bytes()
+}
+
+/// SHA-256 over `text` without the byte range `span` (the digest's hex digits), in hex.
+fn digest_of(text: &[u8], span: (usize, usize)) -> String {
+    let mut h = Sha256::new();
+    h.update(&text[..span.0]);
+    h.update(&text[span.1..]);
+    hex(&h.finalize())
 }
 
 /// The deterministic plan id for a plan body: the first 16 hex digits of its SHA-256.
 pub fn plan_id_for(plan: &Plan) -> String {
-    id_of_body(&wire::body_yaml(plan))
+    let mut body = String::new();
+    yaml::write_body(&mut body, plan);
+    id_of_body(&body)
 }
 
 fn id_of_body(body: &str) -> String {
@@ -116,14 +168,58 @@ fn id_of_body(body: &str) -> String {
     hex(&Sha256::digest(body.as_bytes()))[..16].to_string()
 }
 
-/// Makes a computed plan ready to save: puts it in canonical order ([`canonicalize`]),
-/// derives its id from its content, and returns the plan-file bytes. Equivalent to
-/// `canonicalize`, `plan_id_for` and [`to_bytes`], serialising the body once.
+/// Makes a computed plan ready to save: canonical order and spelling ([`canonicalize`]),
+/// its id derived from its content, and the plan-file bytes. Equivalent to `canonicalize`,
+/// `plan_id_for` and [`to_bytes`], serialising the body once.
 pub fn seal(plan: &mut Plan) -> Vec<u8> {
     canonicalize(plan);
-    let body = wire::body_yaml(plan);
+    let mut body = String::new();
+    yaml::write_body(&mut body, plan);
     plan.plan_id = id_of_body(&body);
-    file_bytes(plan, &body)
+    file_bytes(plan, &plan.plan_id.clone(), &body)
+}
+
+/// Checks what [`parse`] will require of a plan's identifiers before it is saved: canonical
+/// tenant id, initial domain, kept user ids and action ids, no kept user or address twice.
+/// A tenant whose ids closeout cannot spell canonically (a server answering something else
+/// than GUIDs) gives a plan closeout would refuse to read, so it is not written.
+///
+/// Errors: the first offending field, as a message.
+pub fn check_identifiers(plan: &Plan) -> Result<(), String> {
+    use crate::ident::{is_domain, is_guid, same_upn};
+    let bad = |field: &str, v: &str| {
+        format!(
+            "{field} '{}' cannot be written in its canonical spelling",
+            input::excerpt(v)
+        )
+    };
+    if !is_guid(&plan.tenant.id) {
+        return Err(bad("tenant.id", &plan.tenant.id));
+    }
+    if !is_domain(&plan.tenant.initial_domain) {
+        return Err(bad("tenant.initial_domain", &plan.tenant.initial_domain));
+    }
+    for (i, k) in plan.keep.iter().enumerate() {
+        if !is_guid(&k.id) {
+            return Err(bad("keep[].id", &k.id));
+        }
+        if plan.keep[..i]
+            .iter()
+            .any(|o| o.id == k.id || same_upn(&o.user_principal_name, &k.user_principal_name))
+        {
+            return Err(bad("keep[] (listed twice)", &k.user_principal_name));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for a in &plan.actions {
+        if !a.kind.is_canonical_id(&a.object_id) {
+            return Err(bad("actions[].id", &a.object_id));
+        }
+        if !seen.insert(a.address.as_str()) {
+            return Err(bad("actions[].address (listed twice)", &a.address));
+        }
+    }
+    Ok(())
 }
 
 /// Writes a plan file (atomically: a temporary file renamed into place).
@@ -142,162 +238,180 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Reads and validates a plan file: version, digest, structure.
+/// Reads and verifies a plan file ([`input::read_file`] with the plan bound, then
+/// [`parse`]).
 pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
-    let bytes = std::fs::read(path).map_err(|source| PlanFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = input::read_file(path, FileKind::Plan)?;
     parse(path, &bytes)
 }
 
-/// Parses plan-file bytes; `path` is only used in messages.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
-    let invalid = |location: String, message: String| PlanFileError::Invalid {
-        path: path.to_path_buf(),
-        location,
-        message,
-    };
-    let raw = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(String::new(), format!("not UTF-8 text: {e}")))?;
-    let text: std::borrow::Cow<str> = if raw.contains('\r') {
-        raw.replace("\r\n", "\n").into()
-    } else {
-        raw.into()
-    };
-    let text = text.as_ref();
-    let version = match wire::scan_version(text) {
-        Some(v) => v,
-        None => wire::peek_version(text).map_err(|(loc, m)| invalid(loc, m))?,
-    };
-    if version != FORMAT_VERSION.to_string() {
-        return Err(PlanFileError::UnknownVersion {
-            path: path.to_path_buf(),
-            found: version,
-            supported: FORMAT_VERSION,
-            tool: crate::plan::TOOL_VERSION,
-        });
-    }
-    let (plan, stamp_digest) = wire::parse_body(text).map_err(|(loc, m)| invalid(loc, m))?;
-    // SHA-256 over every line but the `plan:` stamp, hashed in place (no copy of the file).
-    let mut h = Sha256::new();
-    let mut from = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("plan:") {
-            h.update(&text.as_bytes()[from..at]);
-            from = at + line.len();
-        }
-        at += line.len();
-    }
-    h.update(&text.as_bytes()[from..]);
-    let computed = format!(
-        "sha256:{}",
-        finish_digest(h, &plan.plan_id, &plan.created_at)
-    );
-    if computed != stamp_digest {
-        return Err(PlanFileError::Tampered {
-            path: path.to_path_buf(),
-            recorded: stamp_digest,
-            computed,
-        });
-    }
-    Ok(plan)
+/// The 1-based line of byte `offset` and that line of `text` made safe to show.
+fn line_at(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let start = text.as_bytes()[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = text.as_bytes()[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| offset + i);
+    let line = 1 + text.as_bytes()[..start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    (line, input::excerpt(&text[start..end]))
 }
 
-/// Ends the digest of a plan file's unsigned text (already fed to `h`): then the plan id
-/// and creation time, each after a NUL.
-fn finish_digest(mut h: Sha256, plan_id: &str, created_at: &str) -> String {
-    h.update(b"\0");
-    h.update(plan_id.as_bytes());
-    h.update(b"\0");
-    h.update(created_at.as_bytes());
-    hex(&h.finalize())
+/// Parses and verifies plan-file bytes; `path` is only used in messages.
+///
+/// Refuses, in this order: text that is not UTF-8 ([`PlanFileError::Edited`]); a version
+/// other than [`FORMAT_VERSION`] ([`PlanFileError::UnknownVersion`]); any line break but
+/// `\n` (lone CR, NEL, U+2028, U+2029, VT, FF; CRLF throughout the file is read as LF) and
+/// any raw control or invisible character; bytes that are not what closeout writes for the
+/// content read (unknown, missing, duplicate or reordered keys, comments, anchors, aliases,
+/// tags, other quoting, a second document) — each [`PlanFileError::Edited`] naming the first
+/// differing line; non-canonical ids and duplicate objects ([`PlanFileError::Invalid`]); a
+/// digest that does not match ([`PlanFileError::Tampered`]).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
+    let edited = |text: &str, offset: usize, detail: String, expected: Option<String>| {
+        let (line, found) = line_at(text, offset);
+        PlanFileError::Edited {
+            path: path.to_path_buf(),
+            line,
+            detail,
+            found,
+            expected: expected.map(|e| input::excerpt(&e)),
+        }
+    };
+    let raw = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let ok = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            return Err(edited(
+                ok,
+                ok.len(),
+                format!("not UTF-8 text (byte {})", e.valid_up_to()),
+                None,
+            ));
+        }
+    };
+    // CRLF throughout (git core.autocrlf) reads as LF; any other CR is refused below.
+    let lf: String;
+    let text: &str = if raw.contains('\r') && is_crlf_throughout(raw) {
+        lf = raw.replace("\r\n", "\n");
+        &lf
+    } else {
+        raw
+    };
+    // The version first, so a file of another version is "unknown version", not "edited".
+    let version_at = text
+        .split_inclusive('\n')
+        .scan(0usize, |at, l| {
+            let here = *at;
+            *at += l.len();
+            Some((here, l))
+        })
+        .find(|(_, l)| !l.starts_with('#'))
+        .map(|(at, _)| at)
+        .unwrap_or(text.len());
+    let first = text[version_at..].split('\n').next().unwrap_or("");
+    match first.strip_prefix("format_version: ") {
+        Some(v) if v == FORMAT_VERSION.to_string() => {}
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(PlanFileError::UnknownVersion {
+                path: path.to_path_buf(),
+                found: v.to_string(),
+                supported: FORMAT_VERSION,
+                tool: crate::plan::TOOL_VERSION,
+            })
+        }
+        _ if version_at == text.len() || !text.contains("format_version") => {
+            return Err(PlanFileError::Invalid {
+                path: path.to_path_buf(),
+                location: String::new(),
+                message: "no format_version line after the comment header: this is not a closeout plan file".into(),
+            })
+        }
+        _ => {
+            return Err(edited(
+                text,
+                version_at,
+                format!("expected `format_version: {FORMAT_VERSION}` after the comment header"),
+                None,
+            ))
+        }
+    }
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c != '\n' && input::is_hidden_or_control(c))
+    {
+        let what = match c {
+            '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                "a line break other than \\n"
+            }
+            _ => "a control or invisible character",
+        };
+        return Err(edited(
+            text,
+            at,
+            format!(
+                "{what} ({}); closeout writes such characters only escaped",
+                input::excerpt(&c.to_string())
+            ),
+            None,
+        ));
+    }
+    let parsed = read::read(text, version_at).map_err(|r| match r {
+        read::Refusal::Edited {
+            offset,
+            detail,
+            expected,
+        } => edited(text, offset, detail, expected),
+        read::Refusal::Invalid { offset, message } => PlanFileError::Invalid {
+            path: path.to_path_buf(),
+            location: format!(":{}", line_at(text, offset).0),
+            message,
+        },
+    })?;
+    let mut header = String::new();
+    yaml::write_header(&mut header, &parsed.plan);
+    read::compare(&text[..version_at], &header, 0).map_err(|r| match r {
+        read::Refusal::Edited {
+            offset,
+            detail,
+            expected,
+        } => edited(text, offset, detail, expected),
+        read::Refusal::Invalid { offset, message } => edited(text, offset, message, None),
+    })?;
+    let computed = digest_of(text.as_bytes(), parsed.digest_span);
+    if computed != parsed.digest_hex {
+        return Err(PlanFileError::Tampered {
+            path: path.to_path_buf(),
+            recorded: format!("sha256:{}", parsed.digest_hex),
+            computed: format!("sha256:{computed}"),
+        });
+    }
+    Ok(parsed.plan)
+}
+
+/// Every `\n` is preceded by `\r` and every `\r` followed by `\n`.
+fn is_crlf_throughout(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| match c {
+        b'\r' => b.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && b[i - 1] == b'\r',
+        _ => true,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
-/// The comment header: what a reviewer sees first in a pull request.
-fn header(plan: &Plan) -> String {
-    use std::collections::BTreeMap;
-    use std::fmt::Write;
-    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
-    let mut counts: BTreeMap<(Step, crate::plan::ActionKind), usize> = BTreeMap::new();
-    for a in &plan.actions {
-        *counts.entry((a.step(), a.kind)).or_default() += 1;
-    }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# closeout plan: close tenant {} ({}, {})",
-        plan.tenant.display_name, plan.tenant.initial_domain, plan.tenant.id
-    );
-    let kept: Vec<String> = plan
-        .keep
-        .iter()
-        .map(|k| match k.roles.is_empty() {
-            true => k.user_principal_name.clone(),
-            false => format!("{} ({})", k.user_principal_name, k.roles.join(", ")),
-        })
-        .collect();
-    let _ = writeln!(out, "# Kept: {}\n#", kept.join(", "));
-    for step in Step::ALL {
-        let kinds: Vec<(crate::plan::ActionKind, usize)> = counts
-            .range((step, crate::plan::ActionKind::DisableDirectorySync)..)
-            .take_while(|((s, _), _)| *s == step)
-            .map(|((_, k), n)| (*k, *n))
-            .collect();
-        let manual: usize = kinds
-            .iter()
-            .filter(|(k, _)| k.is_manual())
-            .map(|(_, n)| n)
-            .sum();
-        let auto = kinds.iter().map(|(_, n)| n).sum::<usize>() - manual;
-        let what = match (auto, manual) {
-            (0, 0) => "nothing to do".to_string(),
-            (a, 0) => format!("{a} automated"),
-            (0, m) => format!("{m} manual"),
-            (a, m) => format!("{a} automated, {m} manual"),
-        };
-        let detail: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| format!("{n} {}", k.describe()))
-            .collect();
-        let _ = writeln!(
-            out,
-            "#   step {}  {:<36} {what}",
-            step.number(),
-            step.title()
-        );
-        // The kinds below, wrapped at about 90 columns.
-        let mut line = String::new();
-        for (i, d) in detail.iter().enumerate() {
-            let piece = if i + 1 < detail.len() {
-                format!("{d},")
-            } else {
-                d.clone()
-            };
-            if !line.is_empty() && line.len() + piece.len() > 78 {
-                let _ = writeln!(out, "#            {line}");
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&piece);
-        }
-        if !line.is_empty() {
-            let _ = writeln!(out, "#            {line}");
-        }
-    }
-    let _ = writeln!(out, "#\n# {}", plan.summary().line());
-    out.push_str(
-        "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
-         # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\
-         # this file if it is edited or if the tenant changed since it was planned (stale plan).\n\
-         # Read it as a table: closeout show THIS_FILE [--format markdown|json] [--redact]\n",
-    );
-    out
-}
+#[cfg(test)]
+mod tests;

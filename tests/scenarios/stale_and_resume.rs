@@ -272,13 +272,13 @@ fn unknown_plan_format_version_is_refused() {
     let plan = plan(&sb, &sim.url(), CONTOSO_ADMIN);
     let text = std::fs::read_to_string(&plan)
         .unwrap()
-        .replace("format_version: 1\n", "format_version: 2\n");
+        .replace("format_version: 2\n", "format_version: 3\n");
     std::fs::write(&plan, text).unwrap();
     let before = sim.log().len();
     let run = apply(&sb, &sim.url(), &plan).expect(1);
     assert!(
         run.stderr
-            .contains("plan file format version 2 is not supported"),
+            .contains("plan file format version 3 is not supported"),
         "{}",
         run.stderr
     );

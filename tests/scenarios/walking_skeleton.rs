@@ -43,7 +43,7 @@ fn contoso_plan_deletes_everyone_but_the_kept_admin() {
     assert!(yaml.contains("address: delete_tenant."));
     // The plan file is plain YAML a reviewer (or another tool) can read.
     let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-    assert_eq!(doc["format_version"], serde_yaml::Value::from(1));
+    assert_eq!(doc["format_version"], serde_yaml::Value::from(2));
     assert_eq!(doc["tenant"]["initial_domain"], "contoso.onmicrosoft.com");
 }
 

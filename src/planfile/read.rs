@@ -1,0 +1,696 @@
+//! The plan file's reader (format version 2): a strict, line-oriented reader of exactly the
+//! layout [`super::yaml`] writes. Each piece it reads (the tenant, each kept user, each
+//! pre-flight check, each action) is written again at once and compared with the bytes it
+//! was read from, so a file is accepted only if it is byte for byte what closeout writes for
+//! its content, while never holding a second copy of more than one action. No YAML library
+//! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
+//! or duplicate keys are simply not what the writer writes. Private to the file layer.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use super::yaml;
+use crate::ident;
+use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, Target, TenantRef};
+
+/// The deepest nesting of a `before`/`after` value the reader follows.
+const MAX_VALUE_DEPTH: usize = 16;
+
+/// Why the reader refused a file, at a byte offset of the text.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Not what closeout writes here: `expected` is the line closeout writes, where known.
+    Edited {
+        offset: usize,
+        detail: String,
+        expected: Option<String>,
+    },
+    /// What closeout writes, but a value it never writes (a non-canonical id, a duplicate).
+    Invalid { offset: usize, message: String },
+}
+
+type R<T> = Result<T, Refusal>;
+
+fn edited(offset: usize, detail: impl Into<String>) -> Refusal {
+    Refusal::Edited {
+        offset,
+        detail: detail.into(),
+        expected: None,
+    }
+}
+
+/// A parsed file: the plan, the recorded digest's hex digits and their byte range.
+pub struct Parsed {
+    pub plan: Plan,
+    pub digest_hex: String,
+    pub digest_span: (usize, usize),
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+    scratch: String,
+}
+
+impl<'a> Reader<'a> {
+    /// The current line without its `\n`.
+    fn line(&self) -> R<&'a str> {
+        let rest = &self.text[self.pos..];
+        if rest.is_empty() {
+            return Err(edited(self.pos, "the file ends early"));
+        }
+        match rest.find('\n') {
+            Some(n) => Ok(&rest[..n]),
+            None => Err(edited(self.pos, "the last line has no line break")),
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos == self.text.len()
+    }
+
+    fn peek(&self, prefix: &str) -> bool {
+        self.text[self.pos..].starts_with(prefix)
+    }
+
+    fn advance(&mut self, line: &str) {
+        self.pos += line.len() + 1;
+    }
+
+    /// The line is exactly `expected`.
+    fn exact(&mut self, expected: &str) -> R<()> {
+        let l = self.line()?;
+        if l != expected {
+            return Err(Refusal::Edited {
+                offset: self.pos,
+                detail: "not what closeout writes here".into(),
+                expected: Some(expected.to_string()),
+            });
+        }
+        self.advance(l);
+        Ok(())
+    }
+
+    /// The line starts with `prefix` (e.g. `  name: `): the rest of it, raw.
+    fn raw_field(&mut self, prefix: &str) -> R<(&'a str, usize)> {
+        let l = self.line()?;
+        let at = self.pos;
+        match l.strip_prefix(prefix) {
+            Some(v) => {
+                self.advance(l);
+                Ok((v, at + prefix.len()))
+            }
+            None => Err(Refusal::Edited {
+                offset: at,
+                detail: format!("expected `{}` here", prefix.trim_end()),
+                expected: None,
+            }),
+        }
+    }
+
+    /// A string field: `prefix` then one scalar.
+    fn string_field(&mut self, prefix: &str) -> R<(String, usize)> {
+        let (raw, at) = self.raw_field(prefix)?;
+        Ok((string(raw, at)?, at))
+    }
+
+    fn bool_field(&mut self, prefix: &str) -> R<bool> {
+        let (raw, at) = self.raw_field(prefix)?;
+        match raw {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(edited(at, format!("`{}` is true or false", prefix.trim()))),
+        }
+    }
+
+    /// A list of strings under `key` at `indent`: `key: []` or `key:` and `- item` lines.
+    fn string_list(&mut self, indent: &str, key: &str) -> R<Vec<String>> {
+        let l = self.line()?;
+        let head = format!("{indent}{key}:");
+        if l == format!("{head} []") {
+            self.advance(l);
+            return Ok(Vec::new());
+        }
+        self.exact(&head)?;
+        let item = format!("{indent}- ");
+        let mut items = Vec::new();
+        while self.peek(&item) {
+            items.push(self.string_field(&item)?.0);
+        }
+        if items.is_empty() {
+            return Err(edited(self.pos, format!("`{key}:` without items")));
+        }
+        Ok(items)
+    }
+
+    /// Writes a piece again and compares it with the bytes it was read from (`start..pos`).
+    fn check(&mut self, start: usize, write: impl FnOnce(&mut String)) -> R<()> {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        compare(&self.text[start..self.pos], &self.scratch, start)
+    }
+
+    /// A list section: `key: []`, or `key:` and items each starting with `- `.
+    fn section<T>(&mut self, key: &str, mut item: impl FnMut(&mut Self) -> R<T>) -> R<Vec<T>> {
+        let l = self.line()?;
+        if l == format!("{key}: []") {
+            self.advance(l);
+            return Ok(Vec::new());
+        }
+        self.exact(&format!("{key}:"))?;
+        let mut items = Vec::new();
+        while self.peek("- ") {
+            items.push(item(self)?);
+        }
+        if items.is_empty() {
+            return Err(edited(self.pos, format!("`{key}:` without items")));
+        }
+        Ok(items)
+    }
+
+    /// `key: value` entries of a JSON object at `indent` spaces.
+    fn json_entries(&mut self, indent: usize, depth: usize) -> R<serde_json::Map<String, Value>> {
+        if depth > MAX_VALUE_DEPTH {
+            return Err(edited(
+                self.pos,
+                "a value nested deeper than closeout writes",
+            ));
+        }
+        let mut map = serde_json::Map::new();
+        while !self.at_end() && self.indent_is(indent) {
+            let l = self.line()?;
+            let at = self.pos;
+            let (key, rest) = split_key(&l[indent..], at + indent)?;
+            self.advance(l);
+            let value = self.json_rest(rest, at, indent, depth)?;
+            map.insert(key, value);
+        }
+        Ok(map)
+    }
+
+    /// The line starts with exactly `indent` spaces and then something else.
+    fn indent_is(&self, indent: usize) -> bool {
+        let b = &self.text.as_bytes()[self.pos..];
+        b.len() > indent && b[..indent].iter().all(|&c| c == b' ') && b[indent] != b' '
+    }
+
+    /// The value after `key:` (`rest` is the line's remainder after the colon).
+    fn json_rest(&mut self, rest: &str, at: usize, indent: usize, depth: usize) -> R<Value> {
+        match rest {
+            " []" => Ok(Value::Array(Vec::new())),
+            " {}" => Ok(Value::Object(serde_json::Map::new())),
+            "" => {
+                if self.indent_is(indent) && self.peek(&format!("{}-", " ".repeat(indent))) {
+                    self.json_items(indent, depth + 1).map(Value::Array)
+                } else if self.indent_is(indent + 2) {
+                    self.json_entries(indent + 2, depth + 1).map(Value::Object)
+                } else {
+                    Err(edited(self.pos, "a value is missing"))
+                }
+            }
+            r => match r.strip_prefix(' ') {
+                Some(v) => json_scalar(v, at),
+                None => Err(edited(at, "expected `: ` after a key")),
+            },
+        }
+    }
+
+    /// `- value` items of a JSON array at `indent` spaces.
+    fn json_items(&mut self, indent: usize, depth: usize) -> R<Vec<Value>> {
+        if depth > MAX_VALUE_DEPTH {
+            return Err(edited(
+                self.pos,
+                "a value nested deeper than closeout writes",
+            ));
+        }
+        let dash = format!("{}-", " ".repeat(indent));
+        let mut items = Vec::new();
+        while self.indent_is(indent) && self.peek(&dash) {
+            let l = self.line()?;
+            let at = self.pos;
+            let rest = &l[dash.len()..];
+            self.advance(l);
+            items.push(self.json_rest(rest, at + dash.len(), indent + 2, depth)?);
+        }
+        Ok(items)
+    }
+
+    fn json_map(&mut self, key: &str) -> R<BTreeMap<String, Value>> {
+        let head = format!("  {key}:");
+        if self.line()? != head {
+            return Ok(BTreeMap::new());
+        }
+        self.exact(&head)?;
+        let map = self.json_entries(4, 1)?;
+        if map.is_empty() {
+            return Err(edited(self.pos, format!("`{key}:` without entries")));
+        }
+        Ok(map.into_iter().collect())
+    }
+}
+
+/// Compares bytes read at offset `start` with what the writer writes for them: the first
+/// differing byte and the line closeout writes there.
+pub fn compare(found: &str, wrote: &str, start: usize) -> R<()> {
+    let (f, w) = (found.as_bytes(), wrote.as_bytes());
+    if f == w {
+        return Ok(());
+    }
+    let k = f
+        .iter()
+        .zip(w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(f.len().min(w.len()));
+    // Back to a character boundary of both texts.
+    let mut k = k;
+    while k > 0 && !(wrote.is_char_boundary(k) && found.is_char_boundary(k)) {
+        k -= 1;
+    }
+    let line_start = wrote[..k].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = wrote[k..].find('\n').map_or(wrote.len(), |i| k + i);
+    Err(Refusal::Edited {
+        offset: start + k,
+        detail: "not what closeout writes here".into(),
+        expected: Some(wrote[line_start..line_end].to_string()),
+    })
+}
+
+/// A plain or double-quoted scalar as a string.
+fn string(raw: &str, at: usize) -> R<String> {
+    if raw.starts_with('"') {
+        let (s, used) = unquote(raw, at)?;
+        if used != raw.len() {
+            return Err(edited(at + used, "text after a quoted value"));
+        }
+        Ok(s)
+    } else if raw.is_empty() {
+        Err(edited(at, "a value is missing"))
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// Decodes a double-quoted scalar at the start of `raw` (the escapes the writer uses);
+/// returns it and the bytes it took.
+fn unquote(raw: &str, at: usize) -> R<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = raw.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, i + 1)),
+            '\\' => {
+                let bad = || edited(at + i, "an escape closeout does not write");
+                let (_, e) = chars.next().ok_or_else(bad)?;
+                match e {
+                    '"' => out.push('"'),
+                    '\\' => out.push('\\'),
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'u' | 'U' => {
+                        let n = if e == 'u' { 4 } else { 8 };
+                        let hex: String =
+                            (0..n).filter_map(|_| chars.next().map(|x| x.1)).collect();
+                        let c = (hex.len() == n)
+                            .then(|| u32::from_str_radix(&hex, 16).ok())
+                            .flatten()
+                            .and_then(char::from_u32)
+                            .ok_or_else(bad)?;
+                        out.push(c);
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Err(edited(at, "a quoted value does not end on its line"))
+}
+
+/// Splits `key: rest` (the key plain or double-quoted); `rest` starts after the colon.
+fn split_key(l: &str, at: usize) -> R<(String, &str)> {
+    if l.starts_with('"') {
+        let (k, used) = unquote(l, at)?;
+        return match l[used..].strip_prefix(':') {
+            Some(rest) => Ok((k, rest)),
+            None => Err(edited(at + used, "expected `:` after a key")),
+        };
+    }
+    let end = match l.find(": ") {
+        Some(i) => i,
+        None if l.ends_with(':') => l.len() - 1,
+        None => return Err(edited(at, "expected `key: value`")),
+    };
+    Ok((l[..end].to_string(), &l[end + 1..]))
+}
+
+/// A JSON scalar written by the writer: `null`, `true`, `false`, a number, or a string.
+fn json_scalar(raw: &str, at: usize) -> R<Value> {
+    if raw.starts_with('"') {
+        return string(raw, at).map(Value::String);
+    }
+    Ok(match raw {
+        "null" => Value::Null,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "" => return Err(edited(at, "a value is missing")),
+        _ => match serde_json::from_str::<serde_json::Number>(raw) {
+            Ok(n) => Value::Number(n),
+            Err(_) => Value::String(raw.to_string()),
+        },
+    })
+}
+
+fn invalid(offset: usize, message: String) -> Refusal {
+    Refusal::Invalid { offset, message }
+}
+
+fn shown(s: &str) -> String {
+    crate::input::excerpt(s)
+}
+
+/// Reads the stamp line: the plan id, creation time, and the digest's hex digits with
+/// their byte range.
+fn stamp(r: &mut Reader) -> R<(String, String, String, (usize, usize))> {
+    let l = r.line()?;
+    let at = r.pos;
+    let bad = |detail: &str| Refusal::Edited {
+        offset: at,
+        detail: detail.to_string(),
+        expected: None,
+    };
+    let rest = l
+        .strip_prefix("plan: {id: ")
+        .ok_or_else(|| bad("expected the `plan:` stamp"))?;
+    let (id, rest) = rest
+        .split_once(", created_at: \"")
+        .ok_or_else(|| bad("the stamp is not what closeout writes"))?;
+    let (created, rest) = rest
+        .split_once("\", digest: \"sha256:")
+        .ok_or_else(|| bad("the stamp is not what closeout writes"))?;
+    let hex = rest
+        .strip_suffix("\"}")
+        .ok_or_else(|| bad("the stamp is not what closeout writes"))?;
+    let hex_start = at + l.len() - 2 - hex.len();
+    if id.len() != 16
+        || !id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        return Err(bad("the plan id is not 16 lower-case hex digits"));
+    }
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        return Err(bad("the digest is not 64 lower-case hex digits"));
+    }
+    if !is_utc_time(created) {
+        return Err(bad("created_at is not a UTC time YYYY-MM-DDTHH:MM:SSZ"));
+    }
+    r.advance(l);
+    Ok((
+        id.to_string(),
+        created.to_string(),
+        hex.to_string(),
+        (hex_start, hex_start + 64),
+    ))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form closeout writes.
+fn is_utc_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+/// Reads a whole file (LF line breaks, already checked for raw control characters) whose
+/// `format_version` line is at `version_at`.
+pub fn read(text: &str, version_at: usize) -> R<Parsed> {
+    let mut r = Reader {
+        text,
+        pos: version_at,
+        scratch: String::new(),
+    };
+    // The comment header: every line before the version line starts with `#` (it is
+    // compared with the header written for the plan once the plan is read).
+    r.exact(&yaml::version_line()[..yaml::version_line().len() - 1])?;
+    let (plan_id, created_at, digest_hex, digest_span) = stamp(&mut r)?;
+
+    let start = r.pos;
+    let (tool_version, _) = r.string_field("closeout_version: ")?;
+    r.exact("tenant:")?;
+    let (tenant_id, id_at) = r.string_field("  id: ")?;
+    let (display_name, _) = r.string_field("  display_name: ")?;
+    let (initial_domain, domain_at) = r.string_field("  initial_domain: ")?;
+    let tenant = TenantRef {
+        id: tenant_id,
+        display_name,
+        initial_domain,
+    };
+    r.check(start, |o| yaml::write_tenant(o, &tool_version, &tenant))?;
+    if !ident::is_guid(&tenant.id) {
+        return Err(invalid(
+            id_at,
+            format!("tenant.id '{}' is not a lower-case GUID", shown(&tenant.id)),
+        ));
+    }
+    if !ident::is_domain(&tenant.initial_domain) {
+        return Err(invalid(
+            domain_at,
+            format!(
+                "tenant.initial_domain '{}' is not a lower-case ASCII (punycode) domain name",
+                shown(&tenant.initial_domain)
+            ),
+        ));
+    }
+
+    let keep = r.section("keep", |r| {
+        let start = r.pos;
+        let (id, id_at) = r.string_field("- id: ")?;
+        let (upn, _) = r.string_field("  user_principal_name: ")?;
+        let roles = r.string_list("  ", "roles")?;
+        let k = KeptUser {
+            id,
+            user_principal_name: upn,
+            roles,
+        };
+        r.check(start, |o| yaml::write_kept(o, &k))?;
+        if !ident::is_guid(&k.id) {
+            return Err(invalid(
+                id_at,
+                format!("keep[].id '{}' is not a lower-case GUID", shown(&k.id)),
+            ));
+        }
+        Ok((k, id_at))
+    })?;
+    for (i, (k, at)) in keep.iter().enumerate() {
+        if let Some((j, _)) = keep[..i].iter().enumerate().find(|(_, (o, _))| {
+            o.id == k.id || ident::same_upn(&o.user_principal_name, &k.user_principal_name)
+        }) {
+            return Err(invalid(
+                *at,
+                format!(
+                    "keep[{i}] names the same user as keep[{j}] ({}, {})",
+                    shown(&k.id),
+                    shown(&k.user_principal_name)
+                ),
+            ));
+        }
+    }
+    let keep: Vec<KeptUser> = keep.into_iter().map(|(k, _)| k).collect();
+
+    let start = r.pos;
+    r.exact("target:")?;
+    let target = Target {
+        purge_recycle_bin: r.bool_field("  purge_recycle_bin: ")?,
+        delete_applications: r.bool_field("  delete_applications: ")?,
+        cancel_subscriptions: r.bool_field("  cancel_subscriptions: ")?,
+        delete_subscriptions: r.bool_field("  delete_subscriptions: ")?,
+        delete_tenant: r.bool_field("  delete_tenant: ")?,
+    };
+    r.check(start, |o| yaml::write_target(o, &target))?;
+
+    let preflight = r.section("preflight", |r| {
+        let start = r.pos;
+        let (name, _) = r.string_field("- name: ")?;
+        let passed = r.bool_field("  passed: ")?;
+        let (requirement, _) = r.string_field("  requirement: ")?;
+        let blocking = r.string_list("  ", "blocking")?;
+        let more = if r.peek("  more: ") {
+            let (raw, at) = r.raw_field("  more: ")?;
+            raw.parse::<usize>()
+                .map_err(|_| edited(at, "`more` is a count"))?
+        } else {
+            0
+        };
+        let c = Check {
+            name,
+            passed,
+            requirement,
+            blocking,
+            more,
+        };
+        r.check(start, |o| yaml::write_check(o, &c))?;
+        Ok(c)
+    })?;
+
+    let mut addresses: HashSet<String> = HashSet::new();
+    let mut index = 0usize;
+    let actions = r.section("actions", |r| {
+        let i = index;
+        index += 1;
+        let a = action(r, i)?;
+        if !addresses.insert(a.0.address.clone()) {
+            return Err(invalid(
+                a.1,
+                format!(
+                    "actions[{i}]: address {} appears twice",
+                    shown(&a.0.address)
+                ),
+            ));
+        }
+        Ok(a.0)
+    })?;
+    if !r.at_end() {
+        return Err(edited(
+            r.pos,
+            "not what closeout writes after the last action",
+        ));
+    }
+    Ok(Parsed {
+        plan: Plan {
+            tenant,
+            plan_id,
+            created_at,
+            tool_version,
+            keep,
+            target,
+            actions,
+            preflight,
+        },
+        digest_hex,
+        digest_span,
+    })
+}
+
+/// One action (index `i`) and the offset of its address.
+fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
+    let start = r.pos;
+    let (address, address_at) = r.string_field("- address: ")?;
+    let (step, step_at) = r.raw_field("  step: ")?;
+    let (kind, kind_at) = r.raw_field("  action: ")?;
+    let kind = ActionKind::from_name(kind)
+        .ok_or_else(|| edited(kind_at, format!("unknown action `{}`", shown(kind))))?;
+    let step_ok = step
+        .parse::<u8>()
+        .ok()
+        .and_then(|n| Step::try_from(n).ok())
+        .is_some_and(|s| s == kind.step());
+    if !step_ok {
+        return Err(invalid(
+            step_at,
+            format!(
+                "actions[{i}]: action {} belongs to step {}",
+                kind.as_str(),
+                kind.step().number()
+            ),
+        ));
+    }
+    let (name, _) = r.string_field("  name: ")?;
+    let (object_id, id_at) = r.string_field("  id: ")?;
+    if r.peek("  manual: ") {
+        r.exact("  manual: true")?;
+    }
+    let (reason, _) = r.string_field("  reason: ")?;
+    let warnings = if r.peek("  warnings:") {
+        r.string_list("  ", "warnings")?
+    } else {
+        Vec::new()
+    };
+    let instructions = if r.peek("  instructions: ") {
+        Some(r.string_field("  instructions: ")?.0)
+    } else {
+        None
+    };
+    let depends_on = if r.peek("  depends_on:") {
+        r.string_list("  ", "depends_on")?
+    } else {
+        Vec::new()
+    };
+    let before = if r.at_end() {
+        BTreeMap::new()
+    } else {
+        r.json_map("before")?
+    };
+    let after = if r.at_end() {
+        BTreeMap::new()
+    } else {
+        r.json_map("after")?
+    };
+    let a = Action {
+        address,
+        kind,
+        object_id,
+        name,
+        reason,
+        before,
+        after,
+        depends_on,
+        warnings,
+        instructions,
+    };
+    r.check(start, |o| yaml::write_action(o, &a))?;
+    if !kind.is_canonical_id(&a.object_id) {
+        return Err(invalid(
+            id_at,
+            format!(
+                "actions[{i}].id '{}' is not {}",
+                shown(&a.object_id),
+                if kind.object_id_is_domain() {
+                    "a lower-case ASCII (punycode) domain name"
+                } else {
+                    "a lower-case GUID"
+                }
+            ),
+        ));
+    }
+    if a.address != Action::address_of(kind, &a.object_id) {
+        return Err(invalid(
+            address_at,
+            format!(
+                "actions[{i}].address must be {}",
+                shown(&Action::address_of(kind, &a.object_id))
+            ),
+        ));
+    }
+    for d in &a.depends_on {
+        if !is_canonical_dependency(d) {
+            return Err(invalid(
+                address_at,
+                format!(
+                    "actions[{i}].depends_on '{}' is neither step:N nor an action address",
+                    shown(d)
+                ),
+            ));
+        }
+    }
+    Ok((a, address_at))
+}
+
+/// `step:1` to `step:5`, or `KIND.ID` with the kind's canonical id.
+fn is_canonical_dependency(d: &str) -> bool {
+    if let Some(n) = d.strip_prefix("step:") {
+        return matches!(n, "1" | "2" | "3" | "4" | "5");
+    }
+    d.split_once('.')
+        .is_some_and(|(k, id)| ActionKind::from_name(k).is_some_and(|k| k.is_canonical_id(id)))
+}

@@ -1,0 +1,526 @@
+//! The plan file's writer (format version 2): every byte of a plan file is written here, and
+//! the reader ([`super::read`]) accepts a file only if this writer gives back its exact bytes.
+//! Private to the file layer; must not be used for any other file.
+//!
+//! Scalars are written plain when that is unambiguous, otherwise as one-line double-quoted
+//! YAML scalars in which `"`, `\`, line breaks, tabs, every control character and every
+//! invisible formatting character ([`crate::input::is_hidden_or_control`]) are escaped
+//! (`\n`, `\t`, `\u202E`, `\U000E0041`). So tenant text (names, UPNs, messages) never breaks
+//! the one-line-per-value layout, and the file holds no raw control or invisible character.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::input::is_hidden_or_control;
+use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, Target, TenantRef};
+
+/// The plan-file format version this closeout reads and writes. Any change to the bytes the
+/// writer emits bumps it, so a file of another version is "unknown version", never "edited".
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Words that YAML readers (1.1 and 1.2 schemas) resolve to something else than a string.
+const SPECIAL_WORDS: &[&str] = &[
+    "~",
+    "null",
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    ".inf",
+    "+.inf",
+    "-.inf",
+    ".nan",
+    "inf",
+    "+inf",
+    "-inf",
+    "nan",
+    "infinity",
+    "+infinity",
+    "-infinity",
+    "<<",
+    "=",
+];
+
+/// `true` when a plain scalar `s` could be read as something else than the string `s` (a
+/// null, boolean, number, date or merge key, in YAML 1.1 or 1.2).
+fn resolves_to_non_string(s: &str) -> bool {
+    if SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) || s.parse::<f64>().is_ok() {
+        return true;
+    }
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let radix = unsigned
+        .get(..2)
+        .is_some_and(|p| matches!(p, "0x" | "0X" | "0o" | "0O" | "0b" | "0B"));
+    // YAML 1.1 integers with `_`, sexagesimal numbers and dates: digits with `_:.+-`.
+    let digits_only = unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && unsigned
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '+' | '-'));
+    radix || digits_only
+}
+
+/// `true` when `s` can be written as a plain scalar that every YAML reader reads back as
+/// exactly the string `s`.
+fn plain_ok(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if "-?:,[]{}#&*!|>'\"%@`\\ ".contains(first)
+        || s.ends_with([' ', ':'])
+        || s.contains(": ")
+        || s.contains(" #")
+    {
+        return false;
+    }
+    s.chars()
+        .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c)))
+        && !resolves_to_non_string(s)
+}
+
+/// Appends `s` as a YAML scalar that reads back as the string `s`, on one line: plain when
+/// unambiguous, otherwise [`quoted`].
+pub fn scalar(out: &mut String, s: &str) {
+    if plain_ok(s) {
+        out.push_str(s);
+    } else {
+        quoted(out, s);
+    }
+}
+
+/// Appends `s` as a one-line double-quoted YAML scalar: `"` and `\` escaped, `\n`, `\t`,
+/// and `\uXXXX` / `\UXXXXXXXX` (upper-case hex) for every other control or invisible
+/// character; everything else raw.
+pub fn quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if is_hidden_or_control(c) => {
+                if (c as u32) <= 0xFFFF {
+                    let _ = write!(out, "\\u{:04X}", c as u32);
+                } else {
+                    let _ = write!(out, "\\U{:08X}", c as u32);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Tenant text in a header comment: line breaks, control and invisible characters escaped
+/// as `\u{202e}`, so a comment stays one line and shows what is there.
+fn comment_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\n' || is_hidden_or_control(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn line(out: &mut String, indent: usize, key: &str, value: &str) {
+    out.extend(std::iter::repeat_n(' ', indent));
+    out.push_str(key);
+    out.push_str(": ");
+    scalar(out, value);
+    out.push('\n');
+}
+
+fn raw_line(out: &mut String, indent: usize, key: &str, value: &str) {
+    out.extend(std::iter::repeat_n(' ', indent));
+    out.push_str(key);
+    out.push_str(": ");
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// A list of strings as the value of `key`: `key: []`, or `key:` then `- item` lines at the
+/// key's own indentation.
+fn string_list(out: &mut String, indent: usize, key: &str, items: &[String]) {
+    out.extend(std::iter::repeat_n(' ', indent));
+    out.push_str(key);
+    if items.is_empty() {
+        out.push_str(": []\n");
+        return;
+    }
+    out.push_str(":\n");
+    for i in items {
+        out.extend(std::iter::repeat_n(' ', indent));
+        out.push_str("- ");
+        scalar(out, i);
+        out.push('\n');
+    }
+}
+
+/// A JSON scalar as YAML: `null`, `true`, a number as serde_json prints it, or a string
+/// scalar (quoted when it would read as one of the others).
+fn json_scalar(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(bool_str(*b)),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => scalar(out, s),
+        Value::Array(_) | Value::Object(_) => unreachable!("collections are written in blocks"),
+    }
+}
+
+/// `key: value` for a JSON value in block style, at `indent`.
+pub fn json_entry(out: &mut String, indent: usize, key: &str, v: &Value) {
+    out.extend(std::iter::repeat_n(' ', indent));
+    scalar(out, key);
+    match v {
+        Value::Array(items) if items.is_empty() => out.push_str(": []\n"),
+        Value::Object(m) if m.is_empty() => out.push_str(": {}\n"),
+        Value::Array(items) => {
+            out.push_str(":\n");
+            for i in items {
+                json_item(out, indent, i);
+            }
+        }
+        Value::Object(m) => {
+            out.push_str(":\n");
+            for (k, v) in m {
+                json_entry(out, indent + 2, k, v);
+            }
+        }
+        v => {
+            out.push_str(": ");
+            json_scalar(out, v);
+            out.push('\n');
+        }
+    }
+}
+
+/// `- value` for a JSON value in a block sequence at `indent`; a non-empty collection
+/// follows on the next lines, two columns deeper.
+fn json_item(out: &mut String, indent: usize, v: &Value) {
+    out.extend(std::iter::repeat_n(' ', indent));
+    match v {
+        Value::Array(items) if items.is_empty() => out.push_str("- []\n"),
+        Value::Object(m) if m.is_empty() => out.push_str("- {}\n"),
+        Value::Array(items) => {
+            out.push_str("-\n");
+            for i in items {
+                json_item(out, indent + 2, i);
+            }
+        }
+        Value::Object(m) => {
+            out.push_str("-\n");
+            for (k, v) in m {
+                json_entry(out, indent + 2, k, v);
+            }
+        }
+        v => {
+            out.push_str("- ");
+            json_scalar(out, v);
+            out.push('\n');
+        }
+    }
+}
+
+fn json_map(out: &mut String, key: &str, m: &BTreeMap<String, Value>) {
+    if m.is_empty() {
+        return;
+    }
+    out.push_str("  ");
+    out.push_str(key);
+    out.push_str(":\n");
+    for (k, v) in m {
+        json_entry(out, 4, k, v);
+    }
+}
+
+/// `closeout_version` and `tenant`.
+pub fn write_tenant(out: &mut String, tool_version: &str, t: &TenantRef) {
+    line(out, 0, "closeout_version", tool_version);
+    out.push_str("tenant:\n");
+    line(out, 2, "id", &t.id);
+    line(out, 2, "display_name", &t.display_name);
+    line(out, 2, "initial_domain", &t.initial_domain);
+}
+
+/// One item of `keep`.
+pub fn write_kept(out: &mut String, k: &KeptUser) {
+    line(out, 0, "- id", &k.id);
+    line(out, 2, "user_principal_name", &k.user_principal_name);
+    string_list(out, 2, "roles", &k.roles);
+}
+
+/// `target`.
+pub fn write_target(out: &mut String, t: &Target) {
+    out.push_str("target:\n");
+    raw_line(out, 2, "purge_recycle_bin", bool_str(t.purge_recycle_bin));
+    raw_line(
+        out,
+        2,
+        "delete_applications",
+        bool_str(t.delete_applications),
+    );
+    raw_line(
+        out,
+        2,
+        "cancel_subscriptions",
+        bool_str(t.cancel_subscriptions),
+    );
+    raw_line(
+        out,
+        2,
+        "delete_subscriptions",
+        bool_str(t.delete_subscriptions),
+    );
+    raw_line(out, 2, "delete_tenant", bool_str(t.delete_tenant));
+}
+
+/// One item of `preflight`.
+pub fn write_check(out: &mut String, c: &Check) {
+    line(out, 0, "- name", &c.name);
+    raw_line(out, 2, "passed", bool_str(c.passed));
+    line(out, 2, "requirement", &c.requirement);
+    string_list(out, 2, "blocking", &c.blocking);
+    if c.more > 0 {
+        raw_line(out, 2, "more", &c.more.to_string());
+    }
+}
+
+/// One item of `actions`.
+pub fn write_action(out: &mut String, a: &Action) {
+    line(out, 0, "- address", &a.address);
+    raw_line(out, 2, "step", &a.step().number().to_string());
+    raw_line(out, 2, "action", a.kind.as_str());
+    line(out, 2, "name", &a.name);
+    line(out, 2, "id", &a.object_id);
+    if a.kind.is_manual() {
+        raw_line(out, 2, "manual", "true");
+    }
+    line(out, 2, "reason", &a.reason);
+    if !a.warnings.is_empty() {
+        string_list(out, 2, "warnings", &a.warnings);
+    }
+    if let Some(i) = &a.instructions {
+        line(out, 2, "instructions", i);
+    }
+    if !a.depends_on.is_empty() {
+        string_list(out, 2, "depends_on", &a.depends_on);
+    }
+    json_map(out, "before", &a.before);
+    json_map(out, "after", &a.after);
+}
+
+/// A list section (`keep`, `preflight`, `actions`): `key: []`, or `key:` and the items.
+pub fn write_section<T>(out: &mut String, key: &str, items: &[T], item: fn(&mut String, &T)) {
+    out.push_str(key);
+    if items.is_empty() {
+        out.push_str(": []\n");
+        return;
+    }
+    out.push_str(":\n");
+    for i in items {
+        item(out, i);
+    }
+}
+
+/// The body: everything after the `plan:` stamp line.
+pub fn write_body(out: &mut String, plan: &Plan) {
+    write_tenant(out, &plan.tool_version, &plan.tenant);
+    write_section(out, "keep", &plan.keep, write_kept);
+    write_target(out, &plan.target);
+    write_section(out, "preflight", &plan.preflight, write_check);
+    write_section(out, "actions", &plan.actions, write_action);
+}
+
+/// `format_version: 2`.
+pub fn version_line() -> String {
+    format!("format_version: {FORMAT_VERSION}\n")
+}
+
+/// The stamp line, `plan: {id: ID, created_at: "TIME", digest: "sha256:HEX"}`, with `hex`
+/// as the digest; returns the byte range of `hex` within `out`.
+pub fn write_stamp(out: &mut String, id: &str, created_at: &str, hex: &str) -> (usize, usize) {
+    out.push_str("plan: {id: ");
+    scalar(out, id);
+    out.push_str(", created_at: ");
+    quoted(out, created_at);
+    out.push_str(", digest: \"sha256:");
+    let start = out.len();
+    out.push_str(hex);
+    let end = out.len();
+    out.push_str("\"}\n");
+    (start, end)
+}
+
+/// The comment header: what a reviewer sees first in a pull request.
+pub fn write_header(out: &mut String, plan: &Plan) {
+    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
+    let mut counts: BTreeMap<(Step, ActionKind), usize> = BTreeMap::new();
+    for a in &plan.actions {
+        *counts.entry((a.step(), a.kind)).or_default() += 1;
+    }
+    out.push_str("# closeout plan: close tenant ");
+    comment_text(out, &plan.tenant.display_name);
+    out.push_str(" (");
+    comment_text(out, &plan.tenant.initial_domain);
+    out.push_str(", ");
+    comment_text(out, &plan.tenant.id);
+    out.push_str(")\n# Kept: ");
+    for (i, k) in plan.keep.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        comment_text(out, &k.user_principal_name);
+        if !k.roles.is_empty() {
+            out.push_str(" (");
+            comment_text(out, &k.roles.join(", "));
+            out.push(')');
+        }
+    }
+    out.push_str("\n#\n");
+    for step in Step::ALL {
+        let kinds: Vec<(ActionKind, usize)> = counts
+            .range((step, ActionKind::DisableDirectorySync)..)
+            .take_while(|((s, _), _)| *s == step)
+            .map(|((_, k), n)| (*k, *n))
+            .collect();
+        let manual: usize = kinds
+            .iter()
+            .filter(|(k, _)| k.is_manual())
+            .map(|(_, n)| n)
+            .sum();
+        let auto = kinds.iter().map(|(_, n)| n).sum::<usize>() - manual;
+        let what = match (auto, manual) {
+            (0, 0) => "nothing to do".to_string(),
+            (a, 0) => format!("{a} automated"),
+            (0, m) => format!("{m} manual"),
+            (a, m) => format!("{a} automated, {m} manual"),
+        };
+        let detail: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.describe()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "#   step {}  {:<36} {what}",
+            step.number(),
+            step.title()
+        );
+        // The kinds below, wrapped at about 90 columns.
+        let mut l = String::new();
+        for (i, d) in detail.iter().enumerate() {
+            let piece = if i + 1 < detail.len() {
+                format!("{d},")
+            } else {
+                d.clone()
+            };
+            if !l.is_empty() && l.len() + piece.len() > 78 {
+                let _ = writeln!(out, "#            {l}");
+                l.clear();
+            }
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(&piece);
+        }
+        if !l.is_empty() {
+            let _ = writeln!(out, "#            {l}");
+        }
+    }
+    let _ = writeln!(out, "#\n# {}", plan.summary().line());
+    out.push_str(
+        "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
+         # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\
+         # this file if it is edited or if the tenant changed since it was planned (stale plan).\n\
+         # Read it as a table: closeout show THIS_FILE [--format markdown|json] [--redact]\n",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> String {
+        let mut o = String::new();
+        scalar(&mut o, v);
+        o
+    }
+
+    #[test]
+    fn scalars_are_plain_only_when_unambiguous() {
+        assert_eq!(s("admin@contoso.com"), "admin@contoso.com");
+        assert_eq!(s("Contoso Ltd"), "Contoso Ltd");
+        assert_eq!(
+            s("0a7cd3ea-d201-4ae7-918f-afbe0ea70bdd"),
+            "0a7cd3ea-d201-4ae7-918f-afbe0ea70bdd"
+        );
+        for (raw, written) in [
+            ("", "\"\""),
+            ("true", "\"true\""),
+            ("No", "\"No\""),
+            ("12", "\"12\""),
+            ("1e5", "\"1e5\""),
+            ("2026-01-01", "\"2026-01-01\""),
+            ("0x1F", "\"0x1F\""),
+            ("a: b", "\"a: b\""),
+            ("a #b", "\"a #b\""),
+            ("'q'", "\"'q'\""),
+            ("*alias", "\"*alias\""),
+            ("a\nb", "\"a\\nb\""),
+            ("x\u{202e}y", "\"x\\u202Ey\""),
+            ("tag\u{e0041}", "\"tag\\U000E0041\""),
+            ("back\\slash \"q\"", "back\\slash \"q\""),
+            ("\"q\"", "\"\\\"q\\\"\""),
+        ] {
+            assert_eq!(s(raw), written, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn every_written_scalar_reads_back_with_serde_yaml() {
+        for raw in [
+            "",
+            "true",
+            "~",
+            "a: b",
+            "x\u{2028}y",
+            "\u{feff}",
+            "tab\there",
+            "é\u{85}",
+            "- x",
+            "? x",
+            "%x",
+            "@x",
+            "`x",
+            "a'b",
+            "a\"b",
+            "\\",
+            "null",
+            ".5",
+            "1_000",
+            "12:30",
+        ] {
+            let yaml = format!("k: {}\n", s(raw));
+            let v: BTreeMap<String, String> =
+                serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            assert_eq!(v["k"], raw, "{yaml}");
+        }
+    }
+}
