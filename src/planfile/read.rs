@@ -183,7 +183,7 @@ impl<'a> Reader<'a> {
             let at = self.pos;
             let (key, rest) = split_key(&l[indent..], at + indent)?;
             self.advance(l);
-            let value = self.json_rest(rest, at, indent, depth)?;
+            let value = self.json_rest(rest, at, (indent, indent + 2), depth)?;
             map.insert(key, value);
         }
         Ok(map)
@@ -195,16 +195,24 @@ impl<'a> Reader<'a> {
         b.len() > indent && b[..indent].iter().all(|&c| c == b' ') && b[indent] != b' '
     }
 
-    /// The value after `key:` (`rest` is the line's remainder after the colon).
-    fn json_rest(&mut self, rest: &str, at: usize, indent: usize, depth: usize) -> R<Value> {
+    /// The value after `key:` or `-` (`rest` is the line's remainder): a nested array's
+    /// items would be at `nested.0` spaces, a nested object's entries at `nested.1`.
+    fn json_rest(
+        &mut self,
+        rest: &str,
+        at: usize,
+        nested: (usize, usize),
+        depth: usize,
+    ) -> R<Value> {
         match rest {
             " []" => Ok(Value::Array(Vec::new())),
             " {}" => Ok(Value::Object(serde_json::Map::new())),
             "" => {
-                if self.indent_is(indent) && self.peek(&format!("{}-", " ".repeat(indent))) {
-                    self.json_items(indent, depth + 1).map(Value::Array)
-                } else if self.indent_is(indent + 2) {
-                    self.json_entries(indent + 2, depth + 1).map(Value::Object)
+                let (seq, map) = nested;
+                if self.indent_is(seq) && self.peek(&format!("{}-", " ".repeat(seq))) {
+                    self.json_items(seq, depth + 1).map(Value::Array)
+                } else if self.indent_is(map) {
+                    self.json_entries(map, depth + 1).map(Value::Object)
                 } else {
                     Err(edited(self.pos, "a value is missing"))
                 }
@@ -231,7 +239,7 @@ impl<'a> Reader<'a> {
             let at = self.pos;
             let rest = &l[dash.len()..];
             self.advance(l);
-            items.push(self.json_rest(rest, at + dash.len(), indent + 2, depth)?);
+            items.push(self.json_rest(rest, at + dash.len(), (indent + 2, indent + 2), depth)?);
         }
         Ok(items)
     }
@@ -380,10 +388,10 @@ fn stamp(r: &mut Reader) -> R<(String, String, String, (usize, usize))> {
         expected: None,
     };
     let rest = l
-        .strip_prefix("plan: {id: ")
+        .strip_prefix("plan: {id: \"")
         .ok_or_else(|| bad("expected the `plan:` stamp"))?;
     let (id, rest) = rest
-        .split_once(", created_at: \"")
+        .split_once("\", created_at: \"")
         .ok_or_else(|| bad("the stamp is not what closeout writes"))?;
     let (created, rest) = rest
         .split_once("\", digest: \"sha256:")

@@ -14,3 +14,196 @@ fn checked_in_plan_reads_and_writes_back_byte_for_byte() {
     let plan = contoso();
     assert_eq!(to_bytes(&plan), bytes.to_vec());
 }
+
+/// Characters of every class the writer must escape or quote, and ordinary ones.
+const POOL: &[char] = &[
+    'a',
+    'Z',
+    '0',
+    '7',
+    ' ',
+    ' ',
+    '.',
+    '-',
+    ':',
+    '#',
+    '"',
+    '\'',
+    '\\',
+    '?',
+    '[',
+    ']',
+    '{',
+    '}',
+    ',',
+    '&',
+    '*',
+    '!',
+    '|',
+    '>',
+    '%',
+    '@',
+    '`',
+    '~',
+    '\n',
+    '\t',
+    '\r',
+    '\u{0}',
+    '\u{1b}',
+    '\u{7f}',
+    '\u{85}',
+    '\u{9b}',
+    '\u{b}',
+    '\u{c}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{202a}',
+    '\u{202b}',
+    '\u{202c}',
+    '\u{202d}',
+    '\u{202e}',
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}',
+    '\u{200b}',
+    '\u{200c}',
+    '\u{200d}',
+    '\u{200e}',
+    '\u{200f}',
+    '\u{feff}',
+    '\u{ad}',
+    '\u{2060}',
+    '\u{a0}',
+    'é',
+    '中',
+    '😀',
+    '\u{fffe}',
+    '\u{ffff}',
+    '\u{e0041}',
+    '\u{3164}',
+];
+
+const WORDS: &[&str] = &[
+    "",
+    "true",
+    "False",
+    "null",
+    "~",
+    "12",
+    "-1.5e3",
+    "0x1f",
+    "2026-01-01",
+    "<<",
+    " lead",
+    "trail ",
+    "a: b",
+    "a #c",
+    "- x",
+    "---",
+    "...",
+    "yes",
+    ".inf",
+    "*x",
+    "&y",
+    "!!str z",
+];
+
+fn random_text(rng: &mut impl rand::Rng) -> String {
+    if rng.random_ratio(1, 6) {
+        return WORDS[rng.random_range(0..WORDS.len())].to_string();
+    }
+    let n = rng.random_range(0..24);
+    (0..n)
+        .map(|_| POOL[rng.random_range(0..POOL.len())])
+        .collect()
+}
+
+/// Random tenant text in every text field of a plan: seal, then parse gives the same
+/// plan, and any YAML reader (serde_yaml) reads the same strings.
+#[test]
+fn random_tenant_text_in_every_field_reads_back() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("CLOSEOUT_TEXT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let rounds: usize = std::env::var("CLOSEOUT_TEXT_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let base = contoso();
+    for round in 0..rounds {
+        let mut p = base.clone();
+        let t = &mut |rng: &mut rand::rngs::StdRng| random_text(rng);
+        p.tool_version = t(&mut rng);
+        p.tenant.display_name = t(&mut rng);
+        for k in &mut p.keep {
+            k.user_principal_name = t(&mut rng);
+            k.roles = vec![t(&mut rng), t(&mut rng)];
+        }
+        for c in &mut p.preflight {
+            c.name = t(&mut rng);
+            c.requirement = t(&mut rng);
+            c.blocking = vec![t(&mut rng); rng.random_range(0..3)];
+        }
+        for a in p.actions.iter_mut().step_by(7) {
+            a.name = t(&mut rng);
+            a.reason = t(&mut rng);
+            a.warnings = vec![t(&mut rng); rng.random_range(0..3)];
+            a.instructions = Some(t(&mut rng));
+            a.before
+                .insert(t(&mut rng), serde_json::Value::String(t(&mut rng)));
+            a.before.insert(
+                t(&mut rng),
+                serde_json::json!([t(&mut rng), {"k": t(&mut rng), "n": [1, [], {}]}, null]),
+            );
+        }
+        let bytes = seal(&mut p);
+        let back = parse(Path::new("random.plan.yaml"), &bytes)
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
+        assert_eq!(back, p, "seed {seed} round {round}");
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && crate::input::is_hidden_or_control(c)),
+            "seed {seed} round {round}: a raw control character in the file"
+        );
+        let doc: serde_yaml::Value = serde_yaml::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: serde_yaml: {e}"));
+        assert_eq!(
+            doc["tenant"]["display_name"].as_str(),
+            Some(&*p.tenant.display_name)
+        );
+        assert_eq!(doc["closeout_version"].as_str(), Some(&*p.tool_version));
+        for (i, a) in p.actions.iter().enumerate().step_by(7) {
+            let d = &doc["actions"][i];
+            assert_eq!(
+                d["name"].as_str(),
+                Some(&*a.name),
+                "seed {seed} round {round}"
+            );
+            assert_eq!(d["reason"].as_str(), Some(&*a.reason));
+            let before: serde_json::Value = serde_yaml::from_value(d["before"].clone()).unwrap();
+            assert_eq!(before, serde_json::to_value(&a.before).unwrap());
+        }
+    }
+}
+
+#[test]
+fn crlf_throughout_reads_as_lf_and_nothing_else_does() {
+    let bytes = include_str!("../../plans/contoso.plan.yaml");
+    let crlf = bytes.replace('\n', "\r\n");
+    assert_eq!(parse(Path::new("p"), crlf.as_bytes()).unwrap(), contoso());
+    let mixed = bytes.replacen('\n', "\r\n", 3);
+    let e = parse(Path::new("p"), mixed.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("edited after it was made") && e.contains(":1:"),
+        "{e}"
+    );
+    assert!(e.contains("\\u{d}"), "shows the CR escaped: {e}");
+}

@@ -354,11 +354,11 @@ pub fn version_line() -> String {
     format!("format_version: {FORMAT_VERSION}\n")
 }
 
-/// The stamp line, `plan: {id: ID, created_at: "TIME", digest: "sha256:HEX"}`, with `hex`
+/// The stamp line, `plan: {id: "ID", created_at: "TIME", digest: "sha256:HEX"}`, with `hex`
 /// as the digest; returns the byte range of `hex` within `out`.
 pub fn write_stamp(out: &mut String, id: &str, created_at: &str, hex: &str) -> (usize, usize) {
     out.push_str("plan: {id: ");
-    scalar(out, id);
+    quoted(out, id);
     out.push_str(", created_at: ");
     quoted(out, created_at);
     out.push_str(", digest: \"sha256:");
