@@ -14,11 +14,9 @@ pub const SPEC_VERSION: u32 = 1;
 /// A spec that cannot be used, with the file and line where known.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("{path}: cannot read the closure spec: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Not read: missing, not a regular file, over 1 MiB, not UTF-8.
+    #[error("{0}")]
+    Io(#[from] crate::input::InputError),
     #[error("{path}{location}: invalid closure spec: {message}")]
     Invalid {
         path: PathBuf,
@@ -85,10 +83,7 @@ pub struct LoadedSpec {
 
 /// Reads and parses a spec file. Unknown keys and wrong types are errors with line and column.
 pub fn read(path: &Path) -> Result<LoadedSpec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::input::read_text(path, crate::input::FileKind::Spec)?;
     let spec = parse(path, &text)?;
     Ok(LoadedSpec {
         path: path.to_path_buf(),
@@ -99,13 +94,24 @@ pub fn read(path: &Path) -> Result<LoadedSpec, SpecError> {
 
 /// Parses spec text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
+    // Nesting is bounded before the YAML parser sees the text.
+    if let Err(line) = crate::input::check_yaml_depth(text, crate::input::MAX_NESTING) {
+        return Err(SpecError::Invalid {
+            path: path.to_path_buf(),
+            location: format!(":{line}"),
+            message: format!(
+                "nested deeper than {} levels; a closure spec is a flat list of options",
+                crate::input::MAX_NESTING
+            ),
+        });
+    }
     let file: SpecFile = serde_yaml::from_str(text).map_err(|e| SpecError::Invalid {
         path: path.to_path_buf(),
         location: e
             .location()
             .map(|l| format!(":{}:{}", l.line(), l.column()))
             .unwrap_or_default(),
-        message: e.to_string(),
+        message: crate::input::excerpt(&e.to_string()),
     })?;
     if file.version != SPEC_VERSION {
         return Err(SpecError::Invalid {

@@ -276,11 +276,12 @@ pub async fn converge(
             let live = client
                 .get(&format!("{p}?$select=id,userPrincipalName"))
                 .await?;
-            if live
-                .get("userPrincipalName")
-                .map(|v| v.as_str().map(str::to_lowercase))
-                == Some(target.as_str().map(str::to_lowercase))
-            {
+            let same = match (live.get("userPrincipalName"), &target) {
+                (Some(Value::String(a)), Value::String(b)) => crate::ident::same_upn(a, b),
+                (Some(a), b) => a == b,
+                (None, _) => false,
+            };
+            if same {
                 return Ok(Outcome::AlreadyDone);
             }
             patch(client, &p, json!({ "userPrincipalName": target })).await

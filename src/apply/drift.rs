@@ -86,6 +86,9 @@ impl DriftCheck {
 /// case-insensitively: userPrincipalNames and domain names are).
 fn contains(have: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>) -> bool {
     want.iter().all(|(k, v)| match (have.get(k), v) {
+        (Some(Value::String(a)), Value::String(b)) if k == "userPrincipalName" => {
+            crate::ident::same_upn(a, b)
+        }
         (Some(Value::String(a)), Value::String(b)) => a.eq_ignore_ascii_case(b),
         (Some(a), b) => a == b,
         (None, _) => false,

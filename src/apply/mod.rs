@@ -141,27 +141,43 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Refuses a plan that deletes a user it keeps, or that would leave the tenant without an
-/// enabled Global Administrator (as read now), before anything is written.
+/// Refuses a plan that deletes (or purges) a user it keeps, or that would leave the tenant
+/// without an enabled Global Administrator (as read now), before anything is written.
+/// Runs on canonical values whatever the file says: ids compared lower-case, a kept user
+/// matched by id or by userPrincipalName ([`crate::ident::same_upn`]) in the live tenant.
 pub fn check_guards(plan: &Plan, live: &TenantState) -> Result<(), ApplyError> {
     use crate::plan::ActionKind;
-    let kept: BTreeSet<&str> = plan.keep.iter().map(|k| k.id.as_str()).collect();
-    let deleted: BTreeSet<&str> = plan
+    let canon = |id: &str| id.trim().to_ascii_lowercase();
+    let mut kept: BTreeSet<String> = plan.keep.iter().map(|k| canon(&k.id)).collect();
+    for u in &live.users {
+        if plan
+            .keep
+            .iter()
+            .any(|k| crate::ident::same_upn(&k.user_principal_name, &u.user_principal_name))
+        {
+            kept.insert(canon(&u.id));
+        }
+    }
+    let deleted: BTreeSet<String> = plan
         .actions
         .iter()
-        .filter(|a| a.kind == ActionKind::DeleteUser)
-        .map(|a| a.object_id.as_str())
+        .filter(|a| matches!(a.kind, ActionKind::DeleteUser | ActionKind::PurgeUser))
+        .map(|a| canon(&a.object_id))
         .collect();
     if let Some(id) = deleted.iter().find(|id| kept.contains(*id)) {
         return Err(ApplyError::Guard(format!(
-            "it deletes user {id}, which the same plan keeps"
+            "it deletes user {}, which the same plan keeps",
+            crate::input::excerpt(id)
         )));
     }
-    let admins = live.global_administrators();
+    let admins: BTreeSet<String> = live
+        .global_administrators()
+        .into_iter()
+        .map(canon)
+        .collect();
     let survivor = live.users.iter().any(|u| {
-        !deleted.contains(u.id.as_str())
-            && admins.contains(&u.id.as_str())
-            && u.account_enabled != Some(false)
+        let id = canon(&u.id);
+        !deleted.contains(&id) && admins.contains(&id) && u.account_enabled != Some(false)
     });
     if !survivor {
         return Err(ApplyError::Guard(

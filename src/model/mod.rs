@@ -134,7 +134,7 @@ impl TenantState {
     pub fn find_user(&self, id_or_upn: &str) -> Option<&User> {
         self.users.iter().find(|u| {
             u.id.eq_ignore_ascii_case(id_or_upn)
-                || u.user_principal_name.eq_ignore_ascii_case(id_or_upn)
+                || crate::ident::same_upn(&u.user_principal_name, id_or_upn)
         })
     }
 

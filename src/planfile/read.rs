@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::yaml;
 use crate::ident;
-use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, Target, TenantRef};
+use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Target, TenantRef};
 
 /// The deepest nesting of a `before`/`after` value the reader follows.
 const MAX_VALUE_DEPTH: usize = 16;
@@ -594,25 +594,11 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
 fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
     let start = r.pos;
     let (address, address_at) = r.string_field("- address: ")?;
-    let (step, step_at) = r.raw_field("  step: ")?;
+    let (_step, _) = r.raw_field("  step: ")?;
     let (kind, kind_at) = r.raw_field("  action: ")?;
     let kind = ActionKind::from_name(kind)
         .ok_or_else(|| edited(kind_at, format!("unknown action `{}`", shown(kind))))?;
-    let step_ok = step
-        .parse::<u8>()
-        .ok()
-        .and_then(|n| Step::try_from(n).ok())
-        .is_some_and(|s| s == kind.step());
-    if !step_ok {
-        return Err(invalid(
-            step_at,
-            format!(
-                "actions[{i}]: action {} belongs to step {}",
-                kind.as_str(),
-                kind.step().number()
-            ),
-        ));
-    }
+    // `step` and `manual` follow from the kind: the compare below holds them to it.
     let (name, _) = r.string_field("  name: ")?;
     let (object_id, id_at) = r.string_field("  id: ")?;
     if r.peek("  manual: ") {

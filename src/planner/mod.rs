@@ -132,11 +132,7 @@ fn resolve_keep(state: &TenantState, spec: &ClosureSpec) -> Result<Vec<KeptUser>
                 .collect(),
         });
     }
-    keep.sort_by(|a, b| {
-        a.user_principal_name
-            .to_lowercase()
-            .cmp(&b.user_principal_name.to_lowercase())
-    });
+    keep.sort_by(|a, b| crate::ident::cmp_upn(&a.user_principal_name, &b.user_principal_name));
     let admins = state.global_administrators();
     let enabled = |id: &str| {
         state

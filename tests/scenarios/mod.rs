@@ -2,4 +2,5 @@ mod closure;
 mod protocol;
 mod review;
 mod stale_and_resume;
+mod tamper;
 mod walking_skeleton;
