@@ -1,4 +1,5 @@
 mod closure;
+mod own_effects;
 mod protocol;
 mod review;
 mod stale_and_resume;
