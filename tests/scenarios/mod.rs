@@ -2,5 +2,6 @@ mod closure;
 mod own_effects;
 mod protocol;
 mod review;
+mod signals_and_lock;
 mod stale_and_resume;
 mod walking_skeleton;
