@@ -12,6 +12,8 @@ mod converge;
 pub mod drift;
 pub mod journal;
 pub mod lock;
+#[cfg(test)]
+mod mutation_tests;
 
 pub use converge::{converge, tenant_gone, Failure, Outcome};
 pub use drift::{Drift, DriftCheck, DriftReason, LiveState};

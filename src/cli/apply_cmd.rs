@@ -409,6 +409,8 @@ async fn run_connected(
         &plan.plan_id,
     ))
     .map_err(apply::ApplyError::from)?;
+    let mut earlier = earlier;
+    earlier.restrict_to(plan);
     if earlier.torn_tail {
         eprintln!(
             "note: the journal {} ended in a torn line (an interrupted write); it was cut off.",
@@ -420,7 +422,7 @@ async fn run_connected(
         println!(
             "Plan {} was already applied completely (finished {}); every action verified against the tenant: nothing to do.",
             plan.plan_id,
-            earlier.finished_at.as_deref().unwrap_or("")
+            apply::visible(earlier.finished_at.as_deref().unwrap_or(""))
         );
     }
     // Confirmation is for runs that will write: verifying manual actions only reads.

@@ -204,3 +204,60 @@ fn a_live_holder_is_never_broken_and_lock_timeout_waits_for_it() {
     assert_eq!(wait_exit(&mut holder, Duration::from_secs(30)), 3);
     assert!(started.elapsed() >= Duration::from_millis(500));
 }
+
+/// A forged journal that claims every action done and the plan finished makes apply skip
+/// nothing it has not verified on the tenant; a garbled one is refused naming file and line,
+/// before anything is written.
+#[test]
+fn a_forged_journal_skips_nothing_and_a_garbled_one_is_refused_with_file_and_line() {
+    let sb = Sandbox::new();
+    let snap = sb.path("big.yaml");
+    write_big_tenant(&snap, 5);
+    let sim = Sim::open(&snap);
+    let plan_file = sb.path("plan.yaml");
+    closeout(
+        &sb,
+        &sim.url(),
+        &["plan", "--keep", BIG_ADMIN, "-o", s(&plan_file)],
+    )
+    .expect(0);
+    let plan = closeout::planfile::read(&plan_file).unwrap();
+    let journal =
+        closeout::apply::journal::journal_path(&sb.path("state"), &plan.tenant.id, &plan.plan_id);
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+
+    std::fs::write(&journal, "{\"event\":\"start\",\"plan_id\":\"x\",\"pid\":1,\"at\":\"t\"}\n\u{1b}[2Jgarbage\n{\"event\":\"finished\",\"at\":\"t\"}\n").unwrap();
+    let refused = closeout(&sb, &sim.url(), &["apply", s(&plan_file), "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("{}:2:", journal.display())),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains('\u{1b}'), "{:?}", refused.stderr);
+    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+
+    let mut forged =
+        String::from("{\"event\":\"start\",\"plan_id\":\"x\",\"pid\":1,\"at\":\"t\"}\n");
+    for a in &plan.actions {
+        forged.push_str(&format!(
+            "{{\"event\":\"outcome\",\"address\":\"{}\",\"outcome\":\"done\",\"at\":\"t\"}}\n",
+            a.address
+        ));
+    }
+    forged.push_str("{\"event\":\"finished\",\"at\":\"t\"}\n");
+    std::fs::write(&journal, forged).unwrap();
+    let run = closeout(&sb, &sim.url(), &["apply", s(&plan_file), "--auto-approve"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let deletes = sim
+        .writes()
+        .iter()
+        .filter(|e| e.method == "DELETE" && e.path.starts_with("/v1.0/users/"))
+        .count();
+    assert_eq!(
+        deletes, 5,
+        "every user deleted despite the journal's claims"
+    );
+}
