@@ -56,6 +56,9 @@ pub struct JournalState {
     pub runs: usize,
     /// Last recorded outcome per address.
     pub outcomes: BTreeMap<String, String>,
+    /// The detail of the last recorded outcome per address, when it had one (why it
+    /// failed or waits).
+    pub details: BTreeMap<String, String>,
     /// Addresses with an intent and no outcome after it: the write may or may not have
     /// happened. Checked against the tenant before anything is repeated.
     pub uncertain: BTreeSet<String>,
@@ -71,6 +74,7 @@ impl JournalState {
     pub fn restrict_to(&mut self, plan: &crate::plan::Plan) {
         let known: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
         self.outcomes.retain(|a, _| known.contains(a.as_str()));
+        self.details.retain(|a, _| known.contains(a.as_str()));
         self.uncertain.retain(|a| known.contains(a.as_str()));
     }
 
@@ -215,9 +219,16 @@ pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
                 state.uncertain.insert(address);
             }
             Record::Outcome {
-                address, outcome, ..
+                address,
+                outcome,
+                detail,
+                ..
             } => {
                 state.uncertain.remove(&address);
+                match detail {
+                    Some(d) => state.details.insert(address.clone(), d),
+                    None => state.details.remove(&address),
+                };
                 state.outcomes.insert(address, outcome);
             }
             Record::Finished { at } => state.finished_at = Some(at),

@@ -75,6 +75,16 @@ pub enum Command {
         after_help = "Example:\n  closeout state export -o contoso-copy.yaml"
     )]
     State(StateCommand),
+    /// Where each action of a saved plan stands: done, pending (and why), uncertain,
+    /// failed, from its apply journal and the tenant as read now (--offline: journal only).
+    #[command(
+        after_help = "Examples:\n  closeout status contoso.plan.yaml --simulate examples/tenants/contoso.yaml\n  closeout status contoso.plan.yaml --offline --format json"
+    )]
+    Status(StatusArgs),
+    /// Check a plan, closure spec or tenant snapshot file offline (format, digest, guards,
+    /// schema) and say which it is. Exits 0 when valid, 1 when not.
+    #[command(after_help = "Example:\n  closeout validate contoso.plan.yaml")]
+    Validate(ValidateArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  closeout completions bash > ~/.local/share/bash-completion/completions/closeout\n  closeout completions zsh > ~/.zfunc/_closeout"
@@ -268,6 +278,26 @@ pub struct ApplyArgs {
     /// lines then go to stderr).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The saved plan file.
+    pub plan: PathBuf,
+    /// Read only the journal; do not sign in or read the tenant.
+    #[arg(long)]
+    pub offline: bool,
+    /// `text` for people, `json` for one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A plan, closure spec or tenant snapshot file.
+    pub file: PathBuf,
 }
 
 /// Output format of `closeout apply`.

@@ -4,4 +4,5 @@ mod protocol;
 mod review;
 mod signals_and_lock;
 mod stale_and_resume;
+mod status_validate;
 mod walking_skeleton;
