@@ -3,25 +3,28 @@
 //!
 //! Every action's object is read with the planner's own field extraction
 //! ([`crate::planner::object_fields`]) and compared with the fields the plan recorded
-//! (`before`) and their target (`after`):
+//! (`before`) and their target (`after`). What the plan's own actions may have changed
+//! (an interrupted earlier run, whose outcomes may never have reached the journal) comes
+//! from one place, [`Action::effects`]; this module has no per-kind exceptions for it:
 //!
-//! - unchanged (or in a state this plan's own earlier actions produce, e.g. a user in the
-//!   recycle bin before its purge) -> [`LiveState::ToDo`];
+//! - every field as planned, or as one of the plan's actions may have set it (a user in
+//!   the recycle bin before its purge, a domain no longer default) -> [`LiveState::ToDo`];
 //! - already in the target state (done by an earlier, interrupted run, or by a person) ->
 //!   [`LiveState::Done`], recorded without a call;
 //! - anything else -> [`Drift`].
 //!
 //! Objects that appeared or changed since planning are found by planning again on the live
 //! state with the plan's kept users: an action the fresh plan has and the saved plan lacks
-//! is drift.
+//! is drift. `tests/scenarios/own_effects.rs` proves the class: no subset of a plan's own
+//! effects is ever drift.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::TenantState;
-use crate::plan::{Action, ActionKind, Plan};
+use crate::plan::{Action, ActionKind, Change, Effect, Plan, Scope};
 use crate::planner::{self, object_fields, ClosureSpec};
 
 /// Where an action stands on the live tenant.
@@ -82,120 +85,170 @@ impl DriftCheck {
     }
 }
 
-/// `true` when every field of `want` is in `have` with an equal value (strings compared
-/// case-insensitively: userPrincipalNames and domain names are).
-fn contains(have: &BTreeMap<String, Value>, want: &BTreeMap<String, Value>) -> bool {
-    want.iter().all(|(k, v)| match (have.get(k), v) {
-        (Some(Value::String(a)), Value::String(b)) if k == "userPrincipalName" => {
-            crate::ident::same_upn(a, b)
-        }
-        (Some(Value::String(a)), Value::String(b)) => a.eq_ignore_ascii_case(b),
-        (Some(a), b) => a == b,
-        (None, _) => false,
-    })
+/// Two field values are the same: strings compared case-insensitively (userPrincipalNames
+/// and domain names are; Unicode-aware, through [`crate::ident::same_upn`]).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(a), Value::String(b)) => crate::ident::same_upn(a, b),
+        (a, b) => a == b,
+    }
 }
 
-fn without(mut m: BTreeMap<String, Value>, key: &str) -> BTreeMap<String, Value> {
-    m.remove(key);
-    m
+/// The declared effects of every action of a plan ([`Action::effects`]), indexed by the
+/// view and object they apply to.
+struct Effects<'p> {
+    /// `(view, lower-case object id)` -> (effect, address of the action that has it).
+    by_object: HashMap<(ActionKind, String), Vec<(Effect, &'p str)>>,
+    /// Effects on every object of a view.
+    by_view: HashMap<ActionKind, Vec<(Effect, &'p str)>>,
+    /// Address -> the addresses it depends on directly.
+    after_of: HashMap<&'p str, Vec<&'p str>>,
+}
+
+impl<'p> Effects<'p> {
+    fn of(plan: &'p Plan) -> Effects<'p> {
+        let mut e = Effects {
+            by_object: HashMap::new(),
+            by_view: HashMap::new(),
+            after_of: HashMap::new(),
+        };
+        for a in &plan.actions {
+            e.after_of.insert(
+                a.address.as_str(),
+                a.depends_on.iter().map(String::as_str).collect(),
+            );
+            for x in a.effects() {
+                match &x.scope {
+                    Scope::Id(id) => e
+                        .by_object
+                        .entry((x.view, id.to_ascii_lowercase()))
+                        .or_default()
+                        .push((x, a.address.as_str())),
+                    Scope::Any => e
+                        .by_view
+                        .entry(x.view)
+                        .or_default()
+                        .push((x, a.address.as_str())),
+                }
+            }
+        }
+        e
+    }
+
+    /// The effects on `a`'s object in `a`'s view, with the address of the action each is of.
+    fn on<'s>(&'s self, a: &Action) -> impl Iterator<Item = &'s (Effect, &'p str)> {
+        self.by_object
+            .get(&(a.kind, a.object_id.to_ascii_lowercase()))
+            .into_iter()
+            .flatten()
+            .chain(self.by_view.get(&a.kind).into_iter().flatten())
+    }
+
+    /// `true` when an action that runs after `a` (it depends on `a`) may have set `field`
+    /// of `a`'s object to `v`: it went further than `a`'s target (a deleted subscription
+    /// is cancelled too).
+    fn later_may_set(&self, a: &Action, field: &str, v: &Value) -> bool {
+        self.on(a).any(|(e, from)| {
+            self.after_of
+                .get(from)
+                .is_some_and(|deps| deps.contains(&a.address.as_str()))
+                && match &e.change {
+                    Change::Set { field: f, value } => f == field && same(value, v),
+                    Change::SetAny { field: f } => f == field,
+                    Change::Gone => false,
+                }
+        })
+    }
+
+    /// `true` when any action of the plan (`a` included) may have set `field` to `v`.
+    fn may_set(&self, a: &Action, field: &str, v: Option<&Value>) -> bool {
+        self.on(a).any(|(e, _)| match (&e.change, v) {
+            (Change::Set { field: f, value }, Some(v)) => f == field && same(value, v),
+            (Change::SetAny { field: f }, _) => f == field,
+            _ => false,
+        })
+    }
+
+    fn may_be_gone(&self, a: &Action) -> bool {
+        self.on(a).any(|(e, _)| e.change == Change::Gone)
+    }
+}
+
+/// The fields of `after` that are real fields (not the gone markers of deletions).
+fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
+    let own_gone = a.effects().into_iter().any(|e| {
+        e.change == Change::Gone && e.view == a.kind && e.applies_to(a.kind, &a.object_id)
+    });
+    a.after
+        .iter()
+        .filter(|(k, _)| !(own_gone && matches!(k.as_str(), "deleted" | "purged" | "exists")))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect()
 }
 
 /// Classifies one action against the live tenant; the `BTreeMap` is the live fields.
+///
+/// - gone: done when the action's target is that (deletions), when a plan action may
+///   have removed it, or for the kinds a missing object requires nothing of (a deleted
+///   policy or first-party principal); otherwise drift;
+/// - every target field (`after`) reached, or set by another of the plan's actions that
+///   runs after it and goes further (a deleted subscription is also cancelled), the other fields as
+///   planned: done;
+/// - every field as planned (`before`), or as one of the plan's actions may have set it
+///   ([`Action::effects`]): to do;
+/// - anything else: drift.
 fn classify(
-    planned: &HashSet<&str>,
+    effects: &Effects<'_>,
     a: &Action,
     live: &TenantState,
 ) -> (LiveState, BTreeMap<String, Value>) {
     use ActionKind as K;
-    let plan_has = |kind: K| planned.contains(Action::address_of(kind, &a.object_id).as_str());
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
-        // The object is not where the action looks for it.
-        let state = match a.kind {
-            // Deleted (or purged) is the target of these.
-            K::DeleteUser
-            | K::PurgeUser
-            | K::DeleteApplication
-            | K::PurgeApplication
-            | K::DeleteServicePrincipal
-            | K::DeleteDomain
-            | K::DeleteSubscription
-            | K::CancelSubscription
-            // A deleted policy or first-party principal requires nothing any more.
-            | K::DisableConditionalAccessPolicy
-            | K::DisableServicePrincipal => LiveState::Done,
-            // A kept user, the initial domain, the organization must exist.
-            K::DisablePerUserMfa
-            | K::MoveUserToInitialDomain
-            | K::SetDefaultDomain
-            | K::DisableDirectorySync
-            | K::DisableSecurityDefaults
-            | K::DeleteTenant => LiveState::Drifted,
+        let nothing_required = matches!(
+            a.kind,
+            K::DisableConditionalAccessPolicy | K::DisableServicePrincipal
+        );
+        let state = if nothing_required || effects.may_be_gone(a) {
+            LiveState::Done
+        } else {
+            LiveState::Drifted
         };
         return (state, BTreeMap::new());
     };
-    if contains(&fields, &a.before) && contains(&a.before, &fields) {
+    let as_planned = |k: &str| -> bool {
+        let (have, want) = (fields.get(k), a.before.get(k));
+        match (have, want) {
+            (Some(h), Some(w)) if same(h, w) => true,
+            (None, None) => true,
+            _ => effects.may_set(a, k, have),
+        }
+    };
+    let target = target_fields(a);
+    let reached = !target.is_empty()
+        && target.iter().all(|(k, want)| match fields.get(*k) {
+            Some(h) if same(h, want) => true,
+            Some(h) => {
+                a.before.get(*k).is_none_or(|b| !same(b, h)) && effects.later_may_set(a, k, h)
+            }
+            None => false,
+        });
+    let keys: BTreeSet<&str> = fields
+        .keys()
+        .chain(a.before.keys())
+        .map(String::as_str)
+        .collect();
+    if reached
+        && keys
+            .iter()
+            .filter(|k| !target.contains_key(*k))
+            .all(|k| as_planned(k))
+    {
+        return (LiveState::Done, fields);
+    }
+    if keys.iter().all(|k| as_planned(k)) {
         return (LiveState::ToDo, fields);
     }
-    let state = match a.kind {
-        // Deleting users and domains is done when they are gone (handled above).
-        K::DeleteUser => {
-            // Turning off directory sync (this plan's own action) turns synced users into
-            // cloud users: onPremisesSyncEnabled true -> false is expected then.
-            let sync_turned_off = plan_has(K::DisableDirectorySync)
-                && live.organization.on_premises_sync_enabled != Some(true);
-            if sync_turned_off
-                && without(fields.clone(), "onPremisesSyncEnabled")
-                    == without(a.before.clone(), "onPremisesSyncEnabled")
-            {
-                LiveState::ToDo
-            } else {
-                LiveState::Drifted
-            }
-        }
-        K::PurgeUser | K::PurgeApplication => {
-            let planned_active = a.before.get("deleted") == Some(&Value::Bool(false));
-            let now_deleted = fields.get("deleted") == Some(&Value::Bool(true));
-            let deleter = if a.kind == K::PurgeUser {
-                K::DeleteUser
-            } else {
-                K::DeleteApplication
-            };
-            if planned_active && now_deleted && plan_has(deleter) {
-                // This plan's delete ran already: the purge is next.
-                LiveState::ToDo
-            } else {
-                LiveState::Drifted
-            }
-        }
-        K::DeleteDomain => {
-            // Making the initial domain the default (this plan's action) clears isDefault.
-            if plan_has(K::SetDefaultDomain)
-                && without(fields.clone(), "isDefault") == without(a.before.clone(), "isDefault")
-            {
-                LiveState::ToDo
-            } else {
-                LiveState::Drifted
-            }
-        }
-        K::CancelSubscription | K::DeleteSubscription => {
-            let same_sku = fields.get("skuId") == a.before.get("skuId");
-            let status = fields.get("status").and_then(Value::as_str).unwrap_or("");
-            match (a.kind, status) {
-                _ if !same_sku => LiveState::Drifted,
-                (_, "Deleted") => LiveState::Done,
-                (K::CancelSubscription, "Suspended") => LiveState::Done,
-                // Cancelled by a person as this plan asks: the deletion is next.
-                (K::DeleteSubscription, "Suspended") if plan_has(K::CancelSubscription) => {
-                    LiveState::ToDo
-                }
-                _ => LiveState::Drifted,
-            }
-        }
-        // For the rest, the target state is the `after` fields.
-        _ if contains(&fields, &a.after) => LiveState::Done,
-        _ => LiveState::Drifted,
-    };
-    (state, fields)
+    (LiveState::Drifted, fields)
 }
 
 /// The closure spec a saved plan was made with: its kept users and its recorded target.
@@ -209,9 +262,9 @@ fn spec_of(plan: &Plan) -> ClosureSpec {
 /// target state and count as [`LiveState::Done`], never as drift.
 pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
     let mut out = DriftCheck::default();
-    let planned: HashSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
+    let effects = Effects::of(plan);
     for a in &plan.actions {
-        let (state, fields) = classify(&planned, a, live);
+        let (state, fields) = classify(&effects, a, live);
         if state == LiveState::Drifted {
             out.drift.push(Drift {
                 address: a.address.clone(),

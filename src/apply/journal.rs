@@ -40,13 +40,25 @@ pub enum Record {
     Finished { at: String },
 }
 
-/// What earlier runs of a plan recorded.
+/// The longest journal line read, in bytes (a record is a few hundred bytes; an outcome's
+/// detail carries one error message).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The largest journal read, in bytes (about three records of 150 bytes per action: a
+/// million actions fit many times over).
+pub const MAX_JOURNAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// What earlier runs of a plan recorded. A hint for messages and the report only: what
+/// apply skips is decided by reading the tenant ([`super::drift::check`]), never by this.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalState {
     /// Runs started.
     pub runs: usize,
     /// Last recorded outcome per address.
     pub outcomes: BTreeMap<String, String>,
+    /// The detail of the last recorded outcome per address, when it had one (why it
+    /// failed or waits).
+    pub details: BTreeMap<String, String>,
     /// Addresses with an intent and no outcome after it: the write may or may not have
     /// happened. Checked against the tenant before anything is repeated.
     pub uncertain: BTreeSet<String>,
@@ -57,6 +69,15 @@ pub struct JournalState {
 }
 
 impl JournalState {
+    /// Forgets what the journal says about addresses that are not `plan`'s (a journal
+    /// edited by hand, or one of another plan copied over): they are never reported.
+    pub fn restrict_to(&mut self, plan: &crate::plan::Plan) {
+        let known: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
+        self.outcomes.retain(|a, _| known.contains(a.as_str()));
+        self.details.retain(|a, _| known.contains(a.as_str()));
+        self.uncertain.retain(|a| known.contains(a.as_str()));
+    }
+
     /// `true` when an earlier run changed the object of `address` (outcome `done`).
     pub fn done_earlier(&self, address: &str) -> bool {
         self.outcomes.get(address).is_some_and(|o| o == "done")
@@ -77,6 +98,8 @@ pub enum JournalError {
         line: usize,
         message: String,
     },
+    #[error("{path}: not an apply journal: {message}; move it away (apply still checks every object against the tenant)")]
+    NotAJournal { path: PathBuf, message: String },
 }
 
 /// The journal file of a plan: `<state dir>/journals/<tenant id>/<plan id>.jsonl`.
@@ -101,49 +124,91 @@ pub(crate) fn sanitize(s: &str) -> String {
 }
 
 /// Reads a journal (a missing file is an empty state). Returns the state and the length of
-/// the well-formed prefix in bytes.
+/// the well-formed prefix in bytes. Bounded: the file must be a regular file (symlinks
+/// followed) of at most [`MAX_JOURNAL_BYTES`], each line at most [`MAX_LINE_BYTES`].
+///
+/// # Errors
+/// [`JournalError::NotAJournal`] for a directory, device, FIFO or oversized file;
+/// [`JournalError::Corrupt`] naming the line for a record that cannot be read and is not
+/// a torn last line; [`JournalError::Io`].
 pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
     let io = |source| JournalError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let not_a_journal = |message: String| JournalError::NotAJournal {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut state = JournalState::default();
-    let file = match File::open(path) {
-        Ok(f) => f,
+    // Metadata first: opening a FIFO would block.
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, 0)),
         Err(e) => return Err(io(e)),
     };
-    let mut reader = BufReader::new(file);
+    if !meta.is_file() {
+        return Err(not_a_journal("it is not a regular file".into()));
+    }
+    if meta.len() > MAX_JOURNAL_BYTES {
+        return Err(not_a_journal(format!(
+            "it is {} bytes, more than the {MAX_JOURNAL_BYTES} a journal may have",
+            meta.len()
+        )));
+    }
+    let file = File::open(path).map_err(io)?;
+    let mut reader = BufReader::new(std::io::Read::take(file, MAX_JOURNAL_BYTES));
     let mut good: u64 = 0;
     let mut line = Vec::new();
     let mut lineno = 0usize;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io)?;
+        let n = std::io::Read::take(&mut reader, MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io)?;
         if n == 0 {
             break;
         }
         lineno += 1;
         let complete = line.last() == Some(&b'\n');
-        let text = String::from_utf8_lossy(&line);
-        if text.trim().is_empty() {
-            good += n as u64;
-            continue;
-        }
-        let record: Record = match serde_json::from_str(text.trim_end()) {
+        let too_long = line.len() > MAX_LINE_BYTES;
+        let parsed = if too_long {
+            Err(format!("a line longer than {MAX_LINE_BYTES} bytes"))
+        } else {
+            match std::str::from_utf8(&line) {
+                Ok(text) if text.trim().is_empty() => {
+                    good += n as u64;
+                    continue;
+                }
+                Ok(text) => serde_json::from_str::<Record>(text.trim_end())
+                    .map_err(|e| format!("not a journal record: {e}")),
+                Err(e) => Err(format!("not UTF-8 text: {e}")),
+            }
+        };
+        let record = match parsed {
             Ok(r) if complete => r,
             Ok(_) | Err(_) => {
                 // Only the last line may be torn; anything after it means real corruption.
-                let mut rest = Vec::new();
-                std::io::Read::read_to_end(&mut reader, &mut rest).map_err(io)?;
-                if rest.iter().all(u8::is_ascii_whitespace) {
+                let mut rest = [0u8; 4096];
+                let mut only_space = !too_long;
+                while only_space {
+                    let k = std::io::Read::read(&mut reader, &mut rest).map_err(io)?;
+                    if k == 0 {
+                        break;
+                    }
+                    only_space = rest[..k].iter().all(u8::is_ascii_whitespace);
+                }
+                if only_space {
                     state.torn_tail = true;
                     break;
                 }
                 return Err(JournalError::Corrupt {
                     path: path.to_path_buf(),
                     line: lineno,
-                    message: "unreadable record".into(),
+                    message: parsed.err().map_or_else(
+                        || "a record without its line end".to_string(),
+                        |e| super::visible(&e),
+                    ),
                 });
             }
         };
@@ -154,9 +219,16 @@ pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
                 state.uncertain.insert(address);
             }
             Record::Outcome {
-                address, outcome, ..
+                address,
+                outcome,
+                detail,
+                ..
             } => {
                 state.uncertain.remove(&address);
+                match detail {
+                    Some(d) => state.details.insert(address.clone(), d),
+                    None => state.details.remove(&address),
+                };
                 state.outcomes.insert(address, outcome);
             }
             Record::Finished { at } => state.finished_at = Some(at),

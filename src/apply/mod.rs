@@ -12,6 +12,8 @@ mod converge;
 pub mod drift;
 pub mod journal;
 pub mod lock;
+#[cfg(test)]
+mod mutation_tests;
 
 pub use converge::{converge, tenant_gone, Failure, Outcome};
 pub use drift::{Drift, DriftCheck, DriftReason, LiveState};
@@ -199,6 +201,26 @@ pub fn check_tenant(plan: &Plan, live: &TenantState) -> Result<(), ApplyError> {
         });
     }
     Ok(())
+}
+
+/// Text read from a state file (journal, lock) made safe for a message: control,
+/// bidi and zero-width characters shown escaped (`\u{202e}`), cut to 200 characters.
+pub fn visible(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 200 {
+            out.push_str("...");
+            break;
+        }
+        let invisible = c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{2028}' | '\u{2029}');
+        if invisible {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The RFC 3339 UTC time now, seconds precision (journal and lock records).

@@ -1,7 +1,6 @@
 //! `closeout apply PLAN`: lock, read, drift check, confirm, journaled apply, report.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -114,30 +113,116 @@ async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Resul
     Ok(())
 }
 
-/// First Ctrl-C: cancel (no new actions, waits end). Second: exit 130 at once; the journal
-/// is durable line by line, so it stays intact.
-fn spawn_interrupt_handler(cancel: CancellationToken, lock_file: PathBuf) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
+/// The signal that interrupted this apply (0: none; else its number), for the exit code.
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit code of an interruption by `signal`: 128 + its number, as a shell reports a
+/// process the signal ended (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+fn interrupted_code(signal: i32) -> ExitCode {
+    match signal {
+        15 => ExitCode::Terminated,
+        1 => ExitCode::HungUp,
+        _ => ExitCode::Interrupted,
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP: the signals `kill`, `timeout`, `docker stop`, systemd, CI
+/// runners and a closing terminal send. Registered before it returns, so a signal that
+/// comes right after is never the default (immediate) death.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            // Registering fails only outside a runtime: then the default action stays.
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
+            }
         }
-        eprintln!(
-            "\nInterrupted: no new actions start; requests in flight get a second to settle, then the journal is saved. Ctrl-C again exits at once."
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal's number (2 for Ctrl-C).
+    async fn next(&mut self) -> i32 {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { std::future::pending().await },
+                Some(_) = recv(&mut self.term) => 15,
+                Some(_) = recv(&mut self.hup) => 1,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => 2,
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn signal_name(n: i32) -> &'static str {
+    match n {
+        15 => "SIGTERM",
+        1 => "SIGHUP",
+        _ => "Ctrl-C",
+    }
+}
+
+/// First signal: cancel (no new actions, waits end). Second: exit at once; the journal is
+/// durable line by line, so it stays intact, and the kernel releases the apply lock.
+/// Writes ignore errors: after SIGHUP the terminal may be gone.
+fn spawn_interrupt_handler(cancel: CancellationToken) {
+    let mut signals = Signals::register();
+    tokio::spawn(async move {
+        let first = signals.next().await;
+        SIGNAL.store(first, std::sync::atomic::Ordering::SeqCst);
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nInterrupted ({}): no new actions start; requests in flight get a second to settle, then the journal is saved. A second signal exits at once.",
+            signal_name(first)
         );
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "Interrupted again: exiting now. The journal is intact; apply the same plan again to resume."
-            );
-            let _ = std::fs::remove_file(&lock_file);
-            std::process::exit(ExitCode::Interrupted as i32);
-        }
+        let second = signals.next().await;
+        let _ = writeln!(
+            std::io::stderr(),
+            "Interrupted again ({}): exiting now. The journal is intact; apply the same plan again to resume.",
+            signal_name(second)
+        );
+        std::process::exit(interrupted_code(first) as i32);
     });
 }
 
 pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let json = args.format == ReportFormat::Json;
     let result = run_locked(args).await;
+    // An interruption exits with the code of the signal that caused it.
+    let signal = SIGNAL.load(std::sync::atomic::Ordering::SeqCst);
+    let remap = |c: ExitCode| {
+        if c == ExitCode::Interrupted {
+            interrupted_code(signal)
+        } else {
+            c
+        }
+    };
     if let (true, Err(e)) = (json, &result) {
         // CI reads stdout: an apply that could not start still gives one JSON document.
         let (code, request_id) = match e {
@@ -150,7 +235,7 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
         print_json(&serde_json::json!({
             "report": "closeout-apply/1",
             "result": if e.code() == ExitCode::StalePlan { "stale_plan" } else { "error" },
-            "exit_code": e.code() as i32,
+            "exit_code": remap(e.code()) as i32,
             "error": {
                 "message": e.to_string(),
                 "graph_code": code,
@@ -158,28 +243,57 @@ pub async fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
             },
         }));
     }
-    result
+    match result {
+        Ok(c) => Ok(remap(c)),
+        Err(e) if e.code() == ExitCode::Interrupted && remap(e.code()) != e.code() => {
+            if !json {
+                let _ = writeln!(std::io::stderr(), "Error: {e}");
+            }
+            Ok(remap(e.code()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
     let state = state_dir(args.target.state_dir.as_deref())?;
-    let held = lock::acquire(
-        &state,
-        &plan.tenant.id,
-        &plan.plan_id,
-        &apply::now_rfc3339(),
-        args.break_lock,
-    )
-    .map_err(apply::ApplyError::from)?;
-    if let Some(old) = &held.broken {
-        eprintln!(
-            "Broke the stale apply lock of process {} (started {}, plan {}), which no longer runs.",
-            old.pid, old.started_at, old.plan_id
-        );
-    }
     let cancel = CancellationToken::new();
-    spawn_interrupt_handler(cancel.clone(), held.path().to_path_buf());
+    spawn_interrupt_handler(cancel.clone());
+    let waiting = |holder: Option<&lock::LockHolder>| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "waiting up to {} for the apply lock on this tenant, held by {}...",
+            humantime::format_duration(args.lock_timeout),
+            holder.map_or_else(|| "another process".to_string(), |h| h.to_string())
+        );
+    };
+    let started_at = apply::now_rfc3339();
+    let held = tokio::select! {
+        held = lock::acquire(
+            &state,
+            &plan.tenant.id,
+            &plan.plan_id,
+            &started_at,
+            args.break_lock,
+            args.lock_timeout,
+            &waiting,
+        ) => held.map_err(apply::ApplyError::from)?,
+        () = cancel.cancelled() => {
+            return Err(CliError::Interrupted("stopped waiting for the apply lock; nothing was changed".into()));
+        }
+    };
+    match &held.previous {
+        lock::Previous::None | lock::Previous::Ended(_) => {}
+        lock::Previous::Broken(old) => eprintln!(
+            "Broke the apply lock recorded by {old} on another host (--break-lock)."
+        ),
+        lock::Previous::Unreadable(why) => eprintln!(
+            "note: the lock file {} held no valid record ({}); no process held the lock, so it was taken.",
+            held.path().display(),
+            apply::visible(why)
+        ),
+    }
     let mut conn = connect(&args.target).await?;
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
@@ -295,6 +409,8 @@ async fn run_connected(
         &plan.plan_id,
     ))
     .map_err(apply::ApplyError::from)?;
+    let mut earlier = earlier;
+    earlier.restrict_to(plan);
     if earlier.torn_tail {
         eprintln!(
             "note: the journal {} ended in a torn line (an interrupted write); it was cut off.",
@@ -306,7 +422,7 @@ async fn run_connected(
         println!(
             "Plan {} was already applied completely (finished {}); every action verified against the tenant: nothing to do.",
             plan.plan_id,
-            earlier.finished_at.as_deref().unwrap_or("")
+            apply::visible(earlier.finished_at.as_deref().unwrap_or(""))
         );
     }
     // Confirmation is for runs that will write: verifying manual actions only reads.

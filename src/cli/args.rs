@@ -11,7 +11,9 @@ Exit codes:
   2    changes present (plan --detailed-exitcode)
   3    apply is waiting on manual actions
   4    stale plan: the tenant changed since the plan was made
-  130  interrupted";
+  129  interrupted by SIGHUP
+  130  interrupted by Ctrl-C (SIGINT)
+  143  interrupted by SIGTERM";
 
 const APPLY_HELP: &str = "\
 Apply refuses a stale plan (the tenant changed since planning: exit 4), an edited plan, a
@@ -21,16 +23,20 @@ domain (e.g. contoso.onmicrosoft.com) before changing anything; --auto-approve s
 are rehearsals and need no confirmation.
 
 Each write is journaled (fsync) under --state-dir; after a crash, kill or Ctrl-C, run the
-same command again to resume (add --break-lock if the interrupted run was killed and left
-its lock). Ctrl-C stops new actions, lets requests in flight settle for a second and exits
-130; a second Ctrl-C exits at once.
+same command again to resume: no flag is needed after kill -9, an OOM kill, a reboot,
+SIGTERM or Ctrl-C (the apply lock is an OS lock the kernel releases when the process ends).
+Ctrl-C, SIGTERM and SIGHUP stop new actions, let requests in flight settle for a second
+(what does not settle is recorded as uncertain and checked on resume) and exit 130, 143 or
+129 respectively; a second signal exits at once, the journal intact.
 
 Exit codes:
   0    every action done (or verified)
   1    error, or an action failed
   3    waiting on manual actions: do them, then apply the same plan again
   4    stale plan: plan again
-  130  interrupted
+  129  interrupted by SIGHUP (the terminal closed)
+  130  interrupted by Ctrl-C (SIGINT)
+  143  interrupted by SIGTERM (kill, timeout, docker stop, systemd, CI cancel)
 
 Example:
   closeout apply contoso.plan.yaml --simulate examples/tenants/contoso.yaml";
@@ -69,6 +75,16 @@ pub enum Command {
         after_help = "Example:\n  closeout state export -o contoso-copy.yaml"
     )]
     State(StateCommand),
+    /// Where each action of a saved plan stands: done, pending (and why), uncertain,
+    /// failed, from its apply journal and the tenant as read now (--offline: journal only).
+    #[command(
+        after_help = "Examples:\n  closeout status contoso.plan.yaml --simulate examples/tenants/contoso.yaml\n  closeout status contoso.plan.yaml --offline --format json"
+    )]
+    Status(StatusArgs),
+    /// Check a plan, closure spec or tenant snapshot file offline (format, digest, guards,
+    /// schema) and say which it is. Exits 0 when valid, 1 when not.
+    #[command(after_help = "Example:\n  closeout validate contoso.plan.yaml")]
+    Validate(ValidateArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  closeout completions bash > ~/.local/share/bash-completion/completions/closeout\n  closeout completions zsh > ~/.zfunc/_closeout"
@@ -249,14 +265,39 @@ pub struct ApplyArgs {
     /// With --wait: how often to read the tenant again.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
     pub poll_interval: std::time::Duration,
-    /// Remove a stale apply lock on the tenant (left by an apply that crashed or was
-    /// killed) before applying. A lock whose holder still runs is never broken.
+    /// Take over an apply lock recorded by a holder on another host that shares this
+    /// state directory (this host cannot tell whether it still runs). Never needed to
+    /// resume on the same host; a live holder is never broken.
     #[arg(long)]
     pub break_lock: bool,
+    /// Wait up to this long for another apply of the tenant that holds the lock (e.g.
+    /// 30s, 10m), printing a waiting line, instead of exiting 1 at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
     /// Report format: `text` for people, `json` for one JSON document on stdout (progress
     /// lines then go to stderr).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The saved plan file.
+    pub plan: PathBuf,
+    /// Read only the journal; do not sign in or read the tenant.
+    #[arg(long)]
+    pub offline: bool,
+    /// `text` for people, `json` for one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A plan, closure spec or tenant snapshot file.
+    pub file: PathBuf,
 }
 
 /// Output format of `closeout apply`.

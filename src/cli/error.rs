@@ -18,8 +18,12 @@ pub enum ExitCode {
     WaitingOnManual = 3,
     /// The plan is stale: the tenant changed since it was planned.
     StalePlan = 4,
-    /// Interrupted (Ctrl-C).
+    /// Interrupted (Ctrl-C, SIGINT).
     Interrupted = 130,
+    /// Interrupted by SIGHUP (128 + 1).
+    HungUp = 129,
+    /// Interrupted by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 /// A command's failure, with the exit code it maps to.

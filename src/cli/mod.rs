@@ -9,6 +9,7 @@ mod plan_cmd;
 mod progress;
 mod sim_cmd;
 mod state_cmd;
+mod status_cmd;
 
 pub use args::Cli;
 pub use error::{CliError, ExitCode};
@@ -57,6 +58,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Graph(a) => plan_cmd::graph(a),
         Command::Sim(a) => sim_cmd::run(a).await,
         Command::State(a) => state_cmd::run(a).await,
+        Command::Status(a) => status_cmd::status(a).await,
+        Command::Validate(a) => status_cmd::validate(a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

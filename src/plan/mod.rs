@@ -3,8 +3,10 @@
 //! renderers and the applier. Knows nothing about files, YAML or HTTP.
 
 mod action;
+mod effects;
 
 pub use action::*;
+pub use effects::{Change, Effect, Scope};
 
 use serde::{Deserialize, Serialize};
 

@@ -373,14 +373,7 @@ fn spawn_apply(sb: &Sandbox, url: &str, plan: &Path, n: usize) -> Child {
     let out = std::fs::File::create(sb.path(&format!("run{n}.out"))).unwrap();
     let err = std::fs::File::create(sb.path(&format!("run{n}.err"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_closeout"))
-        .args([
-            "apply",
-            s(plan),
-            "--auto-approve",
-            "--break-lock",
-            "--graph-url",
-            url,
-        ])
+        .args(["apply", s(plan), "--auto-approve", "--graph-url", url])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
         .env_remove("CLOSEOUT_GRAPH_URL")
