@@ -26,11 +26,15 @@ mod graph;
 mod query;
 mod server;
 pub mod snapshot;
+mod state;
 mod store;
 mod throttle;
+pub mod token;
+mod wire;
 
 pub use config::{SimConfig, ThrottleConfig};
 pub use error::{Blocker, GraphError, PortalError};
-pub use server::{LogEntry, SimServer};
+pub use server::SimServer;
 pub use snapshot::{load_snapshot, Snapshot, SnapshotError};
+pub use state::LogEntry;
 pub use store::Store;

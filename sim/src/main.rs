@@ -127,6 +127,13 @@ struct ServeArgs {
     /// does); only useful with a large --time-scale.
     #[arg(long)]
     fractional_retry_after: bool,
+    /// Fraction of $batch envelopes answered 429 TooManyRequests (with Retry-After) without
+    /// running any item.
+    #[arg(long, default_value_t = 0.0)]
+    batch_429: f64,
+    /// Fraction of $batch envelopes answered 424 FailedDependency without running any item.
+    #[arg(long, default_value_t = 0.0)]
+    batch_424: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -274,6 +281,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         shuffle_seed: args.shuffle_seed,
         log_file: args.log,
         fractional_retry_after: args.fractional_retry_after,
+        batch_rate_429: args.batch_429,
+        batch_rate_424: args.batch_424,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,241 @@
+//! What every Graph area shares: the request context, how an entity set is served (projection,
+//! paging, `@odata.context`), JSON bodies, and running a store operation. Must not import an
+//! area, the router, `$batch` or the server.
+
+use serde_json::{Map, Value};
+
+use crate::collection::Collection;
+use crate::error::GraphError;
+use crate::query::{encode_skiptoken, Query};
+use crate::snapshot::Object;
+use crate::store::{Op, OpError, Store};
+use crate::wire::{GraphRequest, GraphResponse, Outcome};
+
+/// One request as an area sees it: the store, the request, its parsed query and its path.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a Store,
+    pub req: &'a GraphRequest,
+    pub q: Query,
+    /// Decoded path segments after the version, as sent.
+    pub seg: Vec<String>,
+    /// The same, lower-cased (Graph's segments are case-insensitive).
+    pub low: Vec<String>,
+}
+
+impl Ctx<'_> {
+    /// Upper-case method.
+    pub fn method(&self) -> &str {
+        &self.req.method
+    }
+
+    /// Whether this is a `beta` request.
+    pub fn beta(&self) -> bool {
+        self.req.version == "beta"
+    }
+
+    /// The lower-cased segments as `&str`s, for matching.
+    pub fn path(&self) -> Vec<&str> {
+        self.low.iter().map(String::as_str).collect()
+    }
+
+    /// 400 "Resource not found for the segment" naming the last segment (the one an area
+    /// did not resolve).
+    pub fn unknown(&self) -> GraphError {
+        GraphError::unknown_segment(self.seg.last().map_or("", String::as_str))
+    }
+}
+
+/// How a collection is served.
+pub(crate) struct EntitySet {
+    /// `@odata.context` fragment, e.g. `users`.
+    pub context: &'static str,
+    /// Properties served without `$select` (`None` = all).
+    pub defaults: Option<&'static [&'static str]>,
+    /// `@odata.type` to stamp on each item (polymorphic collections only).
+    pub odata_type: Option<&'static str>,
+    /// Whether `$filter` / `$top` are accepted.
+    pub queryable: bool,
+}
+
+impl EntitySet {
+    /// A collection served whole (no default `$select`, no `@odata.type` stamping).
+    pub const fn plain(context: &'static str, queryable: bool) -> EntitySet {
+        EntitySet {
+            context,
+            defaults: None,
+            odata_type: None,
+            queryable,
+        }
+    }
+}
+
+/// `https://graph.microsoft.com/{version}/$metadata#{fragment}`.
+pub(crate) fn context_url(version: &str, fragment: &str) -> String {
+    format!("https://graph.microsoft.com/{version}/$metadata#{fragment}")
+}
+
+/// Shapes one object for output: `$select`, or the entity set's defaults.
+pub(crate) fn project(o: &Object, select: Option<&[String]>, set: &EntitySet) -> Value {
+    let mut out = Map::new();
+    if let Some(t) = set.odata_type {
+        out.insert("@odata.type".into(), Value::String(t.into()));
+    }
+    match (select, set.defaults) {
+        (Some(props), _) => {
+            if let Some(id) = o.get("id") {
+                out.insert("id".into(), id.clone());
+            }
+            for p in props {
+                if p == "*" {
+                    for (k, v) in o {
+                        out.insert(k.clone(), v.clone());
+                    }
+                    continue;
+                }
+                // Graph matches property names case-insensitively and returns null when unset.
+                let found = o
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(p))
+                    .map(|(k, v)| (k.clone(), v.clone()));
+                let (k, v) = found.unwrap_or_else(|| (p.clone(), Value::Null));
+                out.insert(k, v);
+            }
+        }
+        (None, Some(defaults)) => {
+            for p in defaults {
+                out.insert((*p).into(), o.get(*p).cloned().unwrap_or(Value::Null));
+            }
+        }
+        (None, None) => {
+            for (k, v) in o {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn context_fragment(set: &EntitySet, q: &Query) -> String {
+    match &q.select {
+        Some(props) => format!("{}({})", set.context, props.join(",")),
+        None => set.context.to_string(),
+    }
+}
+
+/// Serves one page of a collection with `$select`, `$top`, `$skiptoken`, `$filter`, `$count`.
+pub(crate) fn list(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outcome {
+    let (req, q) = (ctx.req, &ctx.q);
+    if !set.queryable && (q.top.is_some() || !q.filter.is_empty()) {
+        return Err(GraphError::unsupported_query(
+            "The query specified in the URI is not valid for this resource.",
+        ));
+    }
+    let (items, next) = collection.page(q.after, q.page_size(), |o| q.matches(o));
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(context_url(&req.version, &context_fragment(set, q))),
+    );
+    if q.count {
+        let n = collection.iter().filter(|o| q.matches(o)).count();
+        body.insert("@odata.count".into(), Value::from(n));
+    }
+    if let Some(key) = next {
+        let mut params = q.passthrough.clone();
+        params.push(format!("$skiptoken={}", encode_skiptoken(key)));
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!(
+                "{}/{}/{}?{}",
+                req.origin,
+                req.version,
+                req.path,
+                params.join("&")
+            )),
+        );
+    }
+    let value: Vec<Value> = items
+        .into_iter()
+        .map(|o| project(o, q.select.as_deref(), set))
+        .collect();
+    body.insert("value".into(), Value::Array(value));
+    Ok(GraphResponse::ok(Value::Object(body)))
+}
+
+/// Serves one object with `$select` (or the set's defaults) and its `@odata.context`.
+pub(crate) fn entity(ctx: &Ctx, set: &EntitySet, o: &Object) -> Outcome {
+    let q = &ctx.q;
+    let mut v = project(o, q.select.as_deref(), set);
+    if let Value::Object(m) = &mut v {
+        let mut out = Map::new();
+        out.insert(
+            "@odata.context".into(),
+            Value::String(context_url(
+                &ctx.req.version,
+                &format!("{}/$entity", context_fragment(set, q)),
+            )),
+        );
+        out.append(m);
+        v = Value::Object(out);
+    }
+    Ok(GraphResponse::ok(v))
+}
+
+/// The request body as a JSON object. Graph reads a body only with `Content-Type:
+/// application/json` (parameters such as `charset` allowed); otherwise, or when the body is
+/// not a JSON object, 400 `BadRequest` "Unable to read JSON request payload. Please ensure
+/// Content-Type header is set and payload is of valid JSON format." (the message names the
+/// header itself; <https://learn.microsoft.com/graph/api/user-update>, "Request headers":
+/// `Content-Type: application/json. Required.`).
+pub(crate) fn json_body(ctx: &Ctx) -> Result<Object, GraphError> {
+    let unreadable = || {
+        GraphError::new(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        )
+    };
+    let json = ctx.req.content_type.as_deref().is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Err(unreadable());
+    }
+    serde_json::from_slice::<Value>(&ctx.req.body)
+        .ok()
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .ok_or_else(unreadable)
+}
+
+/// Runs one mutation: 204, or the Graph error the store refused it with.
+pub(crate) fn run(store: &Store, op: Op) -> Outcome {
+    match store.execute(op) {
+        Ok(()) => Ok(GraphResponse::no_content()),
+        Err(OpError::Graph(e)) => Err(e),
+        Err(OpError::Portal(p)) => Err(GraphError::new(500, "UnknownError", p.to_string())),
+    }
+}
+
+/// 405 unless `method` is one of `allowed`.
+pub(crate) fn only(method: &str, allowed: &[&str]) -> Result<(), GraphError> {
+    if allowed.contains(&method) {
+        Ok(())
+    } else {
+        Err(GraphError::method_not_allowed())
+    }
+}
+
+/// Single-object reads accept `$select` only.
+pub(crate) fn select_only(q: &Query) -> Result<(), GraphError> {
+    if q.top.is_some() || !q.filter.is_empty() || q.after.is_some() || q.count {
+        return Err(GraphError::unsupported_query(
+            "The query specified in the URI is not valid for this resource.",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Users and the directory recycle bin: `users`, `users/{id|userPrincipalName}`, beta
+//! `users/{id}/authentication/requirements` (per-user MFA), `directory/deletedItems`.
+//! Must not touch other areas' objects except through [`Store`] operations.
+//!
+//! Pages: <https://learn.microsoft.com/graph/api/user-list>,
+//! <https://learn.microsoft.com/graph/api/user-delete>,
+//! <https://learn.microsoft.com/graph/api/directory-deleteditems-list>.
+
+use serde_json::{json, Value};
+
+use super::common::{context_url, entity, json_body, list, only, run, select_only, Ctx, EntitySet};
+use crate::collection::Collection;
+use crate::error::GraphError;
+use crate::snapshot::str_prop;
+use crate::store::{Op, Store};
+use crate::wire::{GraphResponse, Outcome};
+
+/// Properties `GET /users` returns when no `$select` is given
+/// (<https://learn.microsoft.com/graph/api/user-list>).
+pub(crate) const USER_DEFAULT_PROPERTIES: &[&str] = &[
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+const USERS: EntitySet = EntitySet {
+    context: "users",
+    defaults: Some(USER_DEFAULT_PROPERTIES),
+    odata_type: None,
+    queryable: true,
+};
+
+/// `users...`.
+pub(crate) fn handle(ctx: &Ctx) -> Outcome {
+    let m = ctx.method();
+    let store = ctx.store;
+    match ctx.path().as_slice() {
+        ["users"] => {
+            only(m, &["GET"])?;
+            store.read(|t| list(ctx, &USERS, &t.users))
+        }
+        ["users", _] => {
+            let key = ctx.seg[1].clone();
+            match m {
+                "GET" => {
+                    select_only(&ctx.q)?;
+                    store.read(|t| {
+                        let id = t
+                            .resolve_user(&key)
+                            .ok_or_else(|| GraphError::not_found(&key))?;
+                        let u = t
+                            .users
+                            .get(&id)
+                            .ok_or_else(|| GraphError::not_found(&key))?;
+                        entity(ctx, &USERS, u)
+                    })
+                }
+                "DELETE" => run(
+                    store,
+                    Op::DeleteUser {
+                        id: key,
+                        at: Store::now(),
+                    },
+                ),
+                "PATCH" => run(
+                    store,
+                    Op::PatchUser {
+                        id: key,
+                        patch: json_body(ctx)?,
+                    },
+                ),
+                _ => Err(GraphError::method_not_allowed()),
+            }
+        }
+        ["users", _, "authentication", "requirements"] if ctx.beta() => {
+            per_user_mfa(ctx, ctx.seg[1].clone())
+        }
+        _ => Err(ctx.unknown()),
+    }
+}
+
+/// Beta `users/{id}/authentication/requirements`: guests 404; no entry = `disabled`.
+fn per_user_mfa(ctx: &Ctx, key: String) -> Outcome {
+    let store = ctx.store;
+    match ctx.method() {
+        "GET" => store.read(|t| {
+            let id = t
+                .resolve_user(&key)
+                .ok_or_else(|| GraphError::not_found(&key))?;
+            let u = t.users.get(&id).ok_or_else(|| GraphError::not_found(&key))?;
+            if str_prop(u, "userType") == Some("Guest") {
+                return Err(GraphError::not_found(&key));
+            }
+            let state = t
+                .per_user_mfa
+                .get(&id)
+                .and_then(|e| str_prop(e, "perUserMfaState"))
+                .unwrap_or("disabled");
+            Ok(GraphResponse::ok(json!({
+                "@odata.context": context_url("beta", &format!("users('{id}')/authentication/requirements/$entity")),
+                "perUserMfaState": state,
+            })))
+        }),
+        "PATCH" => {
+            let body = json_body(ctx)?;
+            let state = body
+                .get("perUserMfaState")
+                .and_then(Value::as_str)
+                .ok_or_else(|| GraphError::bad_request("perUserMfaState is required."))?;
+            run(
+                store,
+                Op::PatchPerUserMfa {
+                    id: key,
+                    state: state.to_string(),
+                },
+            )
+        }
+        _ => Err(GraphError::method_not_allowed()),
+    }
+}
+
+/// `directory/deletedItems...`.
+pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
+    let m = ctx.method();
+    let store = ctx.store;
+    match ctx.path().as_slice() {
+        ["directory", "deleteditems"] => {
+            only(m, &["GET"])?;
+            Err(GraphError::unsupported_query(
+                "Searches against this resource are not supported. Only specific instances can be queried.",
+            ))
+        }
+        ["directory", "deleteditems", cast] if cast.starts_with("microsoft.graph.") => {
+            only(m, &["GET"])?;
+            let kind = &ctx.seg[2]["microsoft.graph.".len()..];
+            store.read(|t| {
+                let (context, c) = match kind.to_ascii_lowercase().as_str() {
+                    "user" => (
+                        "directory/deletedItems/microsoft.graph.user",
+                        &t.deleted_users,
+                    ),
+                    "application" => (
+                        "directory/deletedItems/microsoft.graph.application",
+                        &t.deleted_applications,
+                    ),
+                    "serviceprincipal" => (
+                        "directory/deletedItems/microsoft.graph.servicePrincipal",
+                        &t.deleted_service_principals,
+                    ),
+                    "group" | "administrativeunit" => {
+                        let set =
+                            EntitySet::plain("directory/deletedItems/microsoft.graph.group", true);
+                        return list(ctx, &set, &Collection::default());
+                    }
+                    _ => {
+                        return Err(GraphError::new(
+                            400,
+                            "BadRequest",
+                            format!("Unsupported cast '{}' for deletedItems.", ctx.seg[2]),
+                        ))
+                    }
+                };
+                let set = EntitySet {
+                    context,
+                    defaults: None,
+                    odata_type: None,
+                    queryable: true,
+                };
+                list(ctx, &set, c)
+            })
+        }
+        ["directory", "deleteditems", _] => {
+            let id = ctx.seg[2].clone();
+            match m {
+                "GET" => {
+                    select_only(&ctx.q)?;
+                    store.read(|t| {
+                        let found = [
+                            (&t.deleted_users, "#microsoft.graph.user"),
+                            (&t.deleted_applications, "#microsoft.graph.application"),
+                            (
+                                &t.deleted_service_principals,
+                                "#microsoft.graph.servicePrincipal",
+                            ),
+                        ]
+                        .into_iter()
+                        .find_map(|(c, ty)| c.get(&id).map(|o| (o, ty)));
+                        let (o, ty) = found.ok_or_else(|| GraphError::not_found(&id))?;
+                        let set = EntitySet {
+                            context: "directory/deletedItems",
+                            defaults: None,
+                            odata_type: Some(ty),
+                            queryable: false,
+                        };
+                        entity(ctx, &set, o)
+                    })
+                }
+                "DELETE" => run(store, Op::PurgeDeletedItem { id }),
+                _ => Err(GraphError::method_not_allowed()),
+            }
+        }
+        _ => Err(ctx.unknown()),
+    }
+}
