@@ -24,6 +24,7 @@ mod faults;
 pub mod generate;
 mod graph;
 mod query;
+pub mod schema;
 mod server;
 pub mod snapshot;
 mod state;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::collection::Key;
 use crate::error::GraphError;
+use crate::schema::{Kind, Schema};
 use crate::snapshot::Object;
 
 /// Default page size of directory collections.
@@ -336,6 +337,77 @@ impl Query {
     pub(crate) fn page_size(&self) -> usize {
         self.top.unwrap_or(DEFAULT_TOP)
     }
+}
+
+/// Checks a query against entity type `ty` and returns it with property names spelled as
+/// the CSDL spells them: every `$select` and `$filter` property must exist (else 400
+/// `Request_BadRequest` "Could not find a property named ..."), and each `$filter` literal
+/// must fit its property's type (OData: "A binary operator with incompatible types was
+/// detected."; <https://learn.microsoft.com/graph/filter-query-parameter>).
+pub(crate) fn resolve(q: &Query, ty: &str) -> Result<Query, GraphError> {
+    let schema = Schema::get();
+    let mut out = q.clone();
+    if let Some(select) = &mut out.select {
+        for p in select.iter_mut().filter(|p| p.as_str() != "*") {
+            *p = schema.resolve(ty, p)?;
+        }
+        if select.iter().any(|p| p == "*") {
+            out.select = None;
+        }
+    }
+    for clause in &mut out.filter {
+        let (name, literal, op) = match clause {
+            Clause::Eq(p, v) => (p, v.clone(), "Equal"),
+            Clause::Ne(p, v) => (p, v.clone(), "NotEqual"),
+            Clause::StartsWith(p, s) | Clause::EndsWith(p, s) => {
+                (p, Value::String(s.clone()), "startswith")
+            }
+        };
+        *name = schema.resolve(ty, name)?;
+        let Some(prop) = schema.property(ty, name) else {
+            continue; // an extension attribute: untyped here
+        };
+        let literal_type = match &literal {
+            Value::Null => None,
+            Value::Bool(_) => Some("Edm.Boolean"),
+            Value::String(_) => Some("Edm.String"),
+            _ => Some("Edm.Int32"),
+        };
+        let fits = match (literal_type, prop.ty.as_str()) {
+            _ if prop.collection => false,
+            (None, _) => op != "startswith",
+            (Some("Edm.Boolean"), t) => t == "Edm.Boolean",
+            (Some("Edm.Int32"), t) => t.starts_with("Edm.Int") || t == "Edm.Double",
+            (Some(_), "Edm.Boolean") => false,
+            (Some(_), t) if t.starts_with("Edm.Int") || t == "Edm.Double" => false,
+            // Strings compare with strings, GUIDs, dates and enum members.
+            (Some(_), t) => {
+                op == "startswith" && t == "Edm.String"
+                    || op != "startswith"
+                        && match schema.ty(t) {
+                            Some(def) if def.kind == Kind::Enum => {
+                                literal.as_str().is_some_and(|v| {
+                                    def.members.iter().any(|m| m.eq_ignore_ascii_case(v))
+                                })
+                            }
+                            Some(_) => false,
+                            None => true,
+                        }
+            }
+        };
+        if !fits {
+            let shown = if prop.collection {
+                format!("Collection({})", prop.ty)
+            } else {
+                prop.ty.clone()
+            };
+            return Err(GraphError::bad_request(format!(
+                "A binary operator with incompatible types was detected. Found operand types '{shown}' and '{}' for operator kind '{op}'.",
+                literal_type.unwrap_or("null")
+            )));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

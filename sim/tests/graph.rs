@@ -78,10 +78,13 @@ async fn default_user_properties_without_select() {
     );
     assert!(r.body.get("jobTitle").is_some_and(|v| v.is_null()));
     let r = c
-        .get("/v1.0/users/ann@contoso.com?$select=userType,x-extra")
+        .get("/v1.0/users/ann@contoso.com?$select=userType,extension_0123456789abcdef0123456789abcdef_costCenter")
         .await;
     assert_eq!(r.body["userType"], "Member");
-    assert_eq!(r.body["x-extra"], "kept");
+    assert_eq!(
+        r.body["extension_0123456789abcdef0123456789abcdef_costCenter"],
+        "kept"
+    );
 }
 
 #[tokio::test]
@@ -146,8 +149,16 @@ async fn soft_delete_then_404_then_purge() {
     assert_eq!(code(&r), "Request_ResourceNotFound");
     assert_eq!(c.get(&format!("/v1.0/users/{ANN}")).await.status, 404);
 
+    // Deleted users come with the user default set: deletedDateTime only when selected
+    // (msgraph-sdk-powershell issue #3244).
     let r = c
         .get("/v1.0/directory/deletedItems/microsoft.graph.user")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["value"][0].get("deletedDateTime").is_none());
+    assert_eq!(r.body["value"][0]["businessPhones"], serde_json::json!([]));
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.user?$select=id,userPrincipalName,deletedDateTime")
         .await;
     assert_eq!(r.status, 200);
     let deleted = &r.body["value"][0];
@@ -695,4 +706,113 @@ async fn op_log_persists_across_reopen() {
 
     Store::reset(&state).unwrap();
     assert!(!state.exists());
+}
+
+#[tokio::test]
+async fn select_filter_and_patch_are_checked_against_the_schema() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let bad_name = |r: &Reply, name: &str| {
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(code(r), "Request_BadRequest");
+        assert_eq!(
+            r.body["error"]["message"],
+            format!("Could not find a property named '{name}' on type 'microsoft.graph.user'.")
+        );
+    };
+    // $select: exactly what was asked (no extra id), names in the CSDL's spelling.
+    let r = c
+        .get("/v1.0/users?$select=USERTYPE,businessPhones&$top=1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body["value"][0].as_object().unwrap();
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["userType", "businessPhones"]
+    );
+    assert_eq!(
+        first["businessPhones"],
+        serde_json::json!([]),
+        "collections are [], never null"
+    );
+    bad_name(&c.get("/v1.0/users?$select=id,userTyp").await, "userTyp");
+    bad_name(
+        &c.get(&format!("/v1.0/users/{ANN}?$select=x-extra")).await,
+        "x-extra",
+    );
+    bad_name(
+        &c.get("/v1.0/directory/deletedItems/microsoft.graph.user?$select=nope")
+            .await,
+        "nope",
+    );
+    // $filter: an `eq null` typo no longer matches everyone.
+    bad_name(
+        &c.get("/v1.0/users?$filter=userTyp eq null").await,
+        "userTyp",
+    );
+    let r = c.get("/v1.0/users?$filter=accountEnabled eq 'true'").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("incompatible types"));
+    let r = c
+        .get("/v1.0/users?$filter=accountEnabled eq false&$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
+    // PATCH: unknown, read-only, mistyped, and no Content-Type.
+    let path = format!("/v1.0/users/{ANN}");
+    bad_name(
+        &c.patch(&path, serde_json::json!({"acountEnabled": false}))
+            .await,
+        "acountEnabled",
+    );
+    let r = c
+        .patch(&path, serde_json::json!({"onPremisesSyncEnabled": false}))
+        .await;
+    assert_eq!(
+        (r.status, code(&r)),
+        (400, "Request_BadRequest")
+    );
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    let r = c
+        .patch(&path, serde_json::json!({"accountEnabled": "false"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = c
+        .patch(&path, serde_json::json!({"businessPhones": null}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let body = Some(br#"{"accountEnabled": false}"#.to_vec());
+    for headers in [&[][..], &[("Content-Type", "text/plain")][..]] {
+        let r = c.send_with("PATCH", &path, headers, body.clone()).await;
+        assert_eq!(
+            (r.status, code(&r)),
+            (400, "BadRequest"),
+            "{headers:?}"
+        );
+    }
+    let r = c
+        .send_with(
+            "PATCH",
+            &path,
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = c.get(&format!("{path}?$select=accountEnabled")).await;
+    assert_eq!(r.body["accountEnabled"], false);
+    // Served values carry only CSDL properties: a snapshot's stray key is not served.
+    let r = c.get("/v1.0/domains").await;
+    for d in r.body["value"].as_array().unwrap() {
+        assert!(
+            d.get("supportedServices").is_some_and(|v| v.is_array()),
+            "{d}"
+        );
+    }
 }

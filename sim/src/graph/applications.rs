@@ -16,7 +16,7 @@ pub(crate) fn applications(ctx: &Ctx) -> Outcome {
     match ctx.path().as_slice() {
         ["applications"] => {
             only(ctx.method(), &["GET"])?;
-            let set = EntitySet::plain("applications", true);
+            let set = EntitySet::plain("applications", "application", true);
             ctx.store.read(|t| list(ctx, &set, &t.applications))
         }
         ["applications", _] => {
@@ -24,7 +24,7 @@ pub(crate) fn applications(ctx: &Ctx) -> Outcome {
             match ctx.method() {
                 "GET" => {
                     select_only(&ctx.q)?;
-                    let set = EntitySet::plain("applications", false);
+                    let set = EntitySet::plain("applications", "application", false);
                     ctx.store.read(|t| {
                         let o = t
                             .applications
@@ -52,7 +52,7 @@ pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
     match ctx.path().as_slice() {
         ["serviceprincipals"] => {
             only(ctx.method(), &["GET"])?;
-            let set = EntitySet::plain("servicePrincipals", true);
+            let set = EntitySet::plain("servicePrincipals", "servicePrincipal", true);
             ctx.store.read(|t| list(ctx, &set, &t.service_principals))
         }
         ["serviceprincipals", _] => {
@@ -60,7 +60,7 @@ pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
             match ctx.method() {
                 "GET" => {
                     select_only(&ctx.q)?;
-                    let set = EntitySet::plain("servicePrincipals", false);
+                    let set = EntitySet::plain("servicePrincipals", "servicePrincipal", false);
                     ctx.store.read(|t| {
                         let o = t
                             .service_principals
@@ -80,7 +80,7 @@ pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
                     ctx.store,
                     Op::PatchServicePrincipal {
                         id,
-                        patch: json_body(ctx)?,
+                        patch: json_body(ctx, "servicePrincipal")?,
                     },
                 ),
                 _ => Err(GraphError::method_not_allowed()),

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::collection::Collection;
 use crate::error::GraphError;
-use crate::query::{encode_skiptoken, Query};
+use crate::query::{self, encode_skiptoken, Query};
+use crate::schema::{hand, Property, Schema};
 use crate::snapshot::Object;
 use crate::store::{Op, OpError, Store};
 use crate::wire::{GraphRequest, GraphResponse, Outcome};
@@ -49,8 +50,8 @@ impl Ctx<'_> {
 pub(crate) struct EntitySet {
     /// `@odata.context` fragment, e.g. `users`.
     pub context: &'static str,
-    /// Properties served without `$select` (`None` = all).
-    pub defaults: Option<&'static [&'static str]>,
+    /// The entity type of its members, as the CSDL names it (`user`, `domain`, ...).
+    pub ty: &'static str,
     /// `@odata.type` to stamp on each item (polymorphic collections only).
     pub odata_type: Option<&'static str>,
     /// Whether `$filter` / `$top` are accepted.
@@ -58,11 +59,11 @@ pub(crate) struct EntitySet {
 }
 
 impl EntitySet {
-    /// A collection served whole (no default `$select`, no `@odata.type` stamping).
-    pub const fn plain(context: &'static str, queryable: bool) -> EntitySet {
+    /// A collection of `ty` without `@odata.type` stamping.
+    pub const fn plain(context: &'static str, ty: &'static str, queryable: bool) -> EntitySet {
         EntitySet {
             context,
-            defaults: None,
+            ty,
             odata_type: None,
             queryable,
         }
@@ -74,43 +75,66 @@ pub(crate) fn context_url(version: &str, fragment: &str) -> String {
     format!("https://graph.microsoft.com/{version}/$metadata#{fragment}")
 }
 
-/// Shapes one object for output: `$select`, or the entity set's defaults.
+/// The value served for property `p`: the object's (keys matched case-insensitively), else
+/// `[]` for a collection (Graph never serves a null collection), `null` for a nullable
+/// property, nothing for a non-nullable one graph-sim has no value for.
+fn served_value(o: &Object, p: &Property) -> Option<Value> {
+    let v = o
+        .get(&p.name)
+        .or_else(|| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&p.name))
+                .map(|(_, v)| v)
+        })
+        .cloned();
+    match v {
+        Some(Value::Null) | None if p.collection => Some(Value::Array(Vec::new())),
+        Some(v) => Some(v),
+        None if p.nullable => Some(Value::Null),
+        None => None,
+    }
+}
+
+/// Shapes one object for output: exactly the `$select`ed properties (already resolved to
+/// the CSDL's names), or the type's default set, or every structural property plus the
+/// extension attributes an open type carries. Properties outside the schema are never
+/// served (<https://learn.microsoft.com/graph/query-parameters#select-parameter>).
 pub(crate) fn project(o: &Object, select: Option<&[String]>, set: &EntitySet) -> Value {
+    let schema = Schema::get();
+    let ty = set.ty;
     let mut out = Map::new();
     if let Some(t) = set.odata_type {
         out.insert("@odata.type".into(), Value::String(t.into()));
     }
-    match (select, set.defaults) {
-        (Some(props), _) => {
-            if let Some(id) = o.get("id") {
-                out.insert("id".into(), id.clone());
+    let mut put = |name: &str| match schema.property(ty, name) {
+        Some(p) => {
+            if let Some(v) = served_value(o, p) {
+                out.insert(p.name.clone(), v);
             }
-            for p in props {
-                if p == "*" {
-                    for (k, v) in o {
-                        out.insert(k.clone(), v.clone());
-                    }
-                    continue;
+        }
+        // An extension attribute: its value, or null when this object has none.
+        None => {
+            out.insert(
+                name.to_string(),
+                o.get(name).cloned().unwrap_or(Value::Null),
+            );
+        }
+    };
+    match select {
+        Some(props) => props.iter().for_each(|p| put(p)),
+        None => match hand::default_properties(ty) {
+            Some(defaults) => defaults.iter().for_each(|p| put(p)),
+            None => {
+                for p in schema.properties(ty) {
+                    put(&p.name);
                 }
-                // Graph matches property names case-insensitively and returns null when unset.
-                let found = o
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(p))
-                    .map(|(k, v)| (k.clone(), v.clone()));
-                let (k, v) = found.unwrap_or_else(|| (p.clone(), Value::Null));
-                out.insert(k, v);
+                if schema.is_open(ty) {
+                    for k in o.keys().filter(|k| hand::is_extension_attribute(k)) {
+                        put(k);
+                    }
+                }
             }
-        }
-        (None, Some(defaults)) => {
-            for p in defaults {
-                out.insert((*p).into(), o.get(*p).cloned().unwrap_or(Value::Null));
-            }
-        }
-        (None, None) => {
-            for (k, v) in o {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+        },
     }
     Value::Object(out)
 }
@@ -124,7 +148,8 @@ fn context_fragment(set: &EntitySet, q: &Query) -> String {
 
 /// Serves one page of a collection with `$select`, `$top`, `$skiptoken`, `$filter`, `$count`.
 pub(crate) fn list(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outcome {
-    let (req, q) = (ctx.req, &ctx.q);
+    let q = &query::resolve(&ctx.q, set.ty)?;
+    let req = ctx.req;
     if !set.queryable && (q.top.is_some() || !q.filter.is_empty()) {
         return Err(GraphError::unsupported_query(
             "The query specified in the URI is not valid for this resource.",
@@ -164,7 +189,7 @@ pub(crate) fn list(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outco
 
 /// Serves one object with `$select` (or the set's defaults) and its `@odata.context`.
 pub(crate) fn entity(ctx: &Ctx, set: &EntitySet, o: &Object) -> Outcome {
-    let q = &ctx.q;
+    let q = &query::resolve(&ctx.q, set.ty)?;
     let mut v = project(o, q.select.as_deref(), set);
     if let Value::Object(m) = &mut v {
         let mut out = Map::new();
@@ -187,7 +212,7 @@ pub(crate) fn entity(ctx: &Ctx, set: &EntitySet, o: &Object) -> Outcome {
 /// Content-Type header is set and payload is of valid JSON format." (the message names the
 /// header itself; <https://learn.microsoft.com/graph/api/user-update>, "Request headers":
 /// `Content-Type: application/json. Required.`).
-pub(crate) fn json_body(ctx: &Ctx) -> Result<Object, GraphError> {
+pub(crate) fn json_body(ctx: &Ctx, ty: &str) -> Result<Object, GraphError> {
     let unreadable = || {
         GraphError::new(
             400,
@@ -203,13 +228,43 @@ pub(crate) fn json_body(ctx: &Ctx) -> Result<Object, GraphError> {
     if !json {
         return Err(unreadable());
     }
-    serde_json::from_slice::<Value>(&ctx.req.body)
+    let body = serde_json::from_slice::<Value>(&ctx.req.body)
         .ok()
         .and_then(|v| match v {
             Value::Object(m) => Some(m),
             _ => None,
         })
-        .ok_or_else(unreadable)
+        .ok_or_else(unreadable)?;
+    check_patch(&body, ty, ctx.beta())?;
+    Ok(body)
+}
+
+/// A PATCH body against the schema: every property exists on `ty` (or is an extension
+/// attribute of an open type), is not read-only, and has a value of its declared type.
+/// Refusals are 400 `Request_BadRequest`, as Graph answers them
+/// (<https://learn.microsoft.com/graph/api/user-update>: "only the properties you provide
+/// are updated"; read-only properties per [`hand::READ_ONLY`]).
+pub(crate) fn check_patch(body: &Object, ty: &str, beta: bool) -> Result<(), GraphError> {
+    let schema = Schema::get();
+    for (k, v) in body {
+        if k.starts_with('@') {
+            continue;
+        }
+        let name = schema.resolve(ty, k)?;
+        if hand::is_read_only(ty, &name, beta) {
+            return Err(GraphError::bad_request(format!(
+                "Property '{name}' is read-only and cannot be set."
+            )));
+        }
+        if let Some(p) = schema.property(ty, &name) {
+            schema.check_value(p, v).map_err(|why| {
+                GraphError::bad_request(format!(
+                    "Invalid value specified for property '{name}' of resource '{ty}': {why}."
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one mutation: 204, or the Graph error the store refused it with.

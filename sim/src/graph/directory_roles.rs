@@ -5,7 +5,6 @@
 //! <https://learn.microsoft.com/graph/api/directoryrole-list-members>.
 
 use super::common::{entity, list, only, select_only, Ctx, EntitySet};
-use super::users::USER_DEFAULT_PROPERTIES;
 use crate::collection::Collection;
 use crate::error::GraphError;
 use crate::snapshot::{object_id, DirectoryRole};
@@ -22,7 +21,7 @@ fn find<'t>(t: &'t Tenant, key: &str) -> Result<&'t DirectoryRole, GraphError> {
 /// `directoryRoles...`.
 pub(crate) fn handle(ctx: &Ctx) -> Outcome {
     only(ctx.method(), &["GET"])?;
-    let set = EntitySet::plain("directoryRoles", false);
+    let set = EntitySet::plain("directoryRoles", "directoryRole", false);
     match ctx.path().as_slice() {
         ["directoryroles"] => ctx.store.read(|t| {
             let c = Collection::from_objects(
@@ -38,7 +37,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
         ["directoryroles", _, "members"] => {
             let set = EntitySet {
                 context: "directoryObjects",
-                defaults: Some(USER_DEFAULT_PROPERTIES),
+                ty: "user",
                 odata_type: Some("#microsoft.graph.user"),
                 queryable: false,
             };

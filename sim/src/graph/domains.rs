@@ -12,7 +12,7 @@ use crate::wire::Outcome;
 
 /// `domains...`.
 pub(crate) fn handle(ctx: &Ctx) -> Outcome {
-    let set = EntitySet::plain("domains", false);
+    let set = EntitySet::plain("domains", "domain", false);
     match ctx.path().as_slice() {
         ["domains"] => {
             only(ctx.method(), &["GET"])?;
@@ -39,7 +39,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
                     ctx.store,
                     Op::PatchDomain {
                         id: name,
-                        patch: json_body(ctx)?,
+                        patch: json_body(ctx, "domain")?,
                     },
                 ),
                 _ => Err(GraphError::method_not_allowed()),

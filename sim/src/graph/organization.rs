@@ -15,7 +15,7 @@ use crate::wire::Outcome;
 pub(crate) fn handle(ctx: &Ctx) -> Outcome {
     let m = ctx.method();
     let store = ctx.store;
-    let set = EntitySet::plain("organization", false);
+    let set = EntitySet::plain("organization", "organization", false);
     match ctx.path().as_slice() {
         ["organization"] => {
             only(m, &["GET"])?;
@@ -35,7 +35,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
                 "PATCH" => run(
                     store,
                     Op::PatchOrganization {
-                        patch: json_body(ctx)?,
+                        patch: json_body(ctx, "organization")?,
                         beta: ctx.beta(),
                     },
                 ),

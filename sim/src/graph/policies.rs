@@ -18,8 +18,11 @@ pub(crate) fn security_defaults(ctx: &Ctx) -> Outcome {
         ["policies", "identitysecuritydefaultsenforcementpolicy"] => match ctx.method() {
             "GET" => {
                 select_only(&ctx.q)?;
-                let set =
-                    EntitySet::plain("policies/identitySecurityDefaultsEnforcementPolicy", false);
+                let set = EntitySet::plain(
+                    "policies/identitySecurityDefaultsEnforcementPolicy",
+                    "identitySecurityDefaultsEnforcementPolicy",
+                    false,
+                );
                 let mut policy = ctx
                     .store
                     .read(|t| t.security_defaults.clone())
@@ -37,7 +40,7 @@ pub(crate) fn security_defaults(ctx: &Ctx) -> Outcome {
             "PATCH" => run(
                 ctx.store,
                 Op::PatchSecurityDefaults {
-                    patch: json_body(ctx)?,
+                    patch: json_body(ctx, "identitySecurityDefaultsEnforcementPolicy")?,
                 },
             ),
             _ => Err(GraphError::method_not_allowed()),
@@ -51,7 +54,11 @@ pub(crate) fn conditional_access(ctx: &Ctx) -> Outcome {
     match ctx.path().as_slice() {
         ["identity", "conditionalaccess", "policies"] => {
             only(ctx.method(), &["GET"])?;
-            let set = EntitySet::plain("identity/conditionalAccess/policies", true);
+            let set = EntitySet::plain(
+                "identity/conditionalAccess/policies",
+                "conditionalAccessPolicy",
+                true,
+            );
             ctx.store.read(|t| list(ctx, &set, &t.ca_policies))
         }
         ["identity", "conditionalaccess", "policies", _] => {
@@ -59,7 +66,11 @@ pub(crate) fn conditional_access(ctx: &Ctx) -> Outcome {
             match ctx.method() {
                 "GET" => {
                     select_only(&ctx.q)?;
-                    let set = EntitySet::plain("identity/conditionalAccess/policies", false);
+                    let set = EntitySet::plain(
+                        "identity/conditionalAccess/policies",
+                        "conditionalAccessPolicy",
+                        false,
+                    );
                     ctx.store.read(|t| {
                         let p = t.ca_policies.get(&id).ok_or_else(|| {
                             GraphError::new(
@@ -75,7 +86,7 @@ pub(crate) fn conditional_access(ctx: &Ctx) -> Outcome {
                     ctx.store,
                     Op::PatchConditionalAccessPolicy {
                         id,
-                        patch: json_body(ctx)?,
+                        patch: json_body(ctx, "conditionalAccessPolicy")?,
                     },
                 ),
                 _ => Err(GraphError::method_not_allowed()),

@@ -11,7 +11,7 @@ use crate::wire::Outcome;
 
 /// `directory/subscriptions...`.
 pub(crate) fn company_subscriptions(ctx: &Ctx) -> Outcome {
-    let set = EntitySet::plain("directory/subscriptions", false);
+    let set = EntitySet::plain("directory/subscriptions", "companySubscription", false);
     only(ctx.method(), &["GET"])?;
     match ctx.path().as_slice() {
         ["directory", "subscriptions"] => ctx.store.read(|t| list(ctx, &set, &t.subscriptions)),
@@ -34,7 +34,7 @@ pub(crate) fn company_subscriptions(ctx: &Ctx) -> Outcome {
 
 /// `subscribedSkus...`.
 pub(crate) fn subscribed_skus(ctx: &Ctx) -> Outcome {
-    let set = EntitySet::plain("subscribedSkus", false);
+    let set = EntitySet::plain("subscribedSkus", "subscribedSku", false);
     only(ctx.method(), &["GET"])?;
     match ctx.path().as_slice() {
         ["subscribedskus"] => ctx.store.read(|t| list(ctx, &set, &t.subscribed_skus)),

@@ -15,25 +15,9 @@ use crate::snapshot::str_prop;
 use crate::store::{Op, Store};
 use crate::wire::{GraphResponse, Outcome};
 
-/// Properties `GET /users` returns when no `$select` is given
-/// (<https://learn.microsoft.com/graph/api/user-list>).
-pub(crate) const USER_DEFAULT_PROPERTIES: &[&str] = &[
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
-    "id",
-];
-
 const USERS: EntitySet = EntitySet {
     context: "users",
-    defaults: Some(USER_DEFAULT_PROPERTIES),
+    ty: "user",
     odata_type: None,
     queryable: true,
 };
@@ -74,7 +58,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
                     store,
                     Op::PatchUser {
                         id: key,
-                        patch: json_body(ctx)?,
+                        patch: json_body(ctx, "user")?,
                     },
                 ),
                 _ => Err(GraphError::method_not_allowed()),
@@ -110,7 +94,7 @@ fn per_user_mfa(ctx: &Ctx, key: String) -> Outcome {
             })))
         }),
         "PATCH" => {
-            let body = json_body(ctx)?;
+            let body = json_body(ctx, "strongAuthenticationRequirements")?;
             let state = body
                 .get("perUserMfaState")
                 .and_then(Value::as_str)
@@ -142,22 +126,30 @@ pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
             only(m, &["GET"])?;
             let kind = &ctx.seg[2]["microsoft.graph.".len()..];
             store.read(|t| {
-                let (context, c) = match kind.to_ascii_lowercase().as_str() {
+                let (context, ty, c) = match kind.to_ascii_lowercase().as_str() {
                     "user" => (
                         "directory/deletedItems/microsoft.graph.user",
+                        "user",
                         &t.deleted_users,
                     ),
                     "application" => (
                         "directory/deletedItems/microsoft.graph.application",
+                        "application",
                         &t.deleted_applications,
                     ),
                     "serviceprincipal" => (
                         "directory/deletedItems/microsoft.graph.servicePrincipal",
+                        "servicePrincipal",
                         &t.deleted_service_principals,
                     ),
                     "group" | "administrativeunit" => {
-                        let set =
-                            EntitySet::plain("directory/deletedItems/microsoft.graph.group", true);
+                        // Groups are not modelled: the recycle bin holds none. Their
+                        // properties are validated as directoryObject's.
+                        let set = EntitySet::plain(
+                            "directory/deletedItems/microsoft.graph.group",
+                            "directoryObject",
+                            true,
+                        );
                         return list(ctx, &set, &Collection::default());
                     }
                     _ => {
@@ -168,13 +160,7 @@ pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
                         ))
                     }
                 };
-                let set = EntitySet {
-                    context,
-                    defaults: None,
-                    odata_type: None,
-                    queryable: true,
-                };
-                list(ctx, &set, c)
+                list(ctx, &EntitySet::plain(context, ty, true), c)
             })
         }
         ["directory", "deleteditems", _] => {
@@ -184,20 +170,25 @@ pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
                     select_only(&ctx.q)?;
                     store.read(|t| {
                         let found = [
-                            (&t.deleted_users, "#microsoft.graph.user"),
-                            (&t.deleted_applications, "#microsoft.graph.application"),
+                            (&t.deleted_users, "user", "#microsoft.graph.user"),
+                            (
+                                &t.deleted_applications,
+                                "application",
+                                "#microsoft.graph.application",
+                            ),
                             (
                                 &t.deleted_service_principals,
+                                "servicePrincipal",
                                 "#microsoft.graph.servicePrincipal",
                             ),
                         ]
                         .into_iter()
-                        .find_map(|(c, ty)| c.get(&id).map(|o| (o, ty)));
-                        let (o, ty) = found.ok_or_else(|| GraphError::not_found(&id))?;
+                        .find_map(|(c, ty, odata)| c.get(&id).map(|o| (o, ty, odata)));
+                        let (o, ty, odata) = found.ok_or_else(|| GraphError::not_found(&id))?;
                         let set = EntitySet {
                             context: "directory/deletedItems",
-                            defaults: None,
-                            odata_type: Some(ty),
+                            ty,
+                            odata_type: Some(odata),
                             queryable: false,
                         };
                         entity(ctx, &set, o)

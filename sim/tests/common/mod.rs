@@ -24,7 +24,7 @@ organization:
     - {{name: contoso.com, isInitial: false, isDefault: true, type: Managed}}
 users:
   - {{id: aaaaaaaa-0000-0000-0000-000000000001, displayName: Admin, userPrincipalName: admin@contoso.onmicrosoft.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null}}
-  - {{id: aaaaaaaa-0000-0000-0000-000000000002, displayName: Ann, userPrincipalName: ann@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, x-extra: kept}}
+  - {{id: aaaaaaaa-0000-0000-0000-000000000002, displayName: Ann, userPrincipalName: ann@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, extension_0123456789abcdef0123456789abcdef_costCenter: kept}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000003, displayName: Bob, userPrincipalName: bob@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: true}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000004, displayName: Cid, userPrincipalName: cid@contoso.com, userType: Member, accountEnabled: false, onPremisesSyncEnabled: null}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000005, displayName: Dee, userPrincipalName: dee@contoso.onmicrosoft.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null}}
@@ -89,6 +89,23 @@ impl Client {
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("Content-Type", "application/json")]
+        } else {
+            &[]
+        };
+        self.send_with(method, path, headers, body).await
+    }
+
+    /// A request with exactly these extra headers (plus `Authorization`) and raw body.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -99,8 +116,11 @@ impl Client {
             .http
             .request(method, url)
             .header("Authorization", "Bearer test-token");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.body(b);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();
