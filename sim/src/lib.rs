@@ -21,6 +21,7 @@ mod collection;
 mod config;
 mod error;
 mod faults;
+mod filter;
 pub mod generate;
 mod graph;
 mod query;

@@ -100,8 +100,22 @@ async fn top_out_of_range_is_rejected_like_graph() {
     assert_eq!(r.status, 200);
     let r = c.get("/v1.0/users?$top=abc").await;
     assert_eq!(r.status, 400);
-    let r = c.get("/v1.0/users?$orderby=displayName").await;
-    assert_eq!(r.status, 400);
+    // $orderby on users' displayName works by default and pages in order
+    // (<https://learn.microsoft.com/graph/aad-advanced-queries>, "Support for sorting").
+    let mut names = Vec::new();
+    let mut next =
+        Some("/v1.0/users?$orderby=displayName desc&$select=displayName&$top=4".to_string());
+    while let Some(url) = next {
+        let r = c.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for u in r.body["value"].as_array().unwrap() {
+            names.push(u["displayName"].as_str().unwrap().to_string());
+        }
+        next = r.body["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(names, ["Guest", "Dee", "Cid", "Bob", "Ann", "Admin"]);
+    let r = c.get("/v1.0/users?$orderby=jobTitle").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
 }
 
 #[tokio::test]
@@ -131,10 +145,61 @@ async fn filter_subset_and_advanced_queries_need_eventual() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["@odata.count"], 5);
+    // or, in, startsWith and any() work by default.
     let r = c
-        .get("/v1.0/users?$filter=startswith(displayName,'a') or userType eq 'x'")
+        .get("/v1.0/users?$filter=startswith(displayName,'a') or userType eq 'Guest'&$select=displayName")
         .await;
-    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 3);
+    let r = c
+        .get("/v1.0/users?$filter=userType in ('Guest')&$select=id")
+        .await;
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
+    let r = c
+        .get("/v1.0/users?$filter=assignedLicenses/any(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)&$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // $count=true without the header is ignored (no @odata.count), as documented.
+    let r = c.get("/v1.0/users?$count=true&$select=id").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("@odata.count").is_none());
+    // /users/$count needs the header, and answers a plain number with it.
+    let r = c.get("/v1.0/users/$count").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    assert_eq!(
+        r.body["error"]["message"],
+        "$count is not currently supported."
+    );
+    let r = c
+        .send_with(
+            "GET",
+            "/v1.0/users/$count",
+            &[("ConsistencyLevel", "eventual")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, 6);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    // Alternate keys and the graph. alias in casts.
+    let r = c
+        .get("/v1.0/users(userPrincipalName='ann@contoso.com')?$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], ANN);
+    let r = c
+        .get(&format!(
+            "/v1.0/directoryRoles(roleTemplateId='{GA_TEMPLATE}')?$select=displayName"
+        ))
+        .await;
+    assert_eq!(r.body["displayName"], "Global Administrator", "{}", r.body);
+    let r = c
+        .get("/v1.0/directory/deletedItems/graph.user?$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[tokio::test]
@@ -771,10 +836,7 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
     let r = c
         .patch(&path, serde_json::json!({"onPremisesSyncEnabled": false}))
         .await;
-    assert_eq!(
-        (r.status, code(&r)),
-        (400, "Request_BadRequest")
-    );
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
     assert!(r.body["error"]["message"]
         .as_str()
         .unwrap()
@@ -790,11 +852,7 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
     let body = Some(br#"{"accountEnabled": false}"#.to_vec());
     for headers in [&[][..], &[("Content-Type", "text/plain")][..]] {
         let r = c.send_with("PATCH", &path, headers, body.clone()).await;
-        assert_eq!(
-            (r.status, code(&r)),
-            (400, "BadRequest"),
-            "{headers:?}"
-        );
+        assert_eq!((r.status, code(&r)), (400, "BadRequest"), "{headers:?}");
     }
     let r = c
         .send_with(

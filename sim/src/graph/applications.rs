@@ -6,7 +6,7 @@
 //! <https://learn.microsoft.com/graph/api/serviceprincipal-delete>,
 //! <https://learn.microsoft.com/graph/api/serviceprincipal-update>.
 
-use super::common::{entity, json_body, list, only, run, select_only, Ctx, EntitySet};
+use super::common::{count, entity, json_body, list, only, run, select_only, Ctx, EntitySet};
 use crate::error::GraphError;
 use crate::store::{Op, Store};
 use crate::wire::Outcome;
@@ -19,6 +19,13 @@ pub(crate) fn applications(ctx: &Ctx) -> Outcome {
             let set = EntitySet::plain("applications", "application", true);
             ctx.store.read(|t| list(ctx, &set, &t.applications))
         }
+        ["applications", "$count"] => ctx.store.read(|t| {
+            count(
+                ctx,
+                &EntitySet::plain("applications", "application", true),
+                &t.applications,
+            )
+        }),
         ["applications", _] => {
             let id = ctx.seg[1].clone();
             match ctx.method() {
@@ -55,6 +62,13 @@ pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
             let set = EntitySet::plain("servicePrincipals", "servicePrincipal", true);
             ctx.store.read(|t| list(ctx, &set, &t.service_principals))
         }
+        ["serviceprincipals", "$count"] => ctx.store.read(|t| {
+            count(
+                ctx,
+                &EntitySet::plain("servicePrincipals", "servicePrincipal", true),
+                &t.service_principals,
+            )
+        }),
         ["serviceprincipals", _] => {
             let id = ctx.seg[1].clone();
             match ctx.method() {

@@ -150,18 +150,24 @@ fn context_fragment(set: &EntitySet, q: &Query) -> String {
 pub(crate) fn list(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outcome {
     let q = &query::resolve(&ctx.q, set.ty)?;
     let req = ctx.req;
-    if !set.queryable && (q.top.is_some() || !q.filter.is_empty()) {
+    if !set.queryable
+        && (q.top.is_some() || q.filter.is_some() || !q.orderby.is_empty() || !q.search.is_empty())
+    {
         return Err(GraphError::unsupported_query(
             "The query specified in the URI is not valid for this resource.",
         ));
     }
-    let (items, next) = collection.page(q.after, q.page_size(), |o| q.matches(o));
+    let (items, next) = if q.orderby.is_empty() {
+        collection.page(q.after, q.page_size(), |o| q.matches(o))
+    } else {
+        sorted_page(q, collection)
+    };
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
         Value::String(context_url(&req.version, &context_fragment(set, q))),
     );
-    if q.count {
+    if q.serves_count() {
         let n = collection.iter().filter(|o| q.matches(o)).count();
         body.insert("@odata.count".into(), Value::from(n));
     }
@@ -185,6 +191,69 @@ pub(crate) fn list(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outco
         .collect();
     body.insert("value".into(), Value::Array(value));
     Ok(GraphResponse::ok(Value::Object(body)))
+}
+
+/// `GET {collection}/$count`: the number of matching objects as `text/plain`. Needs
+/// `ConsistencyLevel: eventual`, else 400 `Request_BadRequest` "$count is not currently
+/// supported." (<https://learn.microsoft.com/graph/aad-advanced-queries>, "Error handling").
+pub(crate) fn count(ctx: &Ctx, set: &EntitySet, collection: &Collection) -> Outcome {
+    only(ctx.method(), &["GET"])?;
+    if !ctx.q.eventual {
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    let q = query::resolve(&ctx.q, set.ty)?;
+    let n = collection.iter().filter(|o| q.matches(o)).count();
+    Ok(GraphResponse {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+        body: Some(Value::from(n)),
+    })
+}
+
+/// Marks a `$skiptoken` cursor as an offset into a sorted result (`$orderby`), not a key.
+const SORTED: u64 = u64::MAX;
+
+/// One page of the matching objects sorted by `$orderby` (strings case-insensitively, nulls
+/// last); the cursor is the offset of the next page.
+fn sorted_page<'c>(
+    q: &Query,
+    collection: &'c Collection,
+) -> (Vec<&'c Object>, Option<crate::collection::Key>) {
+    let mut all: Vec<&Object> = collection.iter().filter(|o| q.matches(o)).collect();
+    let key = |o: &Object, p: &str| {
+        o.get(p).map(|v| match v {
+            Value::String(s) => s.to_lowercase(),
+            other => other.to_string(),
+        })
+    };
+    all.sort_by(|a, b| {
+        for (p, desc) in &q.orderby {
+            let (x, y) = (key(a, p), key(b, p));
+            let ord = match (x, y) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            let ord = if *desc { ord.reverse() } else { ord };
+            if ord.is_ne() {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let start = match q.after {
+        Some((SORTED, offset)) => offset as usize,
+        _ => 0,
+    };
+    let end = (start + q.page_size()).min(all.len());
+    let next = (end < all.len()).then_some((SORTED, end as u64));
+    (
+        all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+        next,
+    )
 }
 
 /// Serves one object with `$select` (or the set's defaults) and its `@odata.context`.
@@ -287,7 +356,7 @@ pub(crate) fn only(method: &str, allowed: &[&str]) -> Result<(), GraphError> {
 
 /// Single-object reads accept `$select` only.
 pub(crate) fn select_only(q: &Query) -> Result<(), GraphError> {
-    if q.top.is_some() || !q.filter.is_empty() || q.after.is_some() || q.count {
+    if q.has_collection_options() {
         return Err(GraphError::unsupported_query(
             "The query specified in the URI is not valid for this resource.",
         ));

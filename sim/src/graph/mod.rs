@@ -34,14 +34,78 @@ const ROOTS: &[&str] = &[
     "identity",
 ];
 
+/// Resolves key segments: `users('id')`, `users(userPrincipalName='upn')`,
+/// `directoryRoles(roleTemplateId='guid')`, `applications(appId='guid')`,
+/// `servicePrincipals(appId='guid')` become `[set, id]`
+/// (<https://learn.microsoft.com/graph/api/user-get> "userPrincipalName" key;
+/// <https://learn.microsoft.com/graph/api/directoryrole-get> "roleTemplateId";
+/// <https://learn.microsoft.com/graph/api/application-get> and
+/// <https://learn.microsoft.com/graph/api/serviceprincipal-get> "appId").
+/// `None` when the segment has no parenthesised key.
+fn alternate_key(store: &Store, segment: &str) -> Result<Option<(String, String)>, GraphError> {
+    let Some((set, rest)) = segment.split_once('(') else {
+        return Ok(None);
+    };
+    let inner = rest
+        .strip_suffix(')')
+        .ok_or_else(|| GraphError::unknown_segment(segment))?;
+    let (key, value) = match inner.split_once('=') {
+        Some((k, v)) => (Some(k.trim()), v.trim()),
+        None => (None, inner.trim()),
+    };
+    let value = value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .map(|v| v.replace("''", "'"))
+        .ok_or_else(|| GraphError::unknown_segment(segment))?;
+    let lower_set = set.to_ascii_lowercase();
+    let lower_key = key.map(str::to_ascii_lowercase);
+    let id = match (lower_set.as_str(), lower_key.as_deref()) {
+        (_, None) | ("users", Some("userprincipalname")) => value,
+        ("directoryroles", Some("roletemplateid")) => store
+            .read(|t| {
+                t.directory_roles
+                    .iter()
+                    .find(|r| {
+                        crate::snapshot::str_prop(&r.object, "roleTemplateId")
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&value))
+                    })
+                    .and_then(|r| crate::snapshot::object_id(&r.object).map(str::to_string))
+            })
+            .ok_or_else(|| GraphError::not_found(&value))?,
+        ("applications" | "serviceprincipals", Some("appid")) => store
+            .read(|t| {
+                let c = if lower_set == "applications" {
+                    &t.applications
+                } else {
+                    &t.service_principals
+                };
+                c.iter()
+                    .find(|o| {
+                        crate::snapshot::str_prop(o, "appId")
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&value))
+                    })
+                    .and_then(|o| crate::snapshot::object_id(o).map(str::to_string))
+            })
+            .ok_or_else(|| GraphError::not_found(&value))?,
+        _ => return Err(GraphError::unknown_segment(segment)),
+    };
+    Ok(Some((set.to_string(), id)))
+}
+
 /// Handles one Graph request against the store.
 pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
-    let seg: Vec<String> = req
+    let mut seg: Vec<String> = req
         .path
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| query::decode(s, false))
         .collect();
+    if let Some(first) = seg.first().cloned() {
+        if let Some((set, key)) = alternate_key(store, &first)? {
+            seg.splice(0..1, [set, key]);
+        }
+    }
     let low: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
     let q = query::parse(req.query.as_deref(), req.eventual)?;
     let ctx = Ctx {

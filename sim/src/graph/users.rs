@@ -8,7 +8,9 @@
 
 use serde_json::{json, Value};
 
-use super::common::{context_url, entity, json_body, list, only, run, select_only, Ctx, EntitySet};
+use super::common::{
+    context_url, count, entity, json_body, list, only, run, select_only, Ctx, EntitySet,
+};
 use crate::collection::Collection;
 use crate::error::GraphError;
 use crate::snapshot::str_prop;
@@ -31,6 +33,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
             only(m, &["GET"])?;
             store.read(|t| list(ctx, &USERS, &t.users))
         }
+        ["users", "$count"] => store.read(|t| count(ctx, &USERS, &t.users)),
         ["users", _] => {
             let key = ctx.seg[1].clone();
             match m {
@@ -122,9 +125,13 @@ pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
                 "Searches against this resource are not supported. Only specific instances can be queried.",
             ))
         }
-        ["directory", "deleteditems", cast] if cast.starts_with("microsoft.graph.") => {
+        // The official SDKs send the `graph.` alias of the namespace
+        // (`deletedItems/graph.user`); both spellings are the same cast.
+        ["directory", "deleteditems", cast]
+            if cast.starts_with("microsoft.graph.") || cast.starts_with("graph.") =>
+        {
             only(m, &["GET"])?;
-            let kind = &ctx.seg[2]["microsoft.graph.".len()..];
+            let kind = ctx.seg[2].rsplit('.').next().unwrap_or_default();
             store.read(|t| {
                 let (context, ty, c) = match kind.to_ascii_lowercase().as_str() {
                     "user" => (
