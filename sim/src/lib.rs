@@ -24,6 +24,7 @@ mod faults;
 mod filter;
 pub mod generate;
 mod graph;
+pub mod permissions;
 mod query;
 pub mod schema;
 mod server;

@@ -327,6 +327,12 @@ async fn graph_request(
         ));
         return r;
     }
+    // Only JWT-shaped tokens are accepted (graph-sim does not verify signatures); their
+    // `roles` and `wids` claims decide what the caller may do.
+    let grants = match crate::token::read(token.unwrap_or_default(), unix_ms() / 1000) {
+        Ok(g) => g,
+        Err(e) => return error_response(&e, ids),
+    };
     if shared.store.is_tenant_deleted() {
         let tenant = shared.store.read(|t| t.tenant_id().to_string());
         let e = GraphError::new(
@@ -352,9 +358,7 @@ async fn graph_request(
         content_type: header(headers, "content-type").map(str::to_string),
         body,
         origin: origin(headers, shared.addr),
-        grants: token
-            .and_then(|t| crate::token::read(t, unix_ms() / 1000).ok())
-            .unwrap_or_default(),
+        grants,
     };
     if rest.eq_ignore_ascii_case("$batch") {
         if method != "POST" {

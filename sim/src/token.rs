@@ -169,6 +169,81 @@ pub fn mint(o: &MintOptions, now_unix: u64) -> String {
     format!("{}.{}.", enc(&header), enc(&claims))
 }
 
+/// Directory role template ids by display name, for `graph-sim token --directory-roles`
+/// (<https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference>).
+pub const ROLE_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "Global Administrator",
+        "62e90394-69f5-4237-9190-012177145e10",
+    ),
+    (
+        "Privileged Authentication Administrator",
+        "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+    ),
+    (
+        "Privileged Role Administrator",
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    ),
+    ("User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1"),
+    (
+        "Application Administrator",
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    ),
+    (
+        "Cloud Application Administrator",
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+    ),
+    (
+        "Security Administrator",
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    ),
+    (
+        "Conditional Access Administrator",
+        "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+    ),
+    (
+        "Authentication Administrator",
+        "c4e39bd9-1100-46d3-8c65-fb160da0071f",
+    ),
+    (
+        "Helpdesk Administrator",
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    ),
+    ("Global Reader", "f2ef992c-3afb-46b9-b7cf-a126ee74c451"),
+];
+
+/// A role's template id from its display name (case-insensitive) or the id itself.
+pub fn role_template(name_or_id: &str) -> Option<String> {
+    let s = name_or_id.trim();
+    if crate::schema::is_guid(s) {
+        return Some(s.to_ascii_lowercase());
+    }
+    ROLE_TEMPLATES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, id)| (*id).to_string())
+}
+
+/// A token with every application permission graph-sim checks and the Global Administrator
+/// role: what tests use when permissions are not the subject. Valid for 24 hours.
+pub fn full_access() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    mint(
+        &MintOptions {
+            app_roles: crate::permissions::all_permissions()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            directory_roles: vec!["62e90394-69f5-4237-9190-012177145e10".into()],
+            lifetime_s: 24 * 3600,
+            ..MintOptions::default()
+        },
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,7 +137,7 @@ async fn filter_subset_and_advanced_queries_need_eventual() {
             "{}/v1.0/users?$filter=userType ne 'Guest'&$count=true",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .header("ConsistencyLevel", "eventual")
         .send()
         .await
@@ -350,7 +350,7 @@ async fn unknown_routes_are_graph_errors_never_500() {
     let r = c
         .http
         .patch(format!("{}/v1.0/servicePrincipals/sp-1", c.base))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .body("{not json")
         .send()
         .await
@@ -873,4 +873,132 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
             "{d}"
         );
     }
+}
+
+/// A client whose token carries exactly `roles` and `wids`.
+fn client_with(server: &SimServer, roles: &[&str], wids: &[&str]) -> Client {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            app_roles: roles.iter().map(|r| r.to_string()).collect(),
+            directory_roles: wids.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        },
+        now,
+    );
+    Client {
+        token,
+        ..Client::new(server)
+    }
+}
+
+#[tokio::test]
+async fn tokens_must_be_jwts_and_routes_need_their_permissions() {
+    let server = start(&tenant_yaml()).await;
+    let http = reqwest::Client::new();
+    for bad in ["test-token", "a.b.c", "e30.e30"] {
+        let r = http
+            .get(format!("{}/v1.0/users", server.base_url()))
+            .header("Authorization", format!("Bearer {bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    }
+    // The read-only app of issue 12: it reads everything closeout plans from, writes nothing.
+    let reader = client_with(
+        &server,
+        &[
+            "User.Read.All",
+            "Organization.Read.All",
+            "RoleManagement.Read.Directory",
+            "Policy.Read.All",
+            "Application.Read.All",
+            "Domain.Read.All",
+        ],
+        &[],
+    );
+    for path in [
+        "/v1.0/users?$select=id",
+        "/v1.0/organization",
+        "/v1.0/directoryRoles",
+        "/v1.0/directoryRoles/role-ga/members?$select=id",
+        "/v1.0/directory/subscriptions",
+        "/v1.0/subscribedSkus",
+        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+        "/v1.0/identity/conditionalAccess/policies",
+        "/v1.0/applications",
+        "/v1.0/servicePrincipals",
+        "/v1.0/domains",
+        "/v1.0/directory/deletedItems/microsoft.graph.user?$select=id",
+        "/v1.0/directory/deletedItems/microsoft.graph.application",
+        "/beta/users/aaaaaaaa-0000-0000-0000-000000000002/authentication/requirements",
+    ] {
+        let r = reader.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    for (method, path) in [
+        ("DELETE", format!("/v1.0/users/{ANN}")),
+        ("DELETE", "/v1.0/domains/unused.com".to_string()),
+        ("DELETE", "/v1.0/applications/app-1".to_string()),
+    ] {
+        let r = reader.send(method, &path, None).await;
+        assert_eq!(r.status, 403, "{method} {path}");
+        assert_eq!(code(&r), "Authorization_RequestDenied");
+        assert_eq!(
+            r.body["error"]["message"],
+            "Insufficient privileges to complete the operation."
+        );
+    }
+    let r = reader
+        .patch(
+            &format!("/v1.0/users/{ANN}"),
+            json!({"accountEnabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // A batch item is checked like a top-level request.
+    let r = reader
+        .send(
+            "POST",
+            "/v1.0/$batch",
+            Some(json!({"requests": [{"id": "1", "method": "DELETE", "url": format!("/users/{ANN}")}]})),
+        )
+        .await;
+    assert_eq!(r.body["responses"][0]["status"], 403, "{}", r.body);
+
+    // User.DeleteRestore.All deletes ordinary users; Ann holds User Administrator, a
+    // privileged role, so the app also needs a privileged role of its own.
+    let deleter = client_with(&server, &["User.DeleteRestore.All"], &[]);
+    let bob = "aaaaaaaa-0000-0000-0000-000000000003";
+    let r = deleter.delete(&format!("/v1.0/users/{ANN}")).await;
+    assert_eq!((r.status, code(&r)), (403, "Authorization_RequestDenied"));
+    let admin_deleter = client_with(
+        &server,
+        &["User.DeleteRestore.All"],
+        &["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"],
+    );
+    assert_eq!(
+        admin_deleter
+            .delete(&format!("/v1.0/users/{ANN}"))
+            .await
+            .status,
+        204
+    );
+    // Bob holds no role: the permission alone is enough (he is synced, so Graph refuses
+    // him for that reason instead; the refusal is not a 403).
+    assert_ne!(
+        deleter.delete(&format!("/v1.0/users/{bob}")).await.status,
+        403
+    );
+    let dee = "aaaaaaaa-0000-0000-0000-000000000005";
+    assert_eq!(
+        deleter.delete(&format!("/v1.0/users/{dee}")).await.status,
+        204
+    );
 }

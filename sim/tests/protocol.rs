@@ -359,7 +359,7 @@ async fn dropped_connections_and_lost_responses() {
             "{}/v1.0/users/aaaaaaaa-0000-0000-0000-000000000002",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .send()
         .await
         .expect_err("no response");
@@ -383,7 +383,7 @@ async fn dropped_connections_and_lost_responses() {
             "{}/v1.0/users/aaaaaaaa-0000-0000-0000-000000000002",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .send()
         .await;
     assert!(sent.is_err());
@@ -495,7 +495,7 @@ async fn deleting_thousands_of_users_is_fast_and_logged_once_each() {
             for id in chunk {
                 let r = http
                     .delete(format!("{base}/v1.0/users/{id}"))
-                    .header("Authorization", "Bearer t")
+                    .header("Authorization", bearer())
                     .send()
                     .await
                     .unwrap();

@@ -107,6 +107,10 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         }
     }
     let low: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
+    // Permissions first, as Graph checks them before the resource (a 403 even for an
+    // object that does not exist).
+    let key = crate::permissions::route_key(&low.iter().map(String::as_str).collect::<Vec<_>>());
+    crate::permissions::check(&req.grants, &req.method, &key)?;
     let q = query::parse(req.query.as_deref(), req.eventual)?;
     let ctx = Ctx {
         store,

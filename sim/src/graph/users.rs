@@ -50,13 +50,30 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
                         entity(ctx, &USERS, u)
                     })
                 }
-                "DELETE" => run(
-                    store,
-                    Op::DeleteUser {
-                        id: key,
-                        at: Store::now(),
-                    },
-                ),
+                "DELETE" => {
+                    // Deleting a holder of a privileged role needs a privileged role on the
+                    // app too (the token's `wids`).
+                    let roles: Vec<String> = store.read(|t| {
+                        let Some(id) = t.resolve_user(&key) else {
+                            return Vec::new();
+                        };
+                        t.directory_roles
+                            .iter()
+                            .filter(|r| r.members.contains(&id))
+                            .filter_map(|r| {
+                                str_prop(&r.object, "roleTemplateId").map(str::to_string)
+                            })
+                            .collect()
+                    });
+                    crate::permissions::check_delete_user(&ctx.req.grants, &roles)?;
+                    run(
+                        store,
+                        Op::DeleteUser {
+                            id: key,
+                            at: Store::now(),
+                        },
+                    )
+                }
                 "PATCH" => run(
                     store,
                     Op::PatchUser {

@@ -55,6 +55,17 @@ domains:
     )
 }
 
+/// A JWT-shaped token with every permission graph-sim checks and the Global Administrator
+/// role (graph_sim::token::full_access).
+pub fn token() -> String {
+    graph_sim::token::full_access()
+}
+
+/// `Bearer <token()>`.
+pub fn bearer() -> String {
+    format!("Bearer {}", token())
+}
+
 pub fn store_from(yaml: &str) -> Store {
     Store::from_snapshot(parse_snapshot(yaml, Path::new("test.yaml")).expect("test snapshot loads"))
 }
@@ -72,6 +83,8 @@ pub async fn start_with(yaml: &str, config: SimConfig) -> SimServer {
 pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
+    /// The bearer token sent with every Graph request.
+    pub token: String,
 }
 
 pub struct Reply {
@@ -85,6 +98,7 @@ impl Client {
         Client {
             base: server.base_url(),
             http: reqwest::Client::new(),
+            token: token(),
         }
     }
 
@@ -115,7 +129,7 @@ impl Client {
         let mut req = self
             .http
             .request(method, url)
-            .header("Authorization", "Bearer test-token");
+            .header("Authorization", format!("Bearer {}", self.token));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
