@@ -20,7 +20,7 @@ use graph_sim::{load_snapshot, SimConfig, SimServer, Store, ThrottleConfig};
 Examples:
   graph-sim generate --users 1000 --guests 50 --seed 7 -o tenant.yaml
   graph-sim serve tenant.yaml --port 8765 --state tenant.state.jsonl
-  curl -H 'Authorization: Bearer x' 'http://127.0.0.1:8765/v1.0/users?$top=5'
+  curl -H \"Authorization: Bearer $(graph-sim token --all)\" 'http://127.0.0.1:8765/v1.0/users?$top=5'
   graph-sim serve tenant.yaml --throttle --time-scale 10 --fault-503 0.01 --seed 1
   graph-sim portal cancel-subscription --url http://127.0.0.1:8765 <subscription-id>
   graph-sim portal delete-tenant --url http://127.0.0.1:8765
