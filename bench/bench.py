@@ -300,6 +300,8 @@ def run_sdk(args, bins, snapshot: Path, admin: str, sim_flags, concurrency: int,
             admin,
             "--concurrency",
             str(concurrency),
+            "--token",
+            SIM_TOKEN,
         ]
         m = run_measured(cmd, work / f"{label}.out")
         left = users_left(sim)
@@ -322,12 +324,17 @@ def run_sdk(args, bins, snapshot: Path, admin: str, sim_flags, concurrency: int,
     )
 
 
+# A token graph-sim accepts (JWT-shaped, every permission it checks): set by main() from
+# `graph-sim token --all`.
+SIM_TOKEN = ""
+
+
 def closeout_env(work: Path, label: str) -> dict:
-    """closeout's environment for run `label`: any token (graph-sim accepts every bearer
-    token; closeout needs one for a --graph-url) and a state directory of the run's own, so
+    """closeout's environment for run `label`: graph-sim's full-permission token (closeout
+    needs one for a --graph-url) and a state directory of the run's own, so
     no apply journal or lock of an earlier run (same seed, same tenant id) is resumed."""
     env = dict(os.environ)
-    env["CLOSEOUT_ACCESS_TOKEN"] = "benchmark-token"
+    env["CLOSEOUT_ACCESS_TOKEN"] = SIM_TOKEN
     env["CLOSEOUT_STATE_DIR"] = str(work / "state" / label)
     env.pop("CLOSEOUT_GRAPH_URL", None)
     return env
@@ -420,6 +427,10 @@ def main() -> int:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     work = args.work_dir
     bins = {b: args.bin_dir / b for b in ("closeout", "graph-sim")}
+    global SIM_TOKEN
+    SIM_TOKEN = subprocess.run(
+        [str(bins["graph-sim"]), "token", "--all"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     for path in bins.values():
         if not path.exists():
             raise SetupError(f"{path} is missing: build it with `cargo build --release --workspace`")

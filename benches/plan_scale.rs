@@ -71,7 +71,7 @@ fn main() {
     });
     let client = GraphClient::new(
         &sim.base_url(),
-        std::sync::Arc::new(StaticToken::new("bench")),
+        std::sync::Arc::new(StaticToken::new(graph_sim::token::full_access())),
         ClientOptions::default(),
     )
     .expect("client");

@@ -68,7 +68,7 @@ fn run_closeout(args: &[&str], state: &Path) -> (i32, Duration, u64, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(args)
         .env("CLOSEOUT_STATE_DIR", state)
-        .env("CLOSEOUT_ACCESS_TOKEN", "benchmark-token")
+        .env("CLOSEOUT_ACCESS_TOKEN", graph_sim::token::full_access())
         .env_remove("AZURE_CLIENT_SECRET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

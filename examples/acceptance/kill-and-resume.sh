@@ -22,7 +22,8 @@ ADMIN=$(grep -m1 -o 'admin@[a-z0-9.]*' "$WORK/tenant.yaml")
 SIM=$!
 until grep -q listening "$WORK/sim.out" 2>/dev/null; do kill -0 "$SIM" || { echo "graph-sim did not start"; exit 1; }; sleep 0.1; done
 URL=$(sed -n 's/.*listening on //p' "$WORK/sim.out")
-export CLOSEOUT_ACCESS_TOKEN=acceptance-not-a-secret CLOSEOUT_STATE_DIR=$WORK/state
+CLOSEOUT_ACCESS_TOKEN=$("$BIN/graph-sim" token --all)  # unsigned; only graph-sim accepts it
+export CLOSEOUT_ACCESS_TOKEN CLOSEOUT_STATE_DIR=$WORK/state
 
 "$BIN/closeout" plan --graph-url "$URL" --keep "$ADMIN" -o "$WORK/plan.yaml" | grep '^Plan:'
 killed=0

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::graph::GraphResponse;
-use crate::server::{portal_error, Shared};
+use crate::state::Shared;
+use crate::wire::{portal_error, GraphResponse};
 
 fn ok(body: Value) -> GraphResponse {
     GraphResponse {

@@ -1,4 +1,5 @@
-//! JSON batching: `POST /{version}/$batch` (<https://learn.microsoft.com/graph/json-batching>).
+//! The `$batch` area, above the router: `POST /{version}/$batch`
+//! (<https://learn.microsoft.com/graph/json-batching>). Must not import the server.
 //! Validates the envelope, orders items by `dependsOn`, throttles and runs each item like a
 //! top-level request, answers 424 for items whose dependency failed, and logs every item.
 
@@ -9,9 +10,10 @@ use serde_json::{json, Map, Value};
 
 use crate::error::GraphError;
 use crate::faults::Fault;
-use crate::graph::{self, GraphRequest, GraphResponse};
-use crate::server::{error_body, error_response, unix_ms, Ids, LogEntry, Shared};
+use crate::graph;
+use crate::state::{unix_ms, LogEntry, Shared};
 use crate::throttle::Admission;
+use crate::wire::{error_body, error_response, GraphRequest, GraphResponse, Ids};
 
 /// Largest number of requests in one batch.
 pub(crate) const MAX_BATCH: usize = 20;
@@ -95,15 +97,23 @@ fn parse(body: &[u8]) -> Result<Vec<Item>, GraphError> {
             depends_on,
         });
     }
+    // A dependency must name a request that comes earlier in the batch: OData's JSON batch
+    // reader (which Graph's $batch is built on) refuses forward and unknown references with
+    // "... is not matching any of the request Id and atomic group Id seen so far. Forward
+    // reference is not allowed." (OData/odata.net issue #1822;
+    // <https://learn.microsoft.com/graph/json-batching>, "Sequencing requests with the
+    // dependsOn property").
+    let mut seen: HashSet<String> = HashSet::new();
     for item in &items {
         for d in &item.depends_on {
-            if !ids.contains(&d.to_ascii_lowercase()) {
+            if !seen.contains(&d.to_ascii_lowercase()) {
                 return Err(bad(format!(
-                    "Request '{}' depends on '{d}', which is not in the batch.",
+                    "The dependsOn Id: [{d}] in request [{}] is not matching any of the request Id and atomic group Id seen so far. Forward reference is not allowed.",
                     item.id
                 )));
             }
         }
+        seen.insert(item.id.to_ascii_lowercase());
     }
     Ok(items)
 }
@@ -152,11 +162,17 @@ fn order(items: &[Item]) -> Result<Vec<usize>, GraphError> {
 
 fn item_response(id: &str, resp: &GraphResponse) -> Value {
     let mut headers = Map::new();
+    // Graph's item headers: the body's full JSON content type, OData-Version, and the
+    // throttling headers (`Retry-After`, `x-ms-resource-unit`) of that item
+    // (<https://learn.microsoft.com/graph/json-batching>, "Response format").
     if resp.body.is_some() {
         headers.insert(
             "Content-Type".into(),
-            Value::String("application/json".into()),
+            Value::String(
+                "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8".into(),
+            ),
         );
+        headers.insert("OData-Version".into(), Value::String("4.0".into()));
     }
     for (k, v) in &resp.headers {
         headers.insert(k.clone(), Value::String(v.clone()));
@@ -178,6 +194,31 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: &GraphRequest, ids: &Ids) 
         Err(e) => return error_response(&e, ids),
     };
     let (items, order) = items;
+    // Graph sometimes answers the whole envelope instead of its items (throttled before any
+    // item ran, or a failed dependency of the batch itself); the option rehearses clients'
+    // handling of that path. Nothing ran, nothing is logged per item.
+    if let Some(status) = shared.faults.roll_batch_envelope() {
+        let e = if status == 429 {
+            GraphError::new(
+                429,
+                "TooManyRequests",
+                "Too many requests. Please retry after the time specified in the Retry-After header, if any.",
+            )
+        } else {
+            GraphError::new(
+                424,
+                "FailedDependency",
+                "The batch was not run because a dependency of the request failed.",
+            )
+        };
+        let mut r = error_response(&e, ids);
+        if status == 429 {
+            if let Some(ra) = shared.faults.retry_after() {
+                r.headers.push(("Retry-After".into(), ra));
+            }
+        }
+        return r;
+    }
     let mut status_of: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::with_capacity(items.len());
     for i in order {
@@ -264,8 +305,10 @@ fn run_item(shared: &Arc<Shared>, outer: &GraphRequest, item: &Item, ids: &Ids) 
         path,
         query,
         eventual: header("consistencylevel").is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
+        content_type: header("content-type").map(str::to_string),
         body,
         origin: outer.origin.clone(),
+        grants: outer.grants.clone(),
     };
     if request.path.eq_ignore_ascii_case("$batch") {
         return error_response(&bad("A batch can't contain another batch."), &item_ids);
@@ -313,18 +356,32 @@ mod tests {
     }
 
     #[test]
-    fn dependencies_run_first_and_cycles_are_refused() {
+    fn dependencies_must_point_back_and_run_first() {
         let v = items(json!({"requests": [
-            {"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]},
-            {"id": "b", "method": "GET", "url": "/users"},
-        ]}))
-        .unwrap();
-        assert_eq!(order(&v).unwrap(), [1, 0]);
-        let c = items(json!({"requests": [
-            {"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]},
+            {"id": "a", "method": "GET", "url": "/users"},
             {"id": "b", "method": "GET", "url": "/users", "dependsOn": ["a"]},
+            {"id": "c", "method": "GET", "url": "/users", "dependsOn": ["A", "b"]},
         ]}))
         .unwrap();
-        assert!(order(&c).is_err());
+        assert_eq!(order(&v).unwrap(), [0, 1, 2]);
+        for forward in [
+            json!({"requests": [
+                {"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]},
+                {"id": "b", "method": "GET", "url": "/users"},
+            ]}),
+            json!({"requests": [
+                {"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]},
+                {"id": "b", "method": "GET", "url": "/users", "dependsOn": ["a"]},
+            ]}),
+            json!({"requests": [{"id": "a", "method": "GET", "url": "/users", "dependsOn": ["a"]}]}),
+        ] {
+            let e = items(forward).err().unwrap();
+            assert_eq!((e.status, e.code.as_str()), (400, "BadRequest"));
+            assert!(
+                e.message.contains("Forward reference is not allowed"),
+                "{}",
+                e.message
+            );
+        }
     }
 }

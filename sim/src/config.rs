@@ -39,6 +39,12 @@ pub struct SimConfig {
     /// as Graph does. Useful only with a large `time_scale`, where waits are sub-second;
     /// clients that read the header as an integer then ignore it.
     pub fractional_retry_after: bool,
+    /// Fraction of `$batch` envelopes answered 429 `TooManyRequests` (with `Retry-After`)
+    /// without running any item, as Graph sometimes answers a whole batch
+    /// (<https://learn.microsoft.com/graph/json-batching>, "Handling errors").
+    pub batch_rate_429: f64,
+    /// Fraction of `$batch` envelopes answered 424 `FailedDependency` without running any item.
+    pub batch_rate_424: f64,
 }
 
 impl Default for SimConfig {
@@ -57,6 +63,8 @@ impl Default for SimConfig {
             shuffle_seed: None,
             log_file: None,
             fractional_retry_after: false,
+            batch_rate_429: 0.0,
+            batch_rate_424: 0.0,
         }
     }
 }

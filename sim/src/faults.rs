@@ -31,6 +31,8 @@ pub(crate) struct Faults {
     jitter_ms: u64,
     time_scale: f64,
     fractional: bool,
+    batch_429: f64,
+    batch_424: f64,
 }
 
 fn rate(r: f64) -> f64 {
@@ -53,6 +55,8 @@ impl Faults {
             jitter_ms: config.latency_jitter_ms,
             time_scale: config.time_scale(),
             fractional: config.fractional_retry_after,
+            batch_429: rate(config.batch_rate_429),
+            batch_424: rate(config.batch_rate_424),
         }
     }
 
@@ -83,6 +87,22 @@ impl Faults {
             return Fault::Status(504);
         }
         Fault::None
+    }
+
+    /// Draws the envelope answer of the next `$batch`: `Some(429 | 424)` answers the whole
+    /// envelope with that status without running any item; `None` runs the batch.
+    pub(crate) fn roll_batch_envelope(&self) -> Option<u16> {
+        if self.batch_429 + self.batch_424 <= 0.0 {
+            return None;
+        }
+        let x: f64 = self.rng.lock().unwrap_or_else(|p| p.into_inner()).random();
+        if x < self.batch_429 {
+            Some(429)
+        } else if x < self.batch_429 + self.batch_424 {
+            Some(424)
+        } else {
+            None
+        }
     }
 
     /// `Retry-After` for a 503/504 (Graph may send one; seconds, time-scaled), or none.

@@ -20,7 +20,7 @@ use graph_sim::{load_snapshot, SimConfig, SimServer, Store, ThrottleConfig};
 Examples:
   graph-sim generate --users 1000 --guests 50 --seed 7 -o tenant.yaml
   graph-sim serve tenant.yaml --port 8765 --state tenant.state.jsonl
-  curl -H 'Authorization: Bearer x' 'http://127.0.0.1:8765/v1.0/users?$top=5'
+  curl -H \"Authorization: Bearer $(graph-sim token --all)\" 'http://127.0.0.1:8765/v1.0/users?$top=5'
   graph-sim serve tenant.yaml --throttle --time-scale 10 --fault-503 0.01 --seed 1
   graph-sim portal cancel-subscription --url http://127.0.0.1:8765 <subscription-id>
   graph-sim portal delete-tenant --url http://127.0.0.1:8765
@@ -63,6 +63,32 @@ enum Command {
     /// Persisted state (the op log written by `serve --state`).
     #[command(subcommand)]
     State(StateCommand),
+    /// Print an unsigned app-only access token graph-sim accepts (never real Graph).
+    ///
+    /// graph-sim reads its `roles` (application permissions) and `wids` (directory roles of
+    /// the app's service principal) claims to decide what the caller may do.
+    Token {
+        /// Application permissions, comma-separated (e.g. User.Read.All,Domain.Read.All).
+        #[arg(long, value_delimiter = ',', required_unless_present = "all")]
+        app_roles: Vec<String>,
+        /// Every permission graph-sim checks and the Global Administrator role (for tests
+        /// and benchmarks where permissions are not the subject).
+        #[arg(long, conflicts_with_all = ["app_roles", "directory_roles"])]
+        all: bool,
+        /// Directory roles held by the app, comma-separated names or role template ids
+        /// (e.g. "Privileged Authentication Administrator").
+        #[arg(long, value_delimiter = ',')]
+        directory_roles: Vec<String>,
+        /// The app's application (client) id (`appid` claim).
+        #[arg(long, default_value = graph_sim::token::DEFAULT_APP_ID)]
+        app_id: String,
+        /// The tenant id (`tid` claim).
+        #[arg(long, default_value = "00000000-0000-0000-0000-000000000000")]
+        tenant_id: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        lifetime: u64,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +153,13 @@ struct ServeArgs {
     /// does); only useful with a large --time-scale.
     #[arg(long)]
     fractional_retry_after: bool,
+    /// Fraction of $batch envelopes answered 429 TooManyRequests (with Retry-After) without
+    /// running any item.
+    #[arg(long, default_value_t = 0.0)]
+    batch_429: f64,
+    /// Fraction of $batch envelopes answered 424 FailedDependency without running any item.
+    #[arg(long, default_value_t = 0.0)]
+    batch_424: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,6 +283,58 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Portal(cmd) => portal(cmd),
+        Command::Token {
+            app_roles,
+            all,
+            directory_roles,
+            app_id,
+            tenant_id,
+            lifetime,
+        } => {
+            let (app_roles, directory_roles) = if all {
+                (
+                    graph_sim::permissions::all_permissions()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                    vec!["Global Administrator".to_string()],
+                )
+            } else {
+                (app_roles, directory_roles)
+            };
+            let mut wids = Vec::new();
+            for r in &directory_roles {
+                wids.push(graph_sim::token::role_template(r).ok_or_else(|| {
+                    format!(
+                        "unknown directory role '{r}': give a role template id or one of: {}",
+                        graph_sim::token::ROLE_TEMPLATES
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?);
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let token = graph_sim::token::mint(
+                &graph_sim::token::MintOptions {
+                    app_roles: app_roles
+                        .iter()
+                        .map(|r| r.trim().to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect(),
+                    directory_roles: wids,
+                    app_id,
+                    tenant_id,
+                    lifetime_s: lifetime,
+                },
+                now,
+            );
+            say(&token);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -274,6 +359,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         shuffle_seed: args.shuffle_seed,
         log_file: args.log,
         fractional_retry_after: args.fractional_retry_after,
+        batch_rate_429: args.batch_429,
+        batch_rate_424: args.batch_424,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

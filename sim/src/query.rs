@@ -1,5 +1,7 @@
 //! OData query options as Graph's directory endpoints accept them: `$select`, `$top`,
-//! `$skiptoken`, `$filter` (a subset), `$count`. Owns parsing and validation only.
+//! `$skiptoken`, `$filter` ([`crate::filter`]), `$count`, `$orderby`, `$search`. Owns parsing,
+//! the rules on when the advanced query parameters (`ConsistencyLevel: eventual` and
+//! `$count=true`) are needed, and validation against the schema.
 //!
 //! Pages: <https://learn.microsoft.com/graph/paging>; options:
 //! <https://learn.microsoft.com/graph/query-parameters>; advanced queries:
@@ -9,6 +11,8 @@ use serde_json::Value;
 
 use crate::collection::Key;
 use crate::error::GraphError;
+use crate::filter::{self, Expr};
+use crate::schema::Schema;
 use crate::snapshot::Object;
 
 /// Default page size of directory collections.
@@ -49,15 +53,6 @@ pub(crate) fn decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A comparison in `$filter`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Clause {
-    Eq(String, Value),
-    Ne(String, Value),
-    StartsWith(String, String),
-    EndsWith(String, String),
-}
-
 /// Parsed query options of one request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Query {
@@ -67,10 +62,16 @@ pub(crate) struct Query {
     pub top: Option<usize>,
     /// Decoded `$skiptoken` cursor.
     pub after: Option<Key>,
-    /// `$filter` clauses, all of which must hold.
-    pub filter: Vec<Clause>,
-    /// `$count=true`.
+    /// `$filter`.
+    pub filter: Option<Expr>,
+    /// `$count=true` as sent (honoured only with `ConsistencyLevel: eventual`).
     pub count: bool,
+    /// `ConsistencyLevel: eventual` was sent.
+    pub eventual: bool,
+    /// `$orderby`: property names, `true` = descending.
+    pub orderby: Vec<(String, bool)>,
+    /// `$search`: `"property:term"` clauses, all of which must hold.
+    pub search: Vec<(String, String)>,
     /// The raw `name=value` pairs other than `$skiptoken`, to rebuild `@odata.nextLink`.
     pub passthrough: Vec<String>,
 }
@@ -95,7 +96,10 @@ fn decode_skiptoken(token: &str) -> Option<Key> {
 /// Parses a raw query string. `eventual`: the request carries `ConsistencyLevel: eventual`
 /// (needed by `$count` and advanced filters).
 pub(crate) fn parse(raw: Option<&str>, eventual: bool) -> Result<Query, GraphError> {
-    let mut q = Query::default();
+    let mut q = Query {
+        eventual,
+        ..Query::default()
+    };
     let Some(raw) = raw else { return Ok(q) };
     let mut seen: Vec<String> = Vec::new();
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
@@ -106,7 +110,7 @@ pub(crate) fn parse(raw: Option<&str>, eventual: bool) -> Result<Query, GraphErr
         let is_option = key.starts_with('$')
             || matches!(
                 name.as_str(),
-                "select" | "top" | "skiptoken" | "filter" | "count"
+                "select" | "top" | "skiptoken" | "filter" | "count" | "orderby" | "search"
             );
         if !is_option {
             // Graph ignores query parameters that are not OData system query options.
@@ -178,7 +182,26 @@ pub(crate) fn parse(raw: Option<&str>, eventual: bool) -> Result<Query, GraphErr
                     ))
                 }
             },
-            "filter" => q.filter = parse_filter(&value)?,
+            "filter" => q.filter = Some(filter::parse(&value)?),
+            "orderby" => {
+                for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    let mut words = item.split_whitespace();
+                    let name = words.next().unwrap_or_default().to_string();
+                    let desc = match words.next().map(str::to_ascii_lowercase).as_deref() {
+                        None | Some("asc") => false,
+                        Some("desc") => true,
+                        Some(other) => {
+                            return Err(GraphError::new(
+                                400,
+                                "BadRequest",
+                                format!("Invalid $orderby direction '{other}'."),
+                            ))
+                        }
+                    };
+                    q.orderby.push((name, desc));
+                }
+            }
+            "search" => q.search = parse_search(&value)?,
             other => {
                 return Err(GraphError::unsupported_query(format!(
                     "Query option '${other}' is not supported by graph-sim on this resource."
@@ -186,156 +209,142 @@ pub(crate) fn parse(raw: Option<&str>, eventual: bool) -> Result<Query, GraphErr
             }
         }
     }
-    if q.count && !eventual {
-        return Err(GraphError::bad_request(
-            "$count is not currently supported.",
+    if !q.search.is_empty() && !eventual {
+        // <https://learn.microsoft.com/graph/aad-advanced-queries>, "Error handling".
+        return Err(GraphError::unsupported_query(
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
         ));
-    }
-    let advanced = q
-        .filter
-        .iter()
-        .any(|c| matches!(c, Clause::Ne(..) | Clause::EndsWith(..)));
-    if advanced && !(eventual && q.count) {
-        let prop = q
-            .filter
-            .iter()
-            .find_map(|c| match c {
-                Clause::Ne(p, _) | Clause::EndsWith(p, _) => Some(p.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        return Err(GraphError::unsupported_query(format!(
-            "Unsupported or invalid query filter clause specified for property '{prop}'. \
-             This clause needs the ConsistencyLevel: eventual header and $count=true."
-        )));
     }
     Ok(q)
 }
 
-fn unsupported_filter(expr: &str) -> GraphError {
-    GraphError::unsupported_query(format!("Unsupported query filter: '{expr}'."))
-}
-
-fn parse_literal(s: &str) -> Option<Value> {
-    let s = s.trim();
-    if let Some(inner) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
-        return Some(Value::String(inner.replace("''", "'")));
-    }
-    match s {
-        "true" => Some(Value::Bool(true)),
-        "false" => Some(Value::Bool(false)),
-        "null" => Some(Value::Null),
-        _ => s.parse::<i64>().ok().map(Value::from),
-    }
-}
-
-fn is_property(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Splits on ` and ` outside quotes; `or`, `not`, lambdas and nested paths are unsupported.
-fn parse_filter(expr: &str) -> Result<Vec<Clause>, GraphError> {
-    let mut parts = Vec::new();
-    let mut in_quote = false;
-    let mut start = 0;
-    let bytes = expr.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            in_quote = !in_quote;
-        } else if !in_quote && expr[i..].to_ascii_lowercase().starts_with(" and ") {
-            parts.push(&expr[start..i]);
-            i += 5;
-            start = i;
-            continue;
-        } else if !in_quote
-            && (expr[i..].to_ascii_lowercase().starts_with(" or ")
-                || expr[i..].to_ascii_lowercase().starts_with("not ")
-                || bytes[i] == b'/')
-        {
-            return Err(unsupported_filter(expr));
-        }
-        i += 1;
-    }
-    if in_quote {
-        return Err(unsupported_filter(expr));
-    }
-    parts.push(&expr[start..]);
-    parts
-        .into_iter()
-        .map(|p| parse_clause(p.trim(), expr))
-        .collect()
-}
-
-fn parse_clause(p: &str, whole: &str) -> Result<Clause, GraphError> {
-    let lower = p.to_ascii_lowercase();
-    for (func, is_starts) in [("startswith(", true), ("endswith(", false)] {
-        if lower.starts_with(func) && p.ends_with(')') {
-            let args = &p[func.len()..p.len() - 1];
-            let (prop, lit) = args
-                .split_once(',')
-                .ok_or_else(|| unsupported_filter(whole))?;
-            let prop = prop.trim();
-            let Some(Value::String(lit)) = parse_literal(lit) else {
-                return Err(unsupported_filter(whole));
-            };
-            if !is_property(prop) {
-                return Err(unsupported_filter(whole));
-            }
-            return Ok(if is_starts {
-                Clause::StartsWith(prop.to_string(), lit)
-            } else {
-                Clause::EndsWith(prop.to_string(), lit)
-            });
-        }
-    }
-    let mut it = p.splitn(3, ' ');
-    let (Some(prop), Some(op), Some(lit)) = (it.next(), it.next(), it.next()) else {
-        return Err(unsupported_filter(whole));
+/// `$search="displayName:ann" AND "mail:contoso"` (quotes required; `AND` between clauses).
+fn parse_search(value: &str) -> Result<Vec<(String, String)>, GraphError> {
+    let bad = || {
+        GraphError::new(
+            400,
+            "Request_UnsupportedQuery",
+            format!("Syntax error: invalid $search value '{value}'. Use \"property:term\"."),
+        )
     };
-    let Some(value) = parse_literal(lit) else {
-        return Err(unsupported_filter(whole));
-    };
-    if !is_property(prop) {
-        return Err(unsupported_filter(whole));
+    let mut out = Vec::new();
+    for clause in value.split(" AND ") {
+        let c = clause.trim();
+        let inner = c
+            .strip_prefix('"')
+            .and_then(|c| c.strip_suffix('"'))
+            .ok_or_else(bad)?;
+        let (p, t) = inner.split_once(':').ok_or_else(bad)?;
+        out.push((p.trim().to_string(), t.trim().to_string()));
     }
-    match op.to_ascii_lowercase().as_str() {
-        "eq" => Ok(Clause::Eq(prop.to_string(), value)),
-        "ne" => Ok(Clause::Ne(prop.to_string(), value)),
-        _ => Err(unsupported_filter(whole)),
-    }
-}
-
-fn values_equal(a: Option<&Value>, b: &Value) -> bool {
-    match (a, b) {
-        (None | Some(Value::Null), Value::Null) => true,
-        (Some(Value::String(x)), Value::String(y)) => x.eq_ignore_ascii_case(y),
-        (Some(x), y) => x == y,
-        (None, _) => false,
-    }
+    Ok(out)
 }
 
 impl Query {
-    /// Whether `o` passes every `$filter` clause.
+    /// Whether the advanced query parameters are both present.
+    pub(crate) fn advanced(&self) -> bool {
+        self.eventual && self.count
+    }
+
+    /// `@odata.count` is served only with `ConsistencyLevel: eventual`; without it Graph
+    /// "silently ignores the `$count` query parameter"
+    /// (<https://learn.microsoft.com/graph/aad-advanced-queries>, "Error handling").
+    pub(crate) fn serves_count(&self) -> bool {
+        self.count && self.eventual
+    }
+
+    /// Whether any option beyond `$select` was given (single-object reads refuse them).
+    pub(crate) fn has_collection_options(&self) -> bool {
+        self.top.is_some()
+            || self.filter.is_some()
+            || self.after.is_some()
+            || self.count
+            || !self.orderby.is_empty()
+            || !self.search.is_empty()
+    }
+
+    /// Whether `o` passes `$filter` and `$search`.
     pub(crate) fn matches(&self, o: &Object) -> bool {
-        self.filter.iter().all(|c| match c {
-            Clause::Eq(p, v) => values_equal(o.get(p), v),
-            Clause::Ne(p, v) => !values_equal(o.get(p), v),
-            Clause::StartsWith(p, s) => o
-                .get(p)
-                .and_then(Value::as_str)
-                .is_some_and(|x| x.to_ascii_lowercase().starts_with(&s.to_ascii_lowercase())),
-            Clause::EndsWith(p, s) => o
-                .get(p)
-                .and_then(Value::as_str)
-                .is_some_and(|x| x.to_ascii_lowercase().ends_with(&s.to_ascii_lowercase())),
-        })
+        self.filter.as_ref().is_none_or(|f| f.matches(o))
+            && self.search.iter().all(|(p, term)| {
+                o.get(p).and_then(Value::as_str).is_some_and(|v| {
+                    let (v, term) = (v.to_ascii_lowercase(), term.to_ascii_lowercase());
+                    // Tokenized prefix match: the term starts a word of the value.
+                    v.split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w.starts_with(&term))
+                        || v.starts_with(&term)
+                })
+            })
     }
 
     /// Page size to serve.
     pub(crate) fn page_size(&self) -> usize {
         self.top.unwrap_or(DEFAULT_TOP)
     }
+}
+
+/// `$orderby` support on directory objects (<https://learn.microsoft.com/graph/aad-advanced-queries>,
+/// "Support for sorting by properties"): `true` = works by default, `false` = advanced only.
+fn orderby_support(ty: &str, prop: &str) -> Option<bool> {
+    match (ty, prop) {
+        ("user", "displayName" | "userPrincipalName") => Some(true),
+        ("user", "createdDateTime" | "deletedDateTime") => Some(false),
+        (
+            "application" | "servicePrincipal",
+            "displayName" | "createdDateTime" | "deletedDateTime",
+        ) => Some(false),
+        _ => None,
+    }
+}
+
+/// Checks a query against entity type `ty` and returns it with property names spelled as
+/// the CSDL spells them: every `$select`, `$filter`, `$orderby` and `$search` property must
+/// exist (else 400 `Request_BadRequest` "Could not find a property named ..."), `$filter`
+/// literals must fit their property's type, and the operators and sorts that need the
+/// advanced query parameters are refused without them
+/// (<https://learn.microsoft.com/graph/aad-advanced-queries>).
+pub(crate) fn resolve(q: &Query, ty: &str) -> Result<Query, GraphError> {
+    let schema = Schema::get();
+    let mut out = q.clone();
+    if let Some(select) = &mut out.select {
+        for p in select.iter_mut().filter(|p| p.as_str() != "*") {
+            *p = schema.resolve(ty, p)?;
+        }
+        if select.iter().any(|p| p == "*") {
+            out.select = None;
+        }
+    }
+    if let Some(f) = &mut out.filter {
+        f.resolve(ty)?;
+        if let Some(op) = f.advanced_operator() {
+            if !q.advanced() {
+                return Err(GraphError::unsupported_query(format!(
+                    "Operator '{op}' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+                )));
+            }
+        }
+    }
+    for (p, _) in &mut out.orderby {
+        *p = schema.resolve(ty, p)?;
+        let by_default = orderby_support(ty, p).ok_or_else(|| {
+            GraphError::unsupported_query("Sorting not supported for current query.")
+        })?;
+        if !(by_default || q.advanced()) {
+            return Err(GraphError::unsupported_query(
+                "Sorting not supported for current query.",
+            ));
+        }
+    }
+    // "Using $filter and $orderby in the same query is supported only with advanced queries."
+    if !out.orderby.is_empty() && out.filter.is_some() && !q.advanced() {
+        return Err(GraphError::unsupported_query(
+            "Sorting not supported for current query.",
+        ));
+    }
+    for (p, _) in &mut out.search {
+        *p = schema.resolve(ty, p)?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -374,37 +383,57 @@ mod tests {
     }
 
     #[test]
-    fn filter_subset() {
-        let q = parse(
-            Some("$filter=userType eq 'Guest' and startswith(displayName,'a')"),
-            false,
+    fn advanced_query_parameters() {
+        let user = |raw: &str, eventual: bool| resolve(&parse(Some(raw), eventual)?, "user");
+        assert!(user(
+            "$filter=userType eq 'Guest' or startsWith(displayName,'a')",
+            false
         )
-        .unwrap();
-        let o: Object =
-            serde_json::from_str(r#"{"userType":"guest","displayName":"Ann"}"#).unwrap();
-        assert!(q.matches(&o));
+        .is_ok());
+        assert!(user("$filter=userType in ('Guest','Member')", false).is_ok());
+        for needs in [
+            "$filter=userType ne 'Guest'",
+            "$filter=not(userType eq 'Guest')",
+            "$filter=endsWith(mail,'@x.com')",
+            "$orderby=createdDateTime",
+            "$orderby=displayName&$filter=userType eq 'Guest'",
+        ] {
+            let e = user(needs, false).unwrap_err();
+            assert_eq!(e.code, "Request_UnsupportedQuery", "{needs}");
+            // The header alone or $count=true alone is not enough.
+            assert!(user(needs, true).is_err(), "{needs}");
+            assert!(
+                user(&format!("{needs}&$count=true"), false).is_err(),
+                "{needs}"
+            );
+            assert!(
+                user(&format!("{needs}&$count=true"), true).is_ok(),
+                "{needs}"
+            );
+        }
+        assert!(user("$orderby=displayName desc,userPrincipalName", false).is_ok());
+        assert!(
+            user("$orderby=jobTitle&$count=true", true).is_err(),
+            "not sortable at all"
+        );
+        // $count=true without the header is ignored, not refused.
+        let q = parse(Some("$count=true"), false).unwrap();
+        assert!(!q.serves_count());
+        assert!(parse(Some("$count=true"), true).unwrap().serves_count());
         assert_eq!(
-            parse(Some("$filter=a eq 'x' or b eq 'y'"), false)
+            parse(Some("$search=\"displayName:ann\""), false)
                 .unwrap_err()
                 .code,
             "Request_UnsupportedQuery"
         );
-        assert_eq!(
-            parse(Some("$filter=userType ne 'Guest'"), false)
-                .unwrap_err()
-                .code,
-            "Request_UnsupportedQuery"
-        );
-        assert!(parse(Some("$filter=userType ne 'Guest'&$count=true"), true).is_ok());
-        assert!(parse(Some("$count=true"), false).is_err());
+        assert!(user("$search=\"displayName:ann\"", true).is_ok());
+        assert!(user("$search=\"displayNme:ann\"", true).is_err());
     }
 
     #[test]
     fn unknown_dollar_option_is_rejected_plain_params_ignored() {
         assert_eq!(
-            parse(Some("$orderby=displayName"), false)
-                .unwrap_err()
-                .status,
+            parse(Some("$expand=manager"), false).unwrap_err().status,
             400
         );
         assert!(parse(Some("foo=bar"), false).is_ok());

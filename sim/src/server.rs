@@ -1,13 +1,12 @@
-//! The loopback HTTP server: accepts connections on 127.0.0.1, applies Graph's transport
-//! behaviour (auth, request ids, error bodies, faults, throttling, `$batch`), routes `/_sim/`
-//! admin calls, and records the request log. Graph semantics live in [`crate::graph`].
+//! The loopback HTTP server, the top layer: accepts connections on 127.0.0.1, applies Graph's
+//! transport behaviour (auth, request ids, faults, throttling), hands `$batch` to
+//! [`crate::batch`], Graph requests to the router [`crate::graph`] and `/_sim/` calls to
+//! [`crate::admin`], and records the request log. Nothing below imports it.
 
 use std::convert::Infallible;
-use std::fs::File;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,72 +14,21 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 
 use crate::config::SimConfig;
-use crate::error::{GraphError, PortalError};
+use crate::error::GraphError;
 use crate::faults::{Fault, Faults};
-use crate::graph::{self, GraphRequest, GraphResponse};
+use crate::graph;
+use crate::state::{unix_ms, LogEntry, Shared};
 use crate::store::Store;
 use crate::throttle::{Admission, Throttle};
+use crate::wire::{error_response, GraphRequest, GraphResponse, Ids};
 
 /// Largest request body accepted (Graph rejects far smaller bodies for these endpoints).
 const MAX_BODY: usize = 4 * 1024 * 1024;
-
-/// One request as the simulator saw it (top-level requests and each `$batch` item).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEntry {
-    /// HTTP method, upper case.
-    pub method: String,
-    /// Path and query as sent (`$batch` items: `/v1.0` + the item's relative url).
-    pub path: String,
-    /// Status answered; 0 when the connection was dropped without a response.
-    pub status: u16,
-    /// Whether this was an item of a `$batch` request.
-    pub via_batch: bool,
-    /// When the request was answered, Unix epoch milliseconds.
-    pub unix_ms: u64,
-}
-
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-pub(crate) struct Shared {
-    addr: SocketAddr,
-    pub(crate) store: Store,
-    log: Mutex<Vec<LogEntry>>,
-    log_file: Option<Mutex<File>>,
-    pub(crate) throttle: Throttle,
-    pub(crate) faults: Faults,
-}
-
-impl Shared {
-    pub(crate) fn log_snapshot(&self) -> Vec<LogEntry> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub(crate) fn record(&self, entry: LogEntry) {
-        if let Some(f) = &self.log_file {
-            if let Ok(line) = serde_json::to_string(&entry) {
-                let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
-                // The log file is a diagnostic aid: a failed write must not fail the request.
-                let _ = writeln!(f, "{line}");
-            }
-        }
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(entry);
-    }
-}
 
 /// A running graph-sim: a stand-in for `https://graph.microsoft.com` on `http://127.0.0.1:PORT`
 /// (REST conventions: <https://learn.microsoft.com/graph/use-the-api>; errors:
@@ -219,52 +167,6 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Request ids of one request: ours, and the client's (echoed; ours when absent).
-#[derive(Debug, Clone)]
-pub(crate) struct Ids {
-    pub(crate) request_id: String,
-    pub(crate) client_request_id: String,
-}
-
-impl Ids {
-    pub(crate) fn new(client: Option<&str>) -> Ids {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        Ids {
-            client_request_id: client.map_or_else(|| request_id.clone(), str::to_string),
-            request_id,
-        }
-    }
-}
-
-fn graph_date() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    now.format(&format).unwrap_or_default()
-}
-
-/// Graph's error body (<https://learn.microsoft.com/graph/errors>).
-pub(crate) fn error_body(e: &GraphError, ids: &Ids) -> Value {
-    json!({
-        "error": {
-            "code": e.code,
-            "message": e.message,
-            "innerError": {
-                "date": graph_date(),
-                "request-id": ids.request_id,
-                "client-request-id": ids.client_request_id,
-            }
-        }
-    })
-}
-
-pub(crate) fn error_response(e: &GraphError, ids: &Ids) -> GraphResponse {
-    GraphResponse {
-        status: e.status,
-        headers: Vec::new(),
-        body: Some(error_body(e, ids)),
-    }
 }
 
 fn to_http(resp: GraphResponse, ids: &Ids) -> Response<Full<Bytes>> {
@@ -425,6 +327,12 @@ async fn graph_request(
         ));
         return r;
     }
+    // Only JWT-shaped tokens are accepted (graph-sim does not verify signatures); their
+    // `roles` and `wids` claims decide what the caller may do.
+    let grants = match crate::token::read(token.unwrap_or_default(), unix_ms() / 1000) {
+        Ok(g) => g,
+        Err(e) => return error_response(&e, ids),
+    };
     if shared.store.is_tenant_deleted() {
         let tenant = shared.store.read(|t| t.tenant_id().to_string());
         let e = GraphError::new(
@@ -447,8 +355,10 @@ async fn graph_request(
         path: rest.to_string(),
         query: raw_query,
         eventual,
+        content_type: header(headers, "content-type").map(str::to_string),
         body,
         origin: origin(headers, shared.addr),
+        grants,
     };
     if rest.eq_ignore_ascii_case("$batch") {
         if method != "POST" {
@@ -469,24 +379,4 @@ async fn graph_request(
     };
     admitted.annotate(&mut resp);
     resp
-}
-
-/// Renders a portal refusal for the admin routes: 404 for unknown objects, 409 otherwise,
-/// with every blocking object listed.
-pub(crate) fn portal_error(e: &PortalError) -> GraphResponse {
-    let (status, code, blockers) = match e {
-        PortalError::NotFound { .. } => (404, "NotFound", Vec::new()),
-        PortalError::Blocked { blockers } => (409, "PrerequisitesNotMet", blockers.clone()),
-        PortalError::TenantDeleted => (409, "TenantDeleted", Vec::new()),
-        PortalError::InvalidState { .. } => (409, "InvalidState", Vec::new()),
-        PortalError::Persist(_) => (500, "PersistFailed", Vec::new()),
-    };
-    GraphResponse {
-        status,
-        headers: Vec::new(),
-        body: Some(json!({
-            "error": {"code": code, "message": e.to_string()},
-            "blockers": blockers,
-        })),
-    }
 }

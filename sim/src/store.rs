@@ -1248,6 +1248,11 @@ impl Store {
         self.lock().tenant.deleted
     }
 
+    /// The tenant id (the organization object's `id`), as tokens for it carry in `tid`.
+    pub fn tenant_id(&self) -> String {
+        self.read(|t| t.tenant_id().to_string())
+    }
+
     /// Objects that currently block [`Store::portal_delete_tenant`] (empty = it would succeed).
     pub fn tenant_deletion_blockers(&self) -> Vec<Blocker> {
         self.lock().tenant.tenant_deletion_blockers()

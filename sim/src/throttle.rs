@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use crate::config::{SimConfig, ThrottleConfig};
 use crate::error::GraphError;
-use crate::graph::GraphResponse;
-use crate::server::{error_response, Ids};
+use crate::wire::{error_response, GraphResponse, Ids};
 
 /// Formats seconds for `Retry-After`: whole seconds rounded up (at least 1), as Graph sends
 /// them, or with `fractional` millisecond precision, rounded up.

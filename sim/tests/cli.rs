@@ -134,3 +134,47 @@ fn bad_snapshot_is_reported_with_location() {
     assert!(err.contains("bad.yaml:5:"), "{err}");
     assert!(err.contains("duplicate id u"), "{err}");
 }
+
+#[test]
+fn token_prints_a_jwt_with_the_asked_roles() {
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--app-roles",
+            "User.Read.All,Domain.Read.All",
+            "--directory-roles",
+            "Privileged Authentication Administrator",
+            "--app-id",
+            "11111111-2222-3333-4444-555555555555",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let grants = graph_sim::token::read(token.trim(), 0).expect("graph-sim accepts it");
+    assert_eq!(grants.roles, ["User.Read.All", "Domain.Read.All"]);
+    assert_eq!(grants.wids, ["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"]);
+    assert_eq!(
+        grants.app_id.as_deref(),
+        Some("11111111-2222-3333-4444-555555555555")
+    );
+    let all = Command::new(BIN).args(["token", "--all"]).output().unwrap();
+    let grants = graph_sim::token::read(String::from_utf8(all.stdout).unwrap().trim(), 0).unwrap();
+    assert!(grants.has_any(&["User.DeleteRestore.All"]));
+    let bad = Command::new(BIN)
+        .args([
+            "token",
+            "--app-roles",
+            "x",
+            "--directory-roles",
+            "Chief Wizard",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown directory role"));
+}

@@ -78,10 +78,13 @@ async fn default_user_properties_without_select() {
     );
     assert!(r.body.get("jobTitle").is_some_and(|v| v.is_null()));
     let r = c
-        .get("/v1.0/users/ann@contoso.com?$select=userType,x-extra")
+        .get("/v1.0/users/ann@contoso.com?$select=userType,extension_0123456789abcdef0123456789abcdef_costCenter")
         .await;
     assert_eq!(r.body["userType"], "Member");
-    assert_eq!(r.body["x-extra"], "kept");
+    assert_eq!(
+        r.body["extension_0123456789abcdef0123456789abcdef_costCenter"],
+        "kept"
+    );
 }
 
 #[tokio::test]
@@ -97,8 +100,22 @@ async fn top_out_of_range_is_rejected_like_graph() {
     assert_eq!(r.status, 200);
     let r = c.get("/v1.0/users?$top=abc").await;
     assert_eq!(r.status, 400);
-    let r = c.get("/v1.0/users?$orderby=displayName").await;
-    assert_eq!(r.status, 400);
+    // $orderby on users' displayName works by default and pages in order
+    // (<https://learn.microsoft.com/graph/aad-advanced-queries>, "Support for sorting").
+    let mut names = Vec::new();
+    let mut next =
+        Some("/v1.0/users?$orderby=displayName desc&$select=displayName&$top=4".to_string());
+    while let Some(url) = next {
+        let r = c.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for u in r.body["value"].as_array().unwrap() {
+            names.push(u["displayName"].as_str().unwrap().to_string());
+        }
+        next = r.body["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(names, ["Guest", "Dee", "Cid", "Bob", "Ann", "Admin"]);
+    let r = c.get("/v1.0/users?$orderby=jobTitle").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
 }
 
 #[tokio::test]
@@ -120,7 +137,7 @@ async fn filter_subset_and_advanced_queries_need_eventual() {
             "{}/v1.0/users?$filter=userType ne 'Guest'&$count=true",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .header("ConsistencyLevel", "eventual")
         .send()
         .await
@@ -128,10 +145,61 @@ async fn filter_subset_and_advanced_queries_need_eventual() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["@odata.count"], 5);
+    // or, in, startsWith and any() work by default.
     let r = c
-        .get("/v1.0/users?$filter=startswith(displayName,'a') or userType eq 'x'")
+        .get("/v1.0/users?$filter=startswith(displayName,'a') or userType eq 'Guest'&$select=displayName")
         .await;
-    assert_eq!((r.status, code(&r)), (400, "Request_UnsupportedQuery"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 3);
+    let r = c
+        .get("/v1.0/users?$filter=userType in ('Guest')&$select=id")
+        .await;
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
+    let r = c
+        .get("/v1.0/users?$filter=assignedLicenses/any(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)&$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // $count=true without the header is ignored (no @odata.count), as documented.
+    let r = c.get("/v1.0/users?$count=true&$select=id").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("@odata.count").is_none());
+    // /users/$count needs the header, and answers a plain number with it.
+    let r = c.get("/v1.0/users/$count").await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    assert_eq!(
+        r.body["error"]["message"],
+        "$count is not currently supported."
+    );
+    let r = c
+        .send_with(
+            "GET",
+            "/v1.0/users/$count",
+            &[("ConsistencyLevel", "eventual")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, 6);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    // Alternate keys and the graph. alias in casts.
+    let r = c
+        .get("/v1.0/users(userPrincipalName='ann@contoso.com')?$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], ANN);
+    let r = c
+        .get(&format!(
+            "/v1.0/directoryRoles(roleTemplateId='{GA_TEMPLATE}')?$select=displayName"
+        ))
+        .await;
+    assert_eq!(r.body["displayName"], "Global Administrator", "{}", r.body);
+    let r = c
+        .get("/v1.0/directory/deletedItems/graph.user?$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[tokio::test]
@@ -146,8 +214,16 @@ async fn soft_delete_then_404_then_purge() {
     assert_eq!(code(&r), "Request_ResourceNotFound");
     assert_eq!(c.get(&format!("/v1.0/users/{ANN}")).await.status, 404);
 
+    // Deleted users come with the user default set: deletedDateTime only when selected
+    // (msgraph-sdk-powershell issue #3244).
     let r = c
         .get("/v1.0/directory/deletedItems/microsoft.graph.user")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["value"][0].get("deletedDateTime").is_none());
+    assert_eq!(r.body["value"][0]["businessPhones"], serde_json::json!([]));
+    let r = c
+        .get("/v1.0/directory/deletedItems/microsoft.graph.user?$select=id,userPrincipalName,deletedDateTime")
         .await;
     assert_eq!(r.status, 200);
     let deleted = &r.body["value"][0];
@@ -274,7 +350,7 @@ async fn unknown_routes_are_graph_errors_never_500() {
     let r = c
         .http
         .patch(format!("{}/v1.0/servicePrincipals/sp-1", c.base))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .body("{not json")
         .send()
         .await
@@ -695,4 +771,234 @@ async fn op_log_persists_across_reopen() {
 
     Store::reset(&state).unwrap();
     assert!(!state.exists());
+}
+
+#[tokio::test]
+async fn select_filter_and_patch_are_checked_against_the_schema() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    let bad_name = |r: &Reply, name: &str| {
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(code(r), "Request_BadRequest");
+        assert_eq!(
+            r.body["error"]["message"],
+            format!("Could not find a property named '{name}' on type 'microsoft.graph.user'.")
+        );
+    };
+    // $select: exactly what was asked (no extra id), names in the CSDL's spelling.
+    let r = c
+        .get("/v1.0/users?$select=USERTYPE,businessPhones&$top=1")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body["value"][0].as_object().unwrap();
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["userType", "businessPhones"]
+    );
+    assert_eq!(
+        first["businessPhones"],
+        serde_json::json!([]),
+        "collections are [], never null"
+    );
+    bad_name(&c.get("/v1.0/users?$select=id,userTyp").await, "userTyp");
+    bad_name(
+        &c.get(&format!("/v1.0/users/{ANN}?$select=x-extra")).await,
+        "x-extra",
+    );
+    bad_name(
+        &c.get("/v1.0/directory/deletedItems/microsoft.graph.user?$select=nope")
+            .await,
+        "nope",
+    );
+    // $filter: an `eq null` typo no longer matches everyone.
+    bad_name(
+        &c.get("/v1.0/users?$filter=userTyp eq null").await,
+        "userTyp",
+    );
+    let r = c.get("/v1.0/users?$filter=accountEnabled eq 'true'").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("incompatible types"));
+    let r = c
+        .get("/v1.0/users?$filter=accountEnabled eq false&$select=id")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
+    // PATCH: unknown, read-only, mistyped, and no Content-Type.
+    let path = format!("/v1.0/users/{ANN}");
+    bad_name(
+        &c.patch(&path, serde_json::json!({"acountEnabled": false}))
+            .await,
+        "acountEnabled",
+    );
+    let r = c
+        .patch(&path, serde_json::json!({"onPremisesSyncEnabled": false}))
+        .await;
+    assert_eq!((r.status, code(&r)), (400, "Request_BadRequest"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    let r = c
+        .patch(&path, serde_json::json!({"accountEnabled": "false"}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = c
+        .patch(&path, serde_json::json!({"businessPhones": null}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let body = Some(br#"{"accountEnabled": false}"#.to_vec());
+    for headers in [&[][..], &[("Content-Type", "text/plain")][..]] {
+        let r = c.send_with("PATCH", &path, headers, body.clone()).await;
+        assert_eq!((r.status, code(&r)), (400, "BadRequest"), "{headers:?}");
+    }
+    let r = c
+        .send_with(
+            "PATCH",
+            &path,
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = c.get(&format!("{path}?$select=accountEnabled")).await;
+    assert_eq!(r.body["accountEnabled"], false);
+    // Served values carry only CSDL properties: a snapshot's stray key is not served.
+    let r = c.get("/v1.0/domains").await;
+    for d in r.body["value"].as_array().unwrap() {
+        assert!(
+            d.get("supportedServices").is_some_and(|v| v.is_array()),
+            "{d}"
+        );
+    }
+}
+
+/// A client whose token carries exactly `roles` and `wids`.
+fn client_with(server: &SimServer, roles: &[&str], wids: &[&str]) -> Client {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            app_roles: roles.iter().map(|r| r.to_string()).collect(),
+            directory_roles: wids.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        },
+        now,
+    );
+    Client {
+        token,
+        ..Client::new(server)
+    }
+}
+
+#[tokio::test]
+async fn tokens_must_be_jwts_and_routes_need_their_permissions() {
+    let server = start(&tenant_yaml()).await;
+    let http = reqwest::Client::new();
+    for bad in ["test-token", "a.b.c", "e30.e30"] {
+        let r = http
+            .get(format!("{}/v1.0/users", server.base_url()))
+            .header("Authorization", format!("Bearer {bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    }
+    // The read-only app of issue 12: it reads everything closeout plans from, writes nothing.
+    let reader = client_with(
+        &server,
+        &[
+            "User.Read.All",
+            "Organization.Read.All",
+            "RoleManagement.Read.Directory",
+            "Policy.Read.All",
+            "Application.Read.All",
+            "Domain.Read.All",
+        ],
+        &[],
+    );
+    for path in [
+        "/v1.0/users?$select=id",
+        "/v1.0/organization",
+        "/v1.0/directoryRoles",
+        "/v1.0/directoryRoles/role-ga/members?$select=id",
+        "/v1.0/directory/subscriptions",
+        "/v1.0/subscribedSkus",
+        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+        "/v1.0/identity/conditionalAccess/policies",
+        "/v1.0/applications",
+        "/v1.0/servicePrincipals",
+        "/v1.0/domains",
+        "/v1.0/directory/deletedItems/microsoft.graph.user?$select=id",
+        "/v1.0/directory/deletedItems/microsoft.graph.application",
+        "/beta/users/aaaaaaaa-0000-0000-0000-000000000002/authentication/requirements",
+    ] {
+        let r = reader.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    for (method, path) in [
+        ("DELETE", format!("/v1.0/users/{ANN}")),
+        ("DELETE", "/v1.0/domains/unused.com".to_string()),
+        ("DELETE", "/v1.0/applications/app-1".to_string()),
+    ] {
+        let r = reader.send(method, &path, None).await;
+        assert_eq!(r.status, 403, "{method} {path}");
+        assert_eq!(code(&r), "Authorization_RequestDenied");
+        assert_eq!(
+            r.body["error"]["message"],
+            "Insufficient privileges to complete the operation."
+        );
+    }
+    let r = reader
+        .patch(
+            &format!("/v1.0/users/{ANN}"),
+            json!({"accountEnabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // A batch item is checked like a top-level request.
+    let r = reader
+        .send(
+            "POST",
+            "/v1.0/$batch",
+            Some(json!({"requests": [{"id": "1", "method": "DELETE", "url": format!("/users/{ANN}")}]})),
+        )
+        .await;
+    assert_eq!(r.body["responses"][0]["status"], 403, "{}", r.body);
+
+    // User.DeleteRestore.All deletes ordinary users; Ann holds User Administrator, a
+    // privileged role, so the app also needs a privileged role of its own.
+    let deleter = client_with(&server, &["User.DeleteRestore.All"], &[]);
+    let bob = "aaaaaaaa-0000-0000-0000-000000000003";
+    let r = deleter.delete(&format!("/v1.0/users/{ANN}")).await;
+    assert_eq!((r.status, code(&r)), (403, "Authorization_RequestDenied"));
+    let admin_deleter = client_with(
+        &server,
+        &["User.DeleteRestore.All"],
+        &["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"],
+    );
+    assert_eq!(
+        admin_deleter
+            .delete(&format!("/v1.0/users/{ANN}"))
+            .await
+            .status,
+        204
+    );
+    // Bob holds no role: the permission alone is enough (he is synced, so Graph refuses
+    // him for that reason instead; the refusal is not a 403).
+    assert_ne!(
+        deleter.delete(&format!("/v1.0/users/{bob}")).await.status,
+        403
+    );
+    let dee = "aaaaaaaa-0000-0000-0000-000000000005";
+    assert_eq!(
+        deleter.delete(&format!("/v1.0/users/{dee}")).await.status,
+        204
+    );
 }

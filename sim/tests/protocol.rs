@@ -167,6 +167,62 @@ async fn batch_envelope_rules() {
     assert_eq!(r.status, 400);
     let r = c.send("GET", "/v1.0/$batch", None).await;
     assert_eq!(r.status, 405);
+    // dependsOn must point at an earlier item (forward and unknown references refused).
+    for deps in [json!(["2"]), json!(["nope"])] {
+        let r = batch(
+            &c,
+            json!([{"id": "1", "method": "GET", "url": "/users", "dependsOn": deps},
+                   {"id": "2", "method": "GET", "url": "/domains"}]),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], "BadRequest");
+    }
+    assert!(server.request_log().iter().all(|e| !e.via_batch));
+    // Item responses carry Graph's item headers.
+    let r = batch(&c, json!([{"id": "1", "method": "GET", "url": "/domains"}])).await;
+    let h = &r.body["responses"][0]["headers"];
+    assert!(h["Content-Type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/json"));
+    assert_eq!(h["OData-Version"], "4.0");
+}
+
+#[tokio::test]
+async fn batch_envelope_can_be_answered_429_or_424_without_running_items() {
+    for (config, status) in [
+        (
+            SimConfig {
+                batch_rate_429: 1.0,
+                ..SimConfig::default()
+            },
+            429,
+        ),
+        (
+            SimConfig {
+                batch_rate_424: 1.0,
+                ..SimConfig::default()
+            },
+            424,
+        ),
+    ] {
+        let server = start_with(&tenant_yaml(), config).await;
+        let c = Client::new(&server);
+        let r = batch(
+            &c,
+            json!([{"id": "1", "method": "DELETE", "url": "/users/aaaaaaaa-0000-0000-0000-000000000002"}]),
+        )
+        .await;
+        assert_eq!(r.status, status, "{}", r.body);
+        assert_eq!(r.headers.contains_key("retry-after"), status == 429);
+        assert!(r.body["error"]["innerError"]["request-id"].is_string());
+        assert!(server.request_log().iter().all(|e| !e.via_batch));
+        let u = c
+            .get("/v1.0/users/aaaaaaaa-0000-0000-0000-000000000002")
+            .await;
+        assert_eq!(u.status, 200, "the item did not run");
+    }
 }
 
 #[tokio::test]
@@ -303,7 +359,7 @@ async fn dropped_connections_and_lost_responses() {
             "{}/v1.0/users/aaaaaaaa-0000-0000-0000-000000000002",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .send()
         .await
         .expect_err("no response");
@@ -327,7 +383,7 @@ async fn dropped_connections_and_lost_responses() {
             "{}/v1.0/users/aaaaaaaa-0000-0000-0000-000000000002",
             c.base
         ))
-        .header("Authorization", "Bearer t")
+        .header("Authorization", bearer())
         .send()
         .await;
     assert!(sent.is_err());
@@ -439,7 +495,7 @@ async fn deleting_thousands_of_users_is_fast_and_logged_once_each() {
             for id in chunk {
                 let r = http
                     .delete(format!("{base}/v1.0/users/{id}"))
-                    .header("Authorization", "Bearer t")
+                    .header("Authorization", bearer())
                     .send()
                     .await
                     .unwrap();

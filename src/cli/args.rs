@@ -107,6 +107,16 @@ pub struct TargetArgs {
     /// `closeout sim reset SNAPSHOT`.
     #[arg(long, value_name = "SNAPSHOT", global = false)]
     pub simulate: Option<PathBuf>,
+    /// With --simulate: the application permissions the simulated app holds, comma-separated
+    /// (default: every permission closeout needs), to rehearse a narrower app registration,
+    /// e.g. a read-only one. graph-sim answers 403 like Graph for what they do not grant.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "simulate"
+    )]
+    pub simulate_app_roles: Option<Vec<String>>,
     /// Microsoft Graph service root. Default: the --cloud's (https://graph.microsoft.com).
     /// Plain http:// is refused except on loopback.
     #[arg(long, value_name = "URL", env = "CLOSEOUT_GRAPH_URL")]

@@ -104,6 +104,62 @@ pub fn client_options(target: &TargetArgs, simulated: bool) -> ClientOptions {
     }
 }
 
+/// The application permissions closeout's apply app needs (README, "Graph permissions"):
+/// what `--simulate` grants unless `--simulate-app-roles` narrows it.
+pub const SIMULATED_APP_ROLES: &[&str] = &[
+    "User.Read.All",
+    "Organization.Read.All",
+    "RoleManagement.Read.Directory",
+    "Policy.Read.All",
+    "Application.Read.All",
+    "Domain.Read.All",
+    "User.DeleteRestore.All",
+    "User.ReadWrite.All",
+    "Organization.ReadWrite.All",
+    "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "Application.ReadWrite.All",
+    "Domain.ReadWrite.All",
+];
+
+/// Privileged Authentication Administrator: the directory role that lets an app delete
+/// users who hold privileged roles (<https://learn.microsoft.com/graph/api/user-delete>).
+const SIMULATED_DIRECTORY_ROLE: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+
+/// The unsigned token the in-process graph-sim accepts for a rehearsal: the default apply
+/// app's permissions, or exactly `--simulate-app-roles` (then without a directory role).
+fn simulated_token(target: &TargetArgs, tenant_id: &str) -> String {
+    let (app_roles, directory_roles) = match &target.simulate_app_roles {
+        Some(roles) => (
+            roles
+                .iter()
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect(),
+            Vec::new(),
+        ),
+        None => (
+            SIMULATED_APP_ROLES.iter().map(|r| r.to_string()).collect(),
+            vec![SIMULATED_DIRECTORY_ROLE.to_string()],
+        ),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            app_roles,
+            directory_roles,
+            tenant_id: tenant_id.to_string(),
+            // A rehearsal of a long apply --wait must not outlive its token.
+            lifetime_s: 30 * 24 * 3600,
+            ..graph_sim::token::MintOptions::default()
+        },
+        now,
+    )
+}
+
 /// Connects to the tenant `target` names: a simulated tenant, or Graph in the `--cloud`
 /// with the credential `--auth` names or the environment provides.
 pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
@@ -128,7 +184,10 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
         let client = GraphClient::new(
             &sim.base_url(),
-            Arc::new(StaticToken::new("simulated-tenant")),
+            Arc::new(StaticToken::new(simulated_token(
+                target,
+                &sim.store().tenant_id(),
+            ))),
             client_options(target, true),
         )?;
         return Ok(Connection {

@@ -8,6 +8,32 @@ use graph_sim::{LogEntry, SimConfig, SimServer, Snapshot, Store};
 use serde_json::Value;
 use std::process::{Command, Output};
 
+/// A JWT-shaped bearer token with every application permission graph-sim checks and the
+/// Global Administrator role (minted once per test process by graph_sim's library).
+/// Not a secret: graph-sim does not verify signatures, real Graph refuses it.
+pub fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(graph_sim::token::full_access)
+}
+
+/// A token carrying exactly these application permissions and directory roles
+/// (role template ids), for tests about what a narrower app may do.
+pub fn token_with(app_roles: &[&str], directory_roles: &[&str], app_id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            app_roles: app_roles.iter().map(|r| r.to_string()).collect(),
+            directory_roles: directory_roles.iter().map(|r| r.to_string()).collect(),
+            app_id: app_id.to_string(),
+            lifetime_s: 24 * 3600,
+            ..graph_sim::token::MintOptions::default()
+        },
+        now,
+    )
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -174,7 +200,7 @@ impl Sim {
         self.rt.block_on(async {
             reqwest::Client::new()
                 .request(method, url)
-                .bearer_auth("test-token-not-a-secret")
+                .bearer_auth(token())
                 .json(&body)
                 .send()
                 .await

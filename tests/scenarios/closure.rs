@@ -356,7 +356,7 @@ fn apply_wait_polls_until_the_administrator_is_done() {
     let sb = Sandbox::new();
     let sim = Sim::open(&tenant("trial"));
     let url = sim.url();
-    let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
+    let token = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
         &[
@@ -405,7 +405,7 @@ fn apply_wait_polls_until_the_administrator_is_done() {
             "--timeout",
             "60s",
         ])
-        .env("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -507,7 +507,7 @@ fn a_disabled_kept_administrator_is_refused_at_plan_and_at_apply() {
     let sb = Sandbox::new();
     let sim = Sim::open(&tenant("contoso"));
     let url = sim.url();
-    let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
+    let token = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
         &[

@@ -21,10 +21,25 @@ use crate::common::{s, tenant, write_big_tenant, Run, Sandbox};
 
 const CONTOSO_ADMIN: &str = "admin@contoso.com";
 /// Recognisable fake credentials: none may ever appear in output or files.
-const FAKE_TOKEN: &str = "FAKE-TOKEN-d41d8cd98f00b204e9800998ecf8427e";
+/// The pre-acquired token (a JWT graph-sim accepts).
+fn fake_token() -> &'static str {
+    crate::common::token()
+}
 const FAKE_SECRET: &str = "FAKE-SECRET-9e107d9d372bb6826bd81d3542a419d6";
 const FAKE_MI_HEADER: &str = "FAKE-MI-HEADER-e4d909c290d0fb1ca068ffaddf22cbd0";
-const FAKE_MI_TOKEN: &str = "FAKE-MI-TOKEN-1f3870be274f6c49b3e31a0c6728957f";
+/// The token the fake managed-identity endpoint issues (a JWT graph-sim accepts, distinct
+/// from [`fake_token`]).
+fn fake_mi_token() -> &'static str {
+    static T: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let all = graph_sim::permissions::all_permissions();
+        crate::common::token_with(
+            &all,
+            &["62e90394-69f5-4237-9190-012177145e10"],
+            "11111111-2222-3333-4444-555555555555",
+        )
+    })
+}
 
 /// Variables that would change which credential closeout picks: cleared for every run.
 const AUTH_VARS: &[&str] = &[
@@ -168,7 +183,7 @@ fn contoso_apply_under_faults_and_throttling_does_everything_once() {
     let sb = Sandbox::new();
     let sim = SimHost::start(&tenant("contoso"), hostile(20.0, 7));
     let url = sim.url();
-    let env = [("CLOSEOUT_ACCESS_TOKEN", FAKE_TOKEN)];
+    let env = [("CLOSEOUT_ACCESS_TOKEN", fake_token())];
     let common = ["--graph-url", &url, "--pace-time-scale", "20"];
     let plan = sb.path("contoso.plan.yaml");
     let mut args = vec!["plan", "--keep", CONTOSO_ADMIN, "-o", s(&plan)];
@@ -214,7 +229,7 @@ fn ten_thousand_user_apply_under_faults_and_throttling_does_everything_once() {
     let scale = "400";
     let sim = SimHost::start(&snapshot, hostile(400.0, 11));
     let url = sim.url();
-    let env = [("CLOSEOUT_ACCESS_TOKEN", FAKE_TOKEN)];
+    let env = [("CLOSEOUT_ACCESS_TOKEN", fake_token())];
     let common = ["--graph-url", &url, "--pace-time-scale", scale];
     let plan = sb.path("big.plan.yaml");
     let mut args = vec!["plan", "--keep", admin, "-o", s(&plan)];
@@ -408,7 +423,7 @@ fn quick_options() -> ClientOptions {
 }
 
 fn client(url: &str, options: ClientOptions) -> GraphClient {
-    let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new(FAKE_TOKEN));
+    let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new(fake_token()));
     GraphClient::new(url, token, options).unwrap()
 }
 
@@ -430,7 +445,7 @@ fn an_error_shows_status_code_request_id_request_and_what_to_do() {
     let run = closeout(
         &sb,
         &["plan", "--keep", CONTOSO_ADMIN, "--graph-url", &graph.url()],
-        &[("CLOSEOUT_ACCESS_TOKEN", FAKE_TOKEN)],
+        &[("CLOSEOUT_ACCESS_TOKEN", fake_token())],
     )
     .expect(1);
     for part in [
@@ -459,7 +474,7 @@ fn an_error_shows_status_code_request_id_request_and_what_to_do() {
         ids.insert(id.to_string());
         assert_eq!(
             r.header("authorization"),
-            Some(&*format!("Bearer {FAKE_TOKEN}"))
+            Some(&*format!("Bearer {}", fake_token()))
         );
     }
     assert_eq!(ids.len(), reqs.len());
@@ -468,7 +483,7 @@ fn an_error_shows_status_code_request_id_request_and_what_to_do() {
 #[test]
 fn plain_http_is_refused_except_on_loopback() {
     let sb = Sandbox::new();
-    let env = [("CLOSEOUT_ACCESS_TOKEN", FAKE_TOKEN)];
+    let env = [("CLOSEOUT_ACCESS_TOKEN", fake_token())];
     for url in [
         "http://graph.microsoft.com",
         "http://10.1.2.3:8080",
@@ -567,7 +582,8 @@ async fn retries_follow_retry_after_and_backoff_and_give_up_naming_the_request()
 
 #[tokio::test]
 async fn paging_follows_next_links_resends_consistency_level_and_stops_on_a_loop() {
-    // graph-sim refuses $count without ConsistencyLevel on any page.
+    // graph-sim refuses an advanced filter (ne) without ConsistencyLevel on any page
+    // (a bare $count=true without the header is ignored, as Graph documents).
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("big.yaml");
     write_big_tenant(&snap, 120);
@@ -576,7 +592,7 @@ async fn paging_follows_next_links_resends_consistency_level_and_stops_on_a_loop
         .await
         .unwrap();
     let c = client(&sim.base_url(), quick_options());
-    let path = "/v1.0/users?$count=true&$select=id&$top=25";
+    let path = "/v1.0/users?$count=true&$filter=userType%20ne%20'None'&$select=id&$top=25";
     let users = c.get_all(path).await.unwrap();
     assert_eq!(users.len(), 121);
     let pages = sim
@@ -740,7 +756,7 @@ fn no_token_or_secret_appears_in_output_logs_plan_or_state() {
     // 1. A pre-acquired token: plan and apply against a failing graph-sim.
     let sim = SimHost::start(&tenant("contoso"), hostile(50.0, 5));
     let url = sim.url();
-    let token_env = [("CLOSEOUT_ACCESS_TOKEN", FAKE_TOKEN)];
+    let token_env = [("CLOSEOUT_ACCESS_TOKEN", fake_token())];
     let plan = sb.path("p.yaml");
     let planned = closeout(
         &sb,
@@ -828,7 +844,7 @@ fn no_token_or_secret_appears_in_output_logs_plan_or_state() {
             + 3600;
         answer(
             200,
-            json!({"access_token": FAKE_MI_TOKEN, "expires_on": expires.to_string(),
+            json!({"access_token": fake_mi_token(), "expires_on": expires.to_string(),
                    "token_type": "Bearer", "resource": "https://graph.microsoft.com"}),
         )
     });
@@ -859,7 +875,7 @@ fn no_token_or_secret_appears_in_output_logs_plan_or_state() {
     );
 
     assert_never_shown(
-        &[FAKE_TOKEN, FAKE_SECRET, FAKE_MI_HEADER, FAKE_MI_TOKEN],
+        &[fake_token(), FAKE_SECRET, FAKE_MI_HEADER, fake_mi_token()],
         &[&planned, &applied, &echoed, &secret, &managed],
         &sb,
     );

@@ -15,7 +15,9 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("stubborn", "admin@litware.onmicrosoft.com"),
 ];
 
-const TOKEN_ENV: (&str, &str) = ("CLOSEOUT_ACCESS_TOKEN", "test-token-not-a-secret");
+fn token_env() -> (&'static str, &'static str) {
+    ("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
+}
 
 /// A plan file without its `plan:` stamp line (id, creation time, digest).
 fn without_stamp(text: &str) -> String {
@@ -55,7 +57,7 @@ fn plan_over_http(sb: &Sandbox, snapshot: &Path, keep: &str, seed: u64, out: &Pa
     let url = sim.base_url();
     let run = sb.closeout_env(
         &["plan", "--graph-url", &url, "--keep", keep, "-o", s(out)],
-        &[TOKEN_ENV],
+        &[token_env()],
     );
     rt.block_on(sim.shutdown());
     run
@@ -73,7 +75,7 @@ fn served_user_order(snapshot: &Path, seed: u64) -> Vec<String> {
         let sim = graph_sim::SimServer::start(store, config, 0).await.unwrap();
         let body: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/v1.0/users?$select=id", sim.base_url()))
-            .bearer_auth("t")
+            .bearer_auth(crate::common::token())
             .send()
             .await
             .unwrap()
@@ -559,7 +561,7 @@ fn state_export_round_trips_through_the_simulator() {
             "-o",
             s(&over_http),
         ],
-        &[TOKEN_ENV],
+        &[token_env()],
     )
     .expect(0);
     rt.block_on(sim.shutdown());

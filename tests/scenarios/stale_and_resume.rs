@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 
 use crate::common::{s, tenant, write_big_tenant, Run, Sandbox, Sim};
 
-const TOKEN: &str = "test-token-not-a-secret";
 const CONTOSO_ADMIN: &str = "admin@contoso.com";
 const BIG_ADMIN: &str = "admin@big.onmicrosoft.com";
 
@@ -31,7 +30,7 @@ fn load(path: &Path) -> Snapshot {
 fn closeout(sb: &Sandbox, url: &str, args: &[&str]) -> Run {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--graph-url", url]);
-    sb.closeout_env(&all, &[("CLOSEOUT_ACCESS_TOKEN", TOKEN)])
+    sb.closeout_env(&all, &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())])
 }
 
 /// Plans `keep`'s closure of the tenant at `url` into the sandbox's `plan.yaml`.
@@ -297,7 +296,7 @@ fn closeout_in_terminal(sb: &Sandbox, url: &str, args: &[&str], typed: &str) -> 
     let mut child = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
-        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .env_remove("CLOSEOUT_GRAPH_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -375,7 +374,7 @@ fn spawn_apply(sb: &Sandbox, url: &str, plan: &Path, n: usize) -> Child {
     Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(["apply", s(plan), "--auto-approve", "--graph-url", url])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
-        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .env_remove("CLOSEOUT_GRAPH_URL")
         .stdin(Stdio::null())
         .stdout(out)
@@ -604,7 +603,7 @@ fn ctrl_c_during_a_long_retry_after_exits_130_within_two_seconds_journal_intact(
             &proxy.url,
         ])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
-        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -778,7 +777,7 @@ fn ctrl_c_while_batched_writes_wait_out_the_write_quota() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(["apply", s(&plan), "--auto-approve", "--graph-url", &url])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
-        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -192,7 +192,7 @@ fn plan_against_graph_url_follows_next_links_over_loopback() {
                 "--keep",
                 "admin@big.onmicrosoft.com",
             ],
-            &[("CLOSEOUT_ACCESS_TOKEN", "test-token-not-a-secret")],
+            &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())],
         )
         .expect(0);
     assert!(

@@ -24,7 +24,7 @@ organization:
     - {{name: contoso.com, isInitial: false, isDefault: true, type: Managed}}
 users:
   - {{id: aaaaaaaa-0000-0000-0000-000000000001, displayName: Admin, userPrincipalName: admin@contoso.onmicrosoft.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null}}
-  - {{id: aaaaaaaa-0000-0000-0000-000000000002, displayName: Ann, userPrincipalName: ann@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, x-extra: kept}}
+  - {{id: aaaaaaaa-0000-0000-0000-000000000002, displayName: Ann, userPrincipalName: ann@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null, extension_0123456789abcdef0123456789abcdef_costCenter: kept}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000003, displayName: Bob, userPrincipalName: bob@contoso.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: true}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000004, displayName: Cid, userPrincipalName: cid@contoso.com, userType: Member, accountEnabled: false, onPremisesSyncEnabled: null}}
   - {{id: aaaaaaaa-0000-0000-0000-000000000005, displayName: Dee, userPrincipalName: dee@contoso.onmicrosoft.com, userType: Member, accountEnabled: true, onPremisesSyncEnabled: null}}
@@ -55,6 +55,17 @@ domains:
     )
 }
 
+/// A JWT-shaped token with every permission graph-sim checks and the Global Administrator
+/// role (graph_sim::token::full_access).
+pub fn token() -> String {
+    graph_sim::token::full_access()
+}
+
+/// `Bearer <token()>`.
+pub fn bearer() -> String {
+    format!("Bearer {}", token())
+}
+
 pub fn store_from(yaml: &str) -> Store {
     Store::from_snapshot(parse_snapshot(yaml, Path::new("test.yaml")).expect("test snapshot loads"))
 }
@@ -72,6 +83,8 @@ pub async fn start_with(yaml: &str, config: SimConfig) -> SimServer {
 pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
+    /// The bearer token sent with every Graph request.
+    pub token: String,
 }
 
 pub struct Reply {
@@ -85,10 +98,28 @@ impl Client {
         Client {
             base: server.base_url(),
             http: reqwest::Client::new(),
+            token: token(),
         }
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| serde_json::to_vec(&b).expect("json"));
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("Content-Type", "application/json")]
+        } else {
+            &[]
+        };
+        self.send_with(method, path, headers, body).await
+    }
+
+    /// A request with exactly these extra headers (plus `Authorization`) and raw body.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
@@ -98,9 +129,12 @@ impl Client {
         let mut req = self
             .http
             .request(method, url)
-            .header("Authorization", "Bearer test-token");
+            .header("Authorization", format!("Bearer {}", self.token));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.body(b);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();

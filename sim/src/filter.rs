@@ -1,0 +1,572 @@
+//! `$filter` expressions as Graph's directory endpoints accept them: `eq`, `ne`, `in`,
+//! `startsWith`, `endsWith`, `not`, `and`, `or`, parentheses, and `any()` lambdas over
+//! collections. Owns parsing, schema checks and evaluation; which operators need the advanced
+//! query parameters is decided here too ([`Expr::advanced_operator`]).
+//!
+//! Pages: <https://learn.microsoft.com/graph/filter-query-parameter> (operators, lambdas,
+//! GUID literals unquoted) and <https://learn.microsoft.com/graph/aad-advanced-queries>
+//! ("The `in` operator is supported by default whenever `eq` operator is supported by
+//! default"; "The `not` and `ne` negation operators are supported only with advanced query
+//! parameters"; "The `endsWith` operator is supported only with advanced query parameters by
+//! mail, otherMails, userPrincipalName, and proxyAddresses properties").
+
+use serde_json::Value;
+
+use crate::error::GraphError;
+use crate::schema::{is_guid, Kind, Schema};
+use crate::snapshot::Object;
+
+/// A literal in a `$filter`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lit {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    /// An unquoted GUID (Edm.Guid literals are written without quotes).
+    Guid(String),
+}
+
+impl Lit {
+    fn edm(&self) -> &'static str {
+        match self {
+            Lit::Null => "null",
+            Lit::Bool(_) => "Edm.Boolean",
+            Lit::Int(_) => "Edm.Int32",
+            Lit::Str(_) => "Edm.String",
+            Lit::Guid(_) => "Edm.Guid",
+        }
+    }
+
+    fn matches(&self, v: Option<&Value>) -> bool {
+        match (self, v) {
+            (Lit::Null, None | Some(Value::Null)) => true,
+            (Lit::Bool(b), Some(Value::Bool(x))) => b == x,
+            (Lit::Int(i), Some(Value::Number(n))) => n.as_i64() == Some(*i),
+            (Lit::Str(s) | Lit::Guid(s), Some(Value::String(x))) => s.eq_ignore_ascii_case(x),
+            _ => false,
+        }
+    }
+}
+
+/// A string function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Func {
+    StartsWith,
+    EndsWith,
+}
+
+/// A parsed `$filter`. Property paths are names on the entity type; inside an `any()` body
+/// they are relative to the lambda variable (`""` = the element itself).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Eq(String, Lit),
+    Ne(String, Lit),
+    In(String, Vec<Lit>),
+    Call(Func, String, String),
+    Any(String, Box<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Comma,
+    Str(String),
+    Word(String),
+}
+
+fn unsupported(expr: &str) -> GraphError {
+    GraphError::new(
+        400,
+        "BadRequest",
+        format!("Invalid filter clause: syntax error in '{expr}'."),
+    )
+}
+
+fn tokens(expr: &str) -> Result<Vec<Tok>, GraphError> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            '\'' => {
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(unsupported(expr)),
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            s.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(c) => {
+                            s.push(*c);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push(Tok::Str(s));
+            }
+            _ => {
+                let start = i;
+                while i < chars.len() && !chars[i].is_whitespace() && !"(),'".contains(chars[i]) {
+                    i += 1;
+                }
+                out.push(Tok::Word(chars[start..i].iter().collect()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    whole: &'a str,
+    /// The lambda variable inside an `any()` body.
+    var: Option<String>,
+}
+
+impl Parser<'_> {
+    fn peek_word(&self, w: &str) -> bool {
+        matches!(self.toks.get(self.pos), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w))
+    }
+
+    fn next(&mut self) -> Result<Tok, GraphError> {
+        let t = self
+            .toks
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| unsupported(self.whole))?;
+        self.pos += 1;
+        Ok(t)
+    }
+
+    fn expect(&mut self, t: Tok) -> Result<(), GraphError> {
+        if self.next()? == t {
+            Ok(())
+        } else {
+            Err(unsupported(self.whole))
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr, GraphError> {
+        let mut e = self.and()?;
+        while self.peek_word("or") {
+            self.pos += 1;
+            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+        }
+        Ok(e)
+    }
+
+    fn and(&mut self) -> Result<Expr, GraphError> {
+        let mut e = self.unary()?;
+        while self.peek_word("and") {
+            self.pos += 1;
+            e = Expr::And(Box::new(e), Box::new(self.unary()?));
+        }
+        Ok(e)
+    }
+
+    fn unary(&mut self) -> Result<Expr, GraphError> {
+        if self.peek_word("not") {
+            self.pos += 1;
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    /// A property path: outside a lambda a plain name; inside, the variable or `var/name`.
+    fn path(&self, word: &str) -> Result<String, GraphError> {
+        let valid =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        match &self.var {
+            Some(v) if word == v => Ok(String::new()),
+            Some(v) => match word.strip_prefix(&format!("{v}/")) {
+                Some(rest) if valid(rest) => Ok(rest.to_string()),
+                _ => Err(unsupported(self.whole)),
+            },
+            None if valid(word) => Ok(word.to_string()),
+            None => Err(unsupported(self.whole)),
+        }
+    }
+
+    fn literal(&mut self) -> Result<Lit, GraphError> {
+        match self.next()? {
+            Tok::Str(s) => Ok(Lit::Str(s)),
+            Tok::Word(w) => match w.to_ascii_lowercase().as_str() {
+                "null" => Ok(Lit::Null),
+                "true" => Ok(Lit::Bool(true)),
+                "false" => Ok(Lit::Bool(false)),
+                _ if is_guid(&w) => Ok(Lit::Guid(w)),
+                _ => w.parse().map(Lit::Int).map_err(|_| unsupported(self.whole)),
+            },
+            _ => Err(unsupported(self.whole)),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, GraphError> {
+        match self.next()? {
+            Tok::Open => {
+                let e = self.or()?;
+                self.expect(Tok::Close)?;
+                Ok(e)
+            }
+            Tok::Word(w) => {
+                let lower = w.to_ascii_lowercase();
+                if (lower == "startswith" || lower == "endswith")
+                    && self.toks.get(self.pos) == Some(&Tok::Open)
+                {
+                    self.pos += 1;
+                    let Tok::Word(p) = self.next()? else {
+                        return Err(unsupported(self.whole));
+                    };
+                    let p = self.path(&p)?;
+                    self.expect(Tok::Comma)?;
+                    let Lit::Str(s) = self.literal()? else {
+                        return Err(unsupported(self.whole));
+                    };
+                    self.expect(Tok::Close)?;
+                    let f = if lower == "startswith" {
+                        Func::StartsWith
+                    } else {
+                        Func::EndsWith
+                    };
+                    return Ok(Expr::Call(f, p, s));
+                }
+                if let Some(coll) = lower.strip_suffix("/any").map(|_| &w[..w.len() - 4]) {
+                    if self.var.is_some() {
+                        return Err(unsupported(self.whole));
+                    }
+                    let coll = self.path(coll)?;
+                    self.expect(Tok::Open)?;
+                    let Tok::Word(head) = self.next()? else {
+                        return Err(unsupported(self.whole));
+                    };
+                    let (var, rest) = head
+                        .split_once(':')
+                        .ok_or_else(|| unsupported(self.whole))?;
+                    if !rest.is_empty() {
+                        self.pos -= 1;
+                        self.toks[self.pos] = Tok::Word(rest.to_string());
+                    }
+                    self.var = Some(var.to_string());
+                    let body = self.or()?;
+                    self.var = None;
+                    self.expect(Tok::Close)?;
+                    return Ok(Expr::Any(coll, Box::new(body)));
+                }
+                let p = self.path(&w)?;
+                match self.next()? {
+                    Tok::Word(op) if op.eq_ignore_ascii_case("eq") => Ok(Expr::Eq(p, self.literal()?)),
+                    Tok::Word(op) if op.eq_ignore_ascii_case("ne") => Ok(Expr::Ne(p, self.literal()?)),
+                    Tok::Word(op) if op.eq_ignore_ascii_case("in") => {
+                        self.expect(Tok::Open)?;
+                        let mut lits = vec![self.literal()?];
+                        loop {
+                            match self.next()? {
+                                Tok::Comma => lits.push(self.literal()?),
+                                Tok::Close => break,
+                                _ => return Err(unsupported(self.whole)),
+                            }
+                        }
+                        Ok(Expr::In(p, lits))
+                    }
+                    Tok::Word(op) => Err(GraphError::unsupported_query(format!(
+                        "Unsupported or invalid query filter clause specified for property '{p}': operator '{op}' is not supported by graph-sim."
+                    ))),
+                    _ => Err(unsupported(self.whole)),
+                }
+            }
+            _ => Err(unsupported(self.whole)),
+        }
+    }
+}
+
+/// Parses a `$filter` value.
+pub(crate) fn parse(expr: &str) -> Result<Expr, GraphError> {
+    let mut p = Parser {
+        toks: tokens(expr)?,
+        pos: 0,
+        whole: expr,
+        var: None,
+    };
+    let e = p.or()?;
+    if p.pos != p.toks.len() {
+        return Err(unsupported(expr));
+    }
+    Ok(e)
+}
+
+/// Whether literal `lit` may be compared with a value of type `ty` (`collection`: the
+/// property is a collection, which only `any()` may compare).
+fn fits(schema: &Schema, ty: &str, collection: bool, lit: &Lit) -> bool {
+    if collection {
+        return false;
+    }
+    match (lit, ty) {
+        (Lit::Null, _) => true,
+        (Lit::Bool(_), t) => t == "Edm.Boolean",
+        (Lit::Int(_), t) => t.starts_with("Edm.Int") || t == "Edm.Double",
+        (Lit::Guid(_), t) => t == "Edm.Guid",
+        (Lit::Str(_), "Edm.String" | "Edm.DateTimeOffset") => true,
+        (Lit::Str(s), t) => match schema.ty(t) {
+            Some(def) if def.kind == Kind::Enum => {
+                def.members.iter().any(|m| m.eq_ignore_ascii_case(s))
+            }
+            _ => false,
+        },
+    }
+}
+
+fn incompatible(ty: &str, lit: &Lit, op: &str) -> GraphError {
+    GraphError::bad_request(format!(
+        "A binary operator with incompatible types was detected. Found operand types '{ty}' and '{}' for operator kind '{op}'.",
+        lit.edm()
+    ))
+}
+
+impl Expr {
+    /// The first operator that needs the advanced query parameters (`ne`, `not`,
+    /// `endsWith`), if any.
+    pub(crate) fn advanced_operator(&self) -> Option<&'static str> {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.advanced_operator().or_else(|| b.advanced_operator())
+            }
+            Expr::Not(_) => Some("not"),
+            Expr::Ne(..) => Some("ne"),
+            Expr::Call(Func::EndsWith, ..) => Some("endsWith"),
+            Expr::Any(_, body) => body.advanced_operator(),
+            _ => None,
+        }
+    }
+
+    /// Checks property names and literal types against entity type `ty` and rewrites names to
+    /// the CSDL's spelling. `endsWith` only on the properties Graph indexes for it.
+    pub(crate) fn resolve(&mut self, ty: &str) -> Result<(), GraphError> {
+        self.resolve_in(Schema::get(), ty, None)
+    }
+
+    fn resolve_in(
+        &mut self,
+        s: &Schema,
+        ty: &str,
+        element: Option<&str>,
+    ) -> Result<(), GraphError> {
+        // Inside a lambda `""` is the element (of scalar type `element`); names are on `ty`.
+        let typed = |name: &mut String| -> Result<Option<(String, bool)>, GraphError> {
+            if name.is_empty() {
+                return Ok(element.map(|e| (e.to_string(), false)));
+            }
+            *name = s.resolve(ty, name)?;
+            Ok(s.property(ty, name).map(|p| (p.ty.clone(), p.collection)))
+        };
+        let check = |t: Option<(String, bool)>, lit: &Lit, op: &str| match t {
+            Some((t, coll)) if !fits(s, &t, coll, lit) => Err(incompatible(&t, lit, op)),
+            _ => Ok(()),
+        };
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.resolve_in(s, ty, element)?;
+                b.resolve_in(s, ty, element)
+            }
+            Expr::Not(e) => e.resolve_in(s, ty, element),
+            Expr::Eq(p, lit) => check(typed(p)?, lit, "Equal"),
+            Expr::Ne(p, lit) => check(typed(p)?, lit, "NotEqual"),
+            Expr::In(p, lits) => {
+                if let Some((t, coll)) = typed(p)? {
+                    if let Some(bad) = lits.iter().find(|l| !fits(s, &t, coll, l)) {
+                        return Err(incompatible(&t, bad, "In"));
+                    }
+                }
+                Ok(())
+            }
+            Expr::Call(f, p, _) => {
+                let func = if *f == Func::StartsWith {
+                    "startsWith"
+                } else {
+                    "endsWith"
+                };
+                if let Some((t, coll)) = typed(p)? {
+                    if coll || t != "Edm.String" {
+                        return Err(GraphError::bad_request(format!(
+                            "No function signature for the function with name '{func}' matches the specified arguments. The function signatures considered are: {func}(Edm.String Nullable=true, Edm.String Nullable=true)."
+                        )));
+                    }
+                }
+                let indexed = ["mail", "otherMails", "userPrincipalName", "proxyAddresses"];
+                let name = if p.is_empty() { "" } else { p.as_str() };
+                if *f == Func::EndsWith && element.is_none() && !indexed.contains(&name) {
+                    return Err(GraphError::unsupported_query(format!(
+                        "Unsupported or invalid query filter clause specified for property '{name}' of resource '{ty}'."
+                    )));
+                }
+                Ok(())
+            }
+            Expr::Any(p, body) => {
+                *p = s.resolve(ty, p)?;
+                let prop = s.property(ty, p).ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "The 'any' lambda needs a collection property; '{p}' is not one."
+                    ))
+                })?;
+                if !prop.collection {
+                    return Err(GraphError::bad_request(format!(
+                        "The parent value for a property access of a property 'any' is not a single value. Property access can only be applied to a collection; '{p}' is not one."
+                    )));
+                }
+                let elem_ty = prop.ty.clone();
+                if elem_ty.starts_with("Edm.")
+                    || s.ty(&elem_ty).is_some_and(|d| d.kind == Kind::Enum)
+                {
+                    body.resolve_in(s, &elem_ty, Some(&elem_ty))
+                } else {
+                    body.resolve_in(s, &elem_ty, None)
+                }
+            }
+        }
+    }
+
+    /// Whether object `o` satisfies the expression (strings compare case-insensitively).
+    pub(crate) fn matches(&self, o: &Object) -> bool {
+        self.eval(&|name| o.get(name))
+    }
+
+    fn eval<'v>(&self, get: &dyn Fn(&str) -> Option<&'v Value>) -> bool {
+        match self {
+            Expr::And(a, b) => a.eval(get) && b.eval(get),
+            Expr::Or(a, b) => a.eval(get) || b.eval(get),
+            Expr::Not(e) => !e.eval(get),
+            Expr::Eq(p, lit) => lit.matches(get(p)),
+            Expr::Ne(p, lit) => !lit.matches(get(p)),
+            Expr::In(p, lits) => lits.iter().any(|l| l.matches(get(p))),
+            Expr::Call(f, p, s) => get(p).and_then(Value::as_str).is_some_and(|x| {
+                let (x, s) = (x.to_ascii_lowercase(), s.to_ascii_lowercase());
+                match f {
+                    Func::StartsWith => x.starts_with(&s),
+                    Func::EndsWith => x.ends_with(&s),
+                }
+            }),
+            Expr::Any(p, body) => match get(p) {
+                Some(Value::Array(items)) => items.iter().any(|item| {
+                    body.eval(&|name| {
+                        if name.is_empty() {
+                            Some(item)
+                        } else {
+                            item.get(name)
+                        }
+                    })
+                }),
+                _ => false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: serde_json::Value) -> Object {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn parses_and_evaluates_graph_filters() {
+        let u = obj(serde_json::json!({
+            "userType": "Member", "displayName": "Ann", "mail": "ann@contoso.com",
+            "accountEnabled": true,
+            "assignedLicenses": [{"skuId": "6fd2c87f-b296-42f0-b197-1e91e994b900", "disabledPlans": []}],
+            "businessPhones": ["+1 555"],
+        }));
+        let ok = |f: &str| {
+            let mut e = parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            e.resolve("user").unwrap_or_else(|e| panic!("{f}: {e}"));
+            e.matches(&u)
+        };
+        assert!(ok("userType eq 'member' and startsWith(displayName,'a')"));
+        assert!(ok("userType eq 'Guest' or accountEnabled eq true"));
+        assert!(ok("userType in ('Guest', 'Member')"));
+        assert!(!ok(
+            "(userType eq 'Guest' or displayName eq 'x') and accountEnabled eq true"
+        ));
+        assert!(ok(
+            "assignedLicenses/any(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)"
+        ));
+        assert!(!ok(
+            "assignedLicenses/any(x:x/skuId eq 00000000-0000-0000-0000-000000000000)"
+        ));
+        assert!(ok("businessPhones/any(p:startswith(p, '+1'))"));
+        assert!(ok("not(userType eq 'Guest')"));
+        assert!(ok("endsWith(mail,'@contoso.com')"));
+        assert_eq!(
+            parse("not(a eq 'b')").unwrap().advanced_operator(),
+            Some("not")
+        );
+        assert_eq!(
+            parse("a eq 'b' or c ne 'd'").unwrap().advanced_operator(),
+            Some("ne")
+        );
+        assert_eq!(
+            parse("a in ('b') or startsWith(c,'d')")
+                .unwrap()
+                .advanced_operator(),
+            None
+        );
+        for bad in [
+            "userType eq",
+            "userType eq 'x' and",
+            "(userType eq 'x'",
+            "a/b eq 'x'",
+            "userType eq 'x",
+        ] {
+            assert_eq!(parse(bad).unwrap_err().status, 400, "{bad}");
+        }
+        let refused = |f: &str| {
+            let mut e = parse(f).unwrap();
+            e.resolve("user").unwrap_err()
+        };
+        assert_eq!(refused("userTyp eq null").code, "Request_BadRequest");
+        assert!(refused("accountEnabled eq 'true'")
+            .message
+            .contains("incompatible types"));
+        assert!(refused("assignedLicenses eq null")
+            .message
+            .contains("incompatible"));
+        assert!(refused("assignedLicenses/any(x:x/skuId eq 'not-a-guid')")
+            .message
+            .contains("incompatible"));
+        assert_eq!(
+            refused("endsWith(displayName,'x')").code,
+            "Request_UnsupportedQuery"
+        );
+        assert!(refused("startsWith(accountEnabled,'x')")
+            .message
+            .contains("startsWith"));
+        assert!(refused("displayName/any(x:x eq 'a')")
+            .message
+            .contains("collection"));
+    }
+}
