@@ -27,8 +27,6 @@ use rand::{Rng, SeedableRng};
 
 use crate::common::{s, tenant, Sandbox};
 
-const TOKEN: &str = "test-token-not-a-secret";
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -49,7 +47,7 @@ impl Tenant {
         let server = SimServer::start(store.clone(), SimConfig::default(), 0)
             .await
             .unwrap();
-        let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new(TOKEN));
+        let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new(crate::common::token()));
         let options = ClientOptions {
             pacing: None,
             ..ClientOptions::default()
@@ -327,7 +325,7 @@ fn apply_converges_after_a_partial_unjournaled_apply() {
         let url = t.server.base_url();
         let sb = Sandbox::new();
         let file = sb.path("plan.yaml");
-        let env = [("CLOSEOUT_ACCESS_TOKEN", TOKEN)];
+        let env = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
         sb.closeout_env(
             &["plan", "--keep", keep, "-o", s(&file), "--graph-url", &url],
             &env,

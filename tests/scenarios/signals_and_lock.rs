@@ -11,13 +11,12 @@ use serde_json::Value;
 
 use crate::common::{s, write_big_tenant, Run, Sandbox, Sim};
 
-const TOKEN: &str = "test-token-not-a-secret";
 const BIG_ADMIN: &str = "admin@big.onmicrosoft.com";
 
 fn closeout(sb: &Sandbox, url: &str, args: &[&str]) -> Run {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--graph-url", url]);
-    sb.closeout_env(&all, &[("CLOSEOUT_ACCESS_TOKEN", TOKEN)])
+    sb.closeout_env(&all, &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())])
 }
 
 fn spawn(sb: &Sandbox, url: &str, args: &[&str], n: &str) -> Child {
@@ -27,7 +26,7 @@ fn spawn(sb: &Sandbox, url: &str, args: &[&str], n: &str) -> Child {
         .args(args)
         .args(["--graph-url", url])
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
-        .env("CLOSEOUT_ACCESS_TOKEN", TOKEN)
+        .env("CLOSEOUT_ACCESS_TOKEN", crate::common::token())
         .env("NO_COLOR", "1")
         .env_remove("CLOSEOUT_GRAPH_URL")
         .stdin(Stdio::null())

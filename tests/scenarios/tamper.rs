@@ -19,8 +19,6 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{root, s, tenant, Sandbox, Sim};
 
-const TOKEN: (&str, &str) = ("CLOSEOUT_ACCESS_TOKEN", "test-token-not-a-secret");
-
 /// Line breaks other than `\n`, controls and invisible formatting characters.
 const HOSTILE: &[char] = &[
     '\r',
@@ -483,7 +481,9 @@ fn tampered_plans_are_refused_by_the_binary_with_nothing_written() {
             vec!["show", s(&path)],
             vec!["apply", s(&path), "--auto-approve", "--graph-url", &url],
         ] {
-            let run = sb.closeout_env(&args, &[TOKEN]).expect(1);
+            let run = sb
+                .closeout_env(&args, &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())])
+                .expect(1);
             for out in [&run.stdout, &run.stderr] {
                 assert!(!has_raw_controls(out), "sample {i} {args:?}: {out:?}");
             }
@@ -558,7 +558,7 @@ fn guards_hold_against_forged_plans_under_every_spelling() {
         let run = sb
             .closeout_env(
                 &["apply", s(&path), "--auto-approve", "--graph-url", &url],
-                &[TOKEN],
+                &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())],
             )
             .expect(1);
         assert!(
