@@ -181,13 +181,20 @@ pub fn try_acquire(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    // The record is written into the file: never through a symlink planted in its place.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut file = options.open(&path).map_err(|e| {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            io(std::io::Error::other(
+                "the lock file is a symbolic link; closeout writes only to a regular file there (remove the link)",
+            ))
+        } else {
+            io(e)
+        }
+    })?;
     if !file.metadata().map_err(io)?.is_file() {
         return Err(io(std::io::Error::other(
             "the lock file is not a regular file",
@@ -335,6 +342,20 @@ mod tests {
         assert!(err.to_string().contains("--break-lock"), "{err}");
         let lock = try_acquire(dir.path(), "t1", "p", "now", true).unwrap();
         assert_eq!(lock.previous, Previous::Broken(other));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_place_of_the_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = lock_path(dir.path(), "t1");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = take(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ pub struct ApplyReport {
     pub done_earlier: BTreeSet<String>,
     /// Addresses an earlier run left uncertain (intent without outcome), checked now.
     pub was_uncertain: BTreeSet<String>,
-    /// The run was stopped by Ctrl-C.
+    /// The run was stopped by Ctrl-C, SIGTERM or SIGHUP (its cancellation token).
     pub interrupted: bool,
 }
 

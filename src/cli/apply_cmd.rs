@@ -284,7 +284,10 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         }
     };
     match &held.previous {
-        lock::Previous::None | lock::Previous::Ended(_) => {}
+        lock::Previous::None => {}
+        lock::Previous::Ended(old) => eprintln!(
+            "note: the previous apply of this tenant ({old}) ended without finishing (killed, crashed or rebooted); the kernel released its lock."
+        ),
         lock::Previous::Broken(old) => eprintln!(
             "Broke the apply lock recorded by {old} on another host (--break-lock)."
         ),

@@ -108,7 +108,10 @@ impl Action {
                 "onPremisesSyncEnabled",
                 json!(false),
             )),
-            // A deleted user moves to the recycle bin (deletedItems), with a date Graph sets.
+            // A deleted user moves to the recycle bin (deletedItems), with a date Graph sets
+            // (and a prefixed userPrincipalName, which no view compares). It also leaves
+            // its directory role memberships; no action records another user's roles, so
+            // that needs no declaration (`directoryRoles` in a user's view is its own).
             K::DeleteUser => {
                 out.push(Effect::set(K::PurgeUser, me(), "deleted", json!(true)));
                 out.push(Effect::any(K::PurgeUser, me(), "deletedDateTime"));
