@@ -1,4 +1,5 @@
 mod closure;
+mod input_files;
 mod protocol;
 mod review;
 mod stale_and_resume;
