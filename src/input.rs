@@ -192,6 +192,10 @@ pub fn read_text(path: &Path, kind: FileKind) -> Result<String, InputError> {
 /// the characters YAML does not allow in a stream (U+FFFE, U+FFFF).
 pub fn is_hidden_or_control(c: char) -> bool {
     let n = c as u32;
+    // Printable ASCII first: almost every character of every file.
+    if (0x20..0x7F).contains(&n) {
+        return false;
+    }
     matches!(n,
         0x00..=0x09 | 0x0B..=0x1F | 0x7F..=0x9F
         | 0xAD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
@@ -200,6 +204,29 @@ pub fn is_hidden_or_control(c: char) -> bool {
         | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF
         | 0x0600..=0x0605 | 0x06DD | 0x070F | 0x0890 | 0x0891 | 0x08E2 | 0x110BD | 0x110CD
     )
+}
+
+/// The first character of `text` other than `\n` that [`is_hidden_or_control`] refuses,
+/// with its byte offset. One pass over the bytes; only non-ASCII bytes are decoded.
+pub fn first_hidden_or_control(text: &str) -> Option<(usize, char)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if (c < 0x20 && c != b'\n') || c == 0x7F {
+                return Some((i, c as char));
+            }
+            i += 1;
+        } else {
+            let ch = text[i..].chars().next()?;
+            if is_hidden_or_control(ch) {
+                return Some((i, ch));
+            }
+            i += ch.len_utf8();
+        }
+    }
+    None
 }
 
 /// Untrusted text made safe to echo in an error message: every character of

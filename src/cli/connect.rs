@@ -71,11 +71,35 @@ pub fn sim_state_file(snapshot: &Path, state_dir_arg: Option<&Path>) -> Result<P
         .join(format!("{stem}-{short}.oplog")))
 }
 
+/// Refuses a snapshot that is not a regular file, is over the snapshot bound, or nests
+/// deeper than [`crate::input::MAX_NESTING`] ([`crate::input`]), before graph-sim parses it.
+fn check_snapshot_file(snapshot: &Path) -> Result<(), CliError> {
+    use crate::input::{self, FileKind, MAX_NESTING};
+    let bytes =
+        input::read_file(snapshot, FileKind::Snapshot).map_err(|e| CliError::msg(e.to_string()))?;
+    let json = snapshot
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let depth = if json {
+        input::check_json_depth(&bytes, MAX_NESTING)
+    } else {
+        input::check_yaml_depth(&String::from_utf8_lossy(&bytes), MAX_NESTING)
+    };
+    depth.map_err(|line| {
+        CliError::msg(format!(
+            "{}:{line}: the snapshot nests deeper than {MAX_NESTING} levels",
+            snapshot.display()
+        ))
+    })
+}
+
 /// Opens a simulated tenant's store (snapshot plus its recorded changes).
 pub fn open_sim_store(
     snapshot: &Path,
     state_dir_arg: Option<&Path>,
 ) -> Result<graph_sim::Store, CliError> {
+    check_snapshot_file(snapshot)?;
     let state_file = sim_state_file(snapshot, state_dir_arg)?;
     if let Some(parent) = state_file.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {

@@ -316,6 +316,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         .map(|(at, _)| at)
         .unwrap_or(text.len());
     let first = text[version_at..].split('\n').next().unwrap_or("");
+    let first = match first.starts_with("format_version:") {
+        true => first,
+        // Another version may lay its file out otherwise: its version line wherever it is.
+        false => text
+            .split('\n')
+            .find(|l| l.starts_with("format_version: "))
+            .filter(|l| {
+                let v = &l["format_version: ".len()..];
+                !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_digit())
+                    && *v != FORMAT_VERSION.to_string()
+            })
+            .unwrap_or(first),
+    };
     match first.strip_prefix("format_version: ") {
         Some(v) if v == FORMAT_VERSION.to_string() => {}
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
@@ -342,10 +356,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             ))
         }
     }
-    if let Some((at, c)) = text
-        .char_indices()
-        .find(|&(_, c)| c != '\n' && input::is_hidden_or_control(c))
-    {
+    if let Some((at, c)) = input::first_hidden_or_control(text) {
         let what = match c {
             '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
                 "a line break other than \\n"

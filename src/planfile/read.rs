@@ -6,7 +6,7 @@
 //! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -124,19 +124,32 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A list of strings under `key` at `indent`: `key: []` or `key:` and `- item` lines.
+    /// A list of strings under `key` at `indent` (`""` or `"  "`): `key: []` or `key:` and
+    /// `- item` lines.
     fn string_list(&mut self, indent: &str, key: &str) -> R<Vec<String>> {
         let l = self.line()?;
-        let head = format!("{indent}{key}:");
-        if l == format!("{head} []") {
-            self.advance(l);
-            return Ok(Vec::new());
+        let rest = l
+            .strip_prefix(indent)
+            .and_then(|r| r.strip_prefix(key))
+            .and_then(|r| r.strip_prefix(':'));
+        match rest {
+            Some(" []") => {
+                self.advance(l);
+                return Ok(Vec::new());
+            }
+            Some("") => self.advance(l),
+            _ => {
+                return Err(Refusal::Edited {
+                    offset: self.pos,
+                    detail: "not what closeout writes here".into(),
+                    expected: Some(format!("{indent}{key}:")),
+                })
+            }
         }
-        self.exact(&head)?;
-        let item = format!("{indent}- ");
+        let item = if indent.is_empty() { "- " } else { "  - " };
         let mut items = Vec::new();
-        while self.peek(&item) {
-            items.push(self.string_field(&item)?.0);
+        while self.peek(item) {
+            items.push(self.string_field(item)?.0);
         }
         if items.is_empty() {
             return Err(edited(self.pos, format!("`{key}:` without items")));
@@ -245,16 +258,24 @@ impl<'a> Reader<'a> {
     }
 
     fn json_map(&mut self, key: &str) -> R<BTreeMap<String, Value>> {
-        let head = format!("  {key}:");
-        if self.line()? != head {
+        let l = self.line()?;
+        if l.strip_prefix("  ").and_then(|r| r.strip_prefix(key)) != Some(":") {
             return Ok(BTreeMap::new());
         }
-        self.exact(&head)?;
-        let map = self.json_entries(4, 1)?;
+        self.advance(l);
+        let mut map = BTreeMap::new();
+        while !self.at_end() && self.indent_is(4) {
+            let l = self.line()?;
+            let at = self.pos;
+            let (key, rest) = split_key(&l[4..], at + 4)?;
+            self.advance(l);
+            let value = self.json_rest(rest, at, (4, 6), 1)?;
+            map.insert(key, value);
+        }
         if map.is_empty() {
             return Err(edited(self.pos, format!("`{key}:` without entries")));
         }
-        Ok(map.into_iter().collect())
+        Ok(map)
     }
 }
 
@@ -551,23 +572,28 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         Ok(c)
     })?;
 
-    let mut addresses: HashSet<String> = HashSet::new();
-    let mut index = 0usize;
+    let mut offsets: Vec<usize> = Vec::new();
     let actions = r.section("actions", |r| {
-        let i = index;
-        index += 1;
-        let a = action(r, i)?;
-        if !addresses.insert(a.0.address.clone()) {
-            return Err(invalid(
-                a.1,
-                format!(
-                    "actions[{i}]: address {} appears twice",
-                    shown(&a.0.address)
-                ),
-            ));
-        }
-        Ok(a.0)
+        let (a, at) = action(r, offsets.len())?;
+        offsets.push(at);
+        Ok(a)
     })?;
+    // No address twice (sorted, not hashed: one object, one action of a kind).
+    let mut order: Vec<usize> = (0..actions.len()).collect();
+    order.sort_unstable_by(|&x, &y| actions[x].address.cmp(&actions[y].address).then(x.cmp(&y)));
+    if let Some(w) = order
+        .windows(2)
+        .find(|w| actions[w[0]].address == actions[w[1]].address)
+    {
+        let i = w[1];
+        return Err(invalid(
+            offsets[i],
+            format!(
+                "actions[{i}]: address {} appears twice",
+                shown(&actions[i].address)
+            ),
+        ));
+    }
     if !r.at_end() {
         return Err(edited(
             r.pos,

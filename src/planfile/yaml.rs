@@ -50,6 +50,13 @@ const SPECIAL_WORDS: &[&str] = &[
 /// `true` when a plain scalar `s` could be read as something else than the string `s` (a
 /// null, boolean, number, date or merge key, in YAML 1.1 or 1.2).
 fn resolves_to_non_string(s: &str) -> bool {
+    // Fast path: text starting with a letter that begins no special word and no number.
+    if s.as_bytes()
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() && !b"nNtTfFyYoOiI".contains(c))
+    {
+        return false;
+    }
     if SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) || s.parse::<f64>().is_ok() {
         return true;
     }

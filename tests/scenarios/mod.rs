@@ -1,4 +1,5 @@
 mod closure;
+mod input_files;
 mod own_effects;
 mod protocol;
 mod review;

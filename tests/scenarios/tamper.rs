@@ -19,6 +19,20 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{root, s, tenant, Sandbox, Sim};
 
+/// Asserts graph-sim saw no write at all: no DELETE or PATCH (direct or in `$batch`),
+/// whatever its status, and no successful POST but `$batch` itself.
+fn nothing_written(sim: &Sim, what: &str) {
+    let writes: Vec<_> = sim
+        .log()
+        .into_iter()
+        .filter(|e| {
+            matches!(e.method.as_str(), "DELETE" | "PATCH" | "PUT")
+                || (e.method == "POST" && !e.path.contains("$batch"))
+        })
+        .collect();
+    assert!(writes.is_empty(), "{what}: {writes:?}");
+}
+
 /// Line breaks other than `\n`, controls and invisible formatting characters.
 const HOSTILE: &[char] = &[
     '\r',
@@ -494,7 +508,7 @@ fn tampered_plans_are_refused_by_the_binary_with_nothing_written() {
             );
         }
     }
-    assert!(sim.writes().is_empty(), "{:?}", sim.writes());
+    nothing_written(&sim, "tampered plans");
 }
 
 /// Forged plans (digest recomputed by the library, canonical spelling) that delete the kept
@@ -566,6 +580,52 @@ fn guards_hold_against_forged_plans_under_every_spelling() {
             "{what}: {}",
             run.stderr
         );
-        assert!(sim.writes().is_empty(), "{what}: {:?}", sim.writes());
+        nothing_written(&sim, what);
     }
+}
+
+/// The kept-user guard itself (not only the last-administrator guard behind it) matches a
+/// kept user by userPrincipalName in any case: a forged plan that keeps the administrator
+/// under a made-up id and an upper-case UPN, and deletes its real id, is refused as deleting
+/// a kept user. (Without the UPN match the last-administrator guard answers instead: this
+/// test fails then.)
+#[test]
+fn kept_user_guard_matches_by_upn_whatever_the_case() {
+    let sb = Sandbox::new();
+    let sim = Sim::open(&tenant("contoso"));
+    let text = std::fs::read_to_string(root().join("plans/contoso.plan.yaml")).unwrap();
+    let mut plan = planfile::parse(Path::new("contoso"), text.as_bytes()).unwrap();
+    let admin = plan.keep[0].clone();
+    // Leave the other Global Administrator alive.
+    plan.actions.retain(|a| {
+        !a.before
+            .get("directoryRoles")
+            .is_some_and(|r| r.to_string().contains("Global Administrator"))
+    });
+    let mut forged = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::DeleteUser)
+        .unwrap()
+        .clone();
+    forged.object_id = admin.id.clone();
+    forged.address = Action::address_of(ActionKind::DeleteUser, &admin.id);
+    plan.actions.insert(0, forged);
+    plan.keep[0].id = "ffffffff-ffff-4fff-8fff-ffffffffffff".into();
+    plan.keep[0].user_principal_name = admin.user_principal_name.to_uppercase();
+    let path = sb.path("forged.plan.yaml");
+    planfile::write_bytes(&path, &planfile::seal(&mut plan)).unwrap();
+    let url = sim.url();
+    let run = sb
+        .closeout_env(
+            &["apply", s(&path), "--auto-approve", "--graph-url", &url],
+            &[("CLOSEOUT_ACCESS_TOKEN", crate::common::token())],
+        )
+        .expect(1);
+    assert!(
+        run.stderr.contains("which the same plan keeps"),
+        "{}",
+        run.stderr
+    );
+    nothing_written(&sim, "kept by UPN");
 }
