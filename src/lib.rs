@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod graph;
 pub mod model;
+pub mod permissions;
 pub mod plan;
 pub mod planfile;
 pub mod planner;
