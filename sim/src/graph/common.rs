@@ -316,7 +316,8 @@ pub(crate) fn json_body(ctx: &Ctx, ty: &str) -> Result<Object, GraphError> {
 pub(crate) fn check_patch(body: &Object, ty: &str, beta: bool) -> Result<(), GraphError> {
     let schema = Schema::get();
     for (k, v) in body {
-        if k.starts_with('@') {
+        // Annotations (`@odata.type`, `name@odata.bind`) are not properties.
+        if k.contains('@') {
             continue;
         }
         let name = schema.resolve(ty, k)?;
