@@ -101,16 +101,24 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         .filter(|s| !s.is_empty())
         .map(|s| query::decode(s, false))
         .collect();
+    // Permissions first, as Graph checks them before the resource (a 403 even for an
+    // object that does not exist); a parenthesised key counts as `{id}`.
+    let mut shape: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
+    if let Some((set, _)) = shape
+        .first()
+        .and_then(|f| f.split_once('('))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    {
+        shape.splice(0..1, [set, "{id}".to_string()]);
+    }
+    let key = crate::permissions::route_key(&shape.iter().map(String::as_str).collect::<Vec<_>>());
+    crate::permissions::check(&req.grants, &req.method, &key)?;
     if let Some(first) = seg.first().cloned() {
         if let Some((set, key)) = alternate_key(store, &first)? {
             seg.splice(0..1, [set, key]);
         }
     }
     let low: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
-    // Permissions first, as Graph checks them before the resource (a 403 even for an
-    // object that does not exist).
-    let key = crate::permissions::route_key(&low.iter().map(String::as_str).collect::<Vec<_>>());
-    crate::permissions::check(&req.grants, &req.method, &key)?;
     let q = query::parse(req.query.as_deref(), req.eventual)?;
     let ctx = Ctx {
         store,
