@@ -152,6 +152,17 @@ pub const NEEDS: &[Need] = &[
     ),
     read("GET", "/v1.0/servicePrincipals", &[APP_READ], "https://learn.microsoft.com/graph/api/serviceprincipal-list"),
     read("GET", "/v1.0/domains", &[DOMAIN_READ], "https://learn.microsoft.com/graph/api/domain-list"),
+    read(
+        "GET",
+        "/v1.0/servicePrincipals/{id}/memberOf",
+        &[&[
+            "Application.Read.All",
+            "Directory.Read.All",
+            "Application.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ]],
+        "https://learn.microsoft.com/graph/api/serviceprincipal-list-memberof",
+    ),
     write(
         ActionKind::DisableDirectorySync,
         "PATCH",
@@ -439,13 +450,25 @@ fn is_privileged_deletion(a: &crate::plan::Action) -> bool {
 /// delegated token and a token without `roles` are reported in `cannot_check`, never as a
 /// pass of the missing list's kind.
 pub fn check(plan: &Plan, token: &str) -> Check {
+    match claims(token) {
+        Some(c) => check_claims(plan, &c),
+        None => Check {
+            missing: Vec::new(),
+            cannot_check: vec![
+                "the access token is not a JWT (header.payload.signature), so closeout cannot read its permissions".into(),
+            ],
+        },
+    }
+}
+
+/// Whether `plan` deletes a user who holds a privileged directory role.
+pub fn deletes_privileged_users(plan: &Plan) -> bool {
+    plan.actions.iter().any(is_privileged_deletion)
+}
+
+/// [`check`] on claims already read.
+pub fn check_claims(plan: &Plan, c: &Claims) -> Check {
     let mut out = Check::default();
-    let Some(c) = claims(token) else {
-        out.cannot_check.push(
-            "the access token is not a JWT (header.payload.signature), so closeout cannot read its permissions".into(),
-        );
-        return out;
-    };
     let roles = match (&c.roles, c.delegated) {
         (Some(r), _) if !r.is_empty() => r.clone(),
         (_, true) => {
@@ -551,14 +574,44 @@ impl Check {
 
 /// [`check`] with the token of `client`'s credential; a credential that cannot give a token
 /// now is reported as "cannot check" (the requests themselves will say why).
+///
+/// When the plan deletes privileged users and the token has no `wids` claim, the app's
+/// directory roles are read through Graph instead:
+/// `GET /v1.0/servicePrincipals(appId='{appid}')/memberOf` (directoryRole items;
+/// <https://learn.microsoft.com/graph/api/serviceprincipal-list-memberof>).
 pub async fn check_client(plan: &Plan, client: &crate::graph::GraphClient) -> Check {
-    match client.access_token().await {
-        Ok(t) => check(plan, t.secret()),
-        Err(e) => Check {
-            missing: Vec::new(),
-            cannot_check: vec![format!("no access token yet ({e})")],
-        },
+    let token = match client.access_token().await {
+        Ok(t) => t,
+        Err(e) => {
+            return Check {
+                missing: Vec::new(),
+                cannot_check: vec![format!("no access token yet ({e})")],
+            }
+        }
+    };
+    let Some(mut c) = claims(token.secret()) else {
+        return check(plan, token.secret());
+    };
+    drop(token);
+    if c.wids.is_none() && c.roles.is_some() && deletes_privileged_users(plan) {
+        if let Some(app_id) = c.app_id.clone() {
+            let path = format!("/v1.0/servicePrincipals(appId='{app_id}')/memberOf");
+            if let Ok(items) = client.get_all(&path).await {
+                c.wids = Some(
+                    items
+                        .iter()
+                        .filter(|o| {
+                            o.get("@odata.type").and_then(Value::as_str)
+                                == Some("#microsoft.graph.directoryRole")
+                        })
+                        .filter_map(|o| o.get("roleTemplateId").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect(),
+                );
+            }
+        }
     }
+    check_claims(plan, &c)
 }
 
 /// The README's "Graph permissions" table, rendered from [`NEEDS`].

@@ -240,6 +240,17 @@ pub const ROUTES: &[Route] = &[
     ),
     r("GET", "serviceprincipals/{id}", APP_READ, "https://learn.microsoft.com/graph/api/serviceprincipal-get"),
     r(
+        "GET",
+        "serviceprincipals/{id}/memberof",
+        &[
+            "Application.Read.All",
+            "Directory.Read.All",
+            "Application.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        "https://learn.microsoft.com/graph/api/serviceprincipal-list-memberof",
+    ),
+    r(
         "PATCH",
         "serviceprincipals/{id}",
         APP_WRITE,

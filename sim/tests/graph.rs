@@ -1001,4 +1001,35 @@ async fn tokens_must_be_jwts_and_routes_need_their_permissions() {
         deleter.delete(&format!("/v1.0/users/{dee}")).await.status,
         204
     );
+
+    // The calling app's directory roles read through Graph are its token's wids.
+    let app = graph_sim::token::DEFAULT_APP_ID;
+    let path = format!("/v1.0/servicePrincipals(appId='{app}')/memberOf");
+    let reader_with_role = client_with(
+        &server,
+        &["Application.Read.All"],
+        &["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"],
+    );
+    let r = reader_with_role.get(&path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let roles: Vec<&str> = r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["roleTemplateId"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"]);
+    assert_eq!(
+        r.body["value"][0]["@odata.type"],
+        "#microsoft.graph.directoryRole"
+    );
+    let r = client_with(&server, &["Application.Read.All"], &[])
+        .get(&path)
+        .await;
+    assert_eq!(r.body["value"], json!([]));
+    assert_eq!(
+        deleter.get(&path).await.status,
+        403,
+        "needs Application.Read.All"
+    );
 }

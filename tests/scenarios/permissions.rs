@@ -115,6 +115,28 @@ fn privileged_users_need_a_directory_role_on_the_app() {
         applied.stderr
     );
     assert!(sim.log().iter().all(|e| e.method == "GET"));
+    // The token has no wids claim: the app's roles were read through Graph.
+    assert!(
+        sim.log().iter().any(|e| e.path.contains("memberOf")),
+        "{:?}",
+        sim.log()
+    );
+
+    // With the role in the token (wids) the same plan passes the check.
+    let with_role = token_with(
+        &roles,
+        &["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"],
+        "22222222-0000-0000-0000-000000000002",
+    );
+    let applied = sb.closeout_env(
+        &["apply", s(&plan), "--graph-url", &url, "--auto-approve"],
+        &[("CLOSEOUT_ACCESS_TOKEN", with_role.as_str())],
+    );
+    assert!(
+        !applied.stderr.contains("lacks permissions"),
+        "{}",
+        applied.stderr
+    );
 }
 
 #[test]
@@ -162,11 +184,12 @@ fn simulate_app_roles_rehearses_a_narrower_app() {
 }
 
 #[test]
-fn a_token_without_roles_is_cannot_check_not_a_pass() {
+fn a_roles_less_app_gets_a_read_hint_and_a_delegated_token_is_cannot_check() {
     let sb = Sandbox::new();
     let sim = Sim::open(&tenant("contoso"));
     let url = sim.url();
-    // An app-only token with no roles at all: graph-sim refuses the reads (403).
+    // An app-only token with no roles at all: graph-sim refuses the reads (403), and the
+    // hint asks for the read permission of the request that failed, never a write one.
     let none = token_with(&[], &[], "22222222-0000-0000-0000-000000000003");
     let run = sb
         .closeout_env(
@@ -174,17 +197,62 @@ fn a_token_without_roles_is_cannot_check_not_a_pass() {
             &[("CLOSEOUT_ACCESS_TOKEN", none.as_str())],
         )
         .expect(1);
-    assert!(run.stderr.contains("403"), "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+    let needs = run
+        .stderr
+        .split("it needs ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a permission hint: {}", run.stderr));
+    let least = needs.split_whitespace().next().unwrap();
     assert!(
-        run.stderr.contains("User.Read.All"),
-        "the hint asks for a read permission: {}",
+        least.contains(".Read.") && !least.contains("ReadWrite"),
+        "{least}: {}",
         run.stderr
     );
+
+    // A delegated token (scp, no roles): closeout cannot read what the user may do, says so,
+    // and does not pretend it checked.
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
+    };
+    let scopes = graph_sim::permissions::all_permissions().join(" ");
+    let delegated = format!(
+        "{}.{}.",
+        b64(serde_json::json!({"typ": "JWT", "alg": "none"})),
+        b64(
+            serde_json::json!({"aud": "https://graph.microsoft.com", "scp": scopes,
+                                "wids": ["62e90394-69f5-4237-9190-012177145e10"]})
+        )
+    );
+    let plan = sb.path("p.yaml");
+    let env = [("CLOSEOUT_ACCESS_TOKEN", delegated.as_str())];
+    let planned = sb
+        .closeout_env(
+            &["plan", "--keep", ADMIN, "--graph-url", &url, "-o", s(&plan)],
+            &env,
+        )
+        .expect(0);
     assert!(
-        !run.stderr.contains("User.DeleteRestore.All"),
+        planned
+            .stderr
+            .contains("cannot check the app's permissions")
+            && planned.stderr.contains("delegated"),
         "{}",
-        run.stderr
+        planned.stderr
     );
-    let c = closeout::permissions::claims(&none).unwrap();
-    assert_eq!(c.roles.as_deref(), Some(&[][..]));
+    let applied = sb.closeout_env(
+        &["apply", s(&plan), "--graph-url", &url, "--auto-approve"],
+        &env,
+    );
+    assert!(
+        applied.stderr.contains("cannot check"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        !applied.stderr.contains("lacks permissions"),
+        "{}",
+        applied.stderr
+    );
 }
