@@ -865,6 +865,18 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
     assert_eq!(r.status, 204, "{}", r.body);
     let r = c.get(&format!("{path}?$select=accountEnabled")).await;
     assert_eq!(r.body["accountEnabled"], false);
+    // userPrincipalName: a verified domain of the tenant, unique; names stored as the CSDL
+    // spells them whatever case was sent.
+    for (upn, ok) in [
+        ("ann@nowhere.example", false),
+        ("admin@contoso.onmicrosoft.com", false),
+        ("ann2@unused.com", true),
+    ] {
+        let r = c.patch(&path, json!({"USERPRINCIPALNAME": upn})).await;
+        assert_eq!(r.status == 204, ok, "{upn}: {}", r.body);
+    }
+    let r = c.get(&format!("{path}?$select=userPrincipalName")).await;
+    assert_eq!(r.body["userPrincipalName"], "ann2@unused.com", "{}", r.body);
     // Served values carry only CSDL properties: a snapshot's stray key is not served.
     let r = c.get("/v1.0/domains").await;
     for d in r.body["value"].as_array().unwrap() {

@@ -305,7 +305,15 @@ pub(crate) fn json_body(ctx: &Ctx, ty: &str) -> Result<Object, GraphError> {
         })
         .ok_or_else(unreadable)?;
     check_patch(&body, ty, ctx.beta())?;
-    Ok(body)
+    // Stored under the CSDL's spelling (Graph matches names case-insensitively).
+    let schema = Schema::get();
+    Ok(body
+        .into_iter()
+        .map(|(k, v)| match schema.property(ty, &k) {
+            Some(p) if !k.contains('@') => (p.name.clone(), v),
+            _ => (k, v),
+        })
+        .collect())
 }
 
 /// A PATCH body against the schema: every property exists on `ty` (or is an extension
