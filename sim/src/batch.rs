@@ -295,7 +295,20 @@ fn run_item(shared: &Arc<Shared>, outer: &GraphRequest, item: &Item, ids: &Ids) 
         None => (url.to_string(), None),
     };
     let body = match &item.body {
-        Some(Value::String(s)) => s.clone().into_bytes(),
+        // "The body can be a JSON object or a base64 URL-encoded value"
+        // (<https://learn.microsoft.com/graph/json-batching>, "Request format"); the
+        // official Python SDK base64-encodes bodies that are not JSON objects.
+        Some(Value::String(s)) => {
+            use base64::Engine;
+            let engines = [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE,
+            ];
+            engines
+                .iter()
+                .find_map(|e| e.decode(s.as_bytes()).ok())
+                .unwrap_or_else(|| s.clone().into_bytes())
+        }
         Some(v) => serde_json::to_vec(v).unwrap_or_default(),
         None => Vec::new(),
     };
