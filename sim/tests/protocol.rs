@@ -531,3 +531,34 @@ async fn deleting_thousands_of_users_is_fast_and_logged_once_each() {
     let r = c.get("/v1.0/users?$top=1&$select=id").await;
     assert_eq!(r.status, 200);
 }
+
+/// Requests graph-sim refuses for missing permissions still count toward the quota, as
+/// Graph's throttling counts every request it receives
+/// (<https://learn.microsoft.com/graph/throttling>).
+#[tokio::test]
+async fn refused_requests_count_toward_throttling() {
+    let server = start_with(&tenant_yaml(), throttled(1_000, 3, 1.0)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reader = Client {
+        token: graph_sim::token::mint(
+            &graph_sim::token::MintOptions {
+                app_roles: vec!["User.Read.All".into()],
+                ..Default::default()
+            },
+            now,
+        ),
+        ..Client::new(&server)
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = reader
+            .delete("/v1.0/users/aaaaaaaa-0000-0000-0000-000000000004")
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(&statuses[..3], [403, 403, 403], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+}
