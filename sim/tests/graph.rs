@@ -877,6 +877,20 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
     }
     let r = c.get(&format!("{path}?$select=userPrincipalName")).await;
     assert_eq!(r.body["userPrincipalName"], "ann2@unused.com", "{}", r.body);
+    // The beta per-user MFA type is checked the same way (hand-kept schema entry).
+    let mfa = format!("/beta/users/{ANN}/authentication/requirements");
+    assert_eq!(
+        c.get(&format!("{mfa}?$select=perUserMfaState"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        c.get(&format!("{mfa}?$select=perUserMfa")).await.status,
+        400
+    );
+    let r = c.patch(&mfa, json!({"perUserMfaState": "off"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
     // Served values carry only CSDL properties: a snapshot's stray key is not served.
     let r = c.get("/v1.0/domains").await;
     for d in r.body["value"].as_array().unwrap() {
