@@ -168,12 +168,11 @@ fn item_response(id: &str, resp: &GraphResponse) -> Value {
     if resp.body.is_some() {
         headers.insert(
             "Content-Type".into(),
-            Value::String(
-                "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8".into(),
-            ),
+            Value::String(crate::wire::JSON_CONTENT_TYPE.into()),
         );
         headers.insert("OData-Version".into(), Value::String("4.0".into()));
     }
+    headers.insert("Cache-Control".into(), Value::String("no-cache".into()));
     for (k, v) in &resp.headers {
         headers.insert(k.clone(), Value::String(v.clone()));
     }

@@ -196,6 +196,8 @@ async fn batch_envelope_rules() {
         .unwrap()
         .starts_with("application/json"));
     assert_eq!(h["OData-Version"], "4.0");
+    assert_eq!(h["Cache-Control"], "no-cache");
+    assert_eq!(r.headers["cache-control"], "no-cache");
 }
 
 #[tokio::test]
