@@ -1,7 +1,8 @@
 //! `$filter` expressions as Graph's directory endpoints accept them: `eq`, `ne`, `in`,
 //! `startsWith`, `endsWith`, `not`, `and`, `or`, parentheses, and `any()` lambdas over
 //! collections. Owns parsing, schema checks and evaluation; which operators need the advanced
-//! query parameters is decided here too ([`Expr::advanced_operator`]).
+//! query parameters is decided here too ([`Expr::advanced_operator`]). Must not know about
+//! routes, paging or the store.
 //!
 //! Pages: <https://learn.microsoft.com/graph/filter-query-parameter> (operators, lambdas,
 //! GUID literals unquoted) and <https://learn.microsoft.com/graph/aad-advanced-queries>

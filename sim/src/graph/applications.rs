@@ -1,6 +1,7 @@
 //! App registrations and service principals: `applications`, `applications/{id}`,
 //! `servicePrincipals`, `servicePrincipals/{id}`. Deleting an application also deletes its
-//! home-tenant service principal (the store's rule).
+//! home-tenant service principal (the store's rule). Must not touch other areas' objects
+//! except through [`crate::store::Store`] operations.
 //!
 //! Pages: <https://learn.microsoft.com/graph/api/application-delete>,
 //! <https://learn.microsoft.com/graph/api/serviceprincipal-delete>,

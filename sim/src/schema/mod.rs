@@ -1,6 +1,6 @@
 //! Graph's v1.0 schema as graph-sim uses it: the generated table of entity, complex and enum
-//! types ([`generated.tsv`](generated.tsv), from the CSDL by `sim/schema/gen_schema.py`) and the
-//! hand-kept facts the CSDL does not state ([`hand`]). Owns property lookup, value type checks
+//! types (`generated.tsv`, generated from the CSDL by `sim/schema/gen_schema.py`) and the
+//! hand-kept facts the CSDL does not state (`hand.rs`). Owns property lookup, value type checks
 //! and the refusals Graph answers for unknown properties or mistyped values; knows nothing
 //! about routes or the store.
 //!
