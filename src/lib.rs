@@ -11,6 +11,7 @@ pub mod graph;
 pub mod ident;
 pub mod input;
 pub mod model;
+pub mod permissions;
 pub mod plan;
 pub mod planfile;
 pub mod planner;

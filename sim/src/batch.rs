@@ -168,12 +168,11 @@ fn item_response(id: &str, resp: &GraphResponse) -> Value {
     if resp.body.is_some() {
         headers.insert(
             "Content-Type".into(),
-            Value::String(
-                "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8".into(),
-            ),
+            Value::String(crate::wire::JSON_CONTENT_TYPE.into()),
         );
         headers.insert("OData-Version".into(), Value::String("4.0".into()));
     }
+    headers.insert("Cache-Control".into(), Value::String("no-cache".into()));
     for (k, v) in &resp.headers {
         headers.insert(k.clone(), Value::String(v.clone()));
     }
@@ -295,7 +294,20 @@ fn run_item(shared: &Arc<Shared>, outer: &GraphRequest, item: &Item, ids: &Ids) 
         None => (url.to_string(), None),
     };
     let body = match &item.body {
-        Some(Value::String(s)) => s.clone().into_bytes(),
+        // "The body can be a JSON object or a base64 URL-encoded value"
+        // (<https://learn.microsoft.com/graph/json-batching>, "Request format"); the
+        // official Python SDK base64-encodes bodies that are not JSON objects.
+        Some(Value::String(s)) => {
+            use base64::Engine;
+            let engines = [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE,
+            ];
+            engines
+                .iter()
+                .find_map(|e| e.decode(s.as_bytes()).ok())
+                .unwrap_or_else(|| s.clone().into_bytes())
+        }
         Some(v) => serde_json::to_vec(v).unwrap_or_default(),
         None => Vec::new(),
     };

@@ -1,7 +1,8 @@
 //! `$filter` expressions as Graph's directory endpoints accept them: `eq`, `ne`, `in`,
 //! `startsWith`, `endsWith`, `not`, `and`, `or`, parentheses, and `any()` lambdas over
 //! collections. Owns parsing, schema checks and evaluation; which operators need the advanced
-//! query parameters is decided here too ([`Expr::advanced_operator`]).
+//! query parameters is decided here too ([`Expr::advanced_operator`]). Must not know about
+//! routes, paging or the store.
 //!
 //! Pages: <https://learn.microsoft.com/graph/filter-query-parameter> (operators, lambdas,
 //! GUID literals unquoted) and <https://learn.microsoft.com/graph/aad-advanced-queries>
@@ -25,6 +26,8 @@ pub(crate) enum Lit {
     Str(String),
     /// An unquoted GUID (Edm.Guid literals are written without quotes).
     Guid(String),
+    /// An unquoted Edm.DateTimeOffset (`2024-01-01T00:00:00Z`).
+    DateTime(String),
 }
 
 impl Lit {
@@ -35,6 +38,7 @@ impl Lit {
             Lit::Int(_) => "Edm.Int32",
             Lit::Str(_) => "Edm.String",
             Lit::Guid(_) => "Edm.Guid",
+            Lit::DateTime(_) => "Edm.DateTimeOffset",
         }
     }
 
@@ -44,7 +48,49 @@ impl Lit {
             (Lit::Bool(b), Some(Value::Bool(x))) => b == x,
             (Lit::Int(i), Some(Value::Number(n))) => n.as_i64() == Some(*i),
             (Lit::Str(s) | Lit::Guid(s), Some(Value::String(x))) => s.eq_ignore_ascii_case(x),
+            (Lit::DateTime(s), Some(Value::String(x))) => same_instant(s, x),
             _ => false,
+        }
+    }
+}
+
+fn instant(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn same_instant(a: &str, b: &str) -> bool {
+    match (instant(a), instant(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// An order comparison (`gt`, `ge`, `lt`, `le`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rel {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Rel {
+    fn name(self) -> &'static str {
+        match self {
+            Rel::Gt => "gt",
+            Rel::Ge => "ge",
+            Rel::Lt => "lt",
+            Rel::Le => "le",
+        }
+    }
+
+    fn holds(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Rel::Gt => o == Greater,
+            Rel::Ge => o != Less,
+            Rel::Lt => o == Less,
+            Rel::Le => o != Greater,
         }
     }
 }
@@ -68,6 +114,10 @@ pub(crate) enum Expr {
     In(String, Vec<Lit>),
     Call(Func, String, String),
     Any(String, Box<Expr>),
+    /// `prop gt|ge|lt|le literal`.
+    Cmp(String, Rel, Lit),
+    /// `collection/$count eq|ne N`: `true` = `eq`.
+    Count(String, bool, i64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +270,7 @@ impl Parser<'_> {
                 "true" => Ok(Lit::Bool(true)),
                 "false" => Ok(Lit::Bool(false)),
                 _ if is_guid(&w) => Ok(Lit::Guid(w)),
+                _ if crate::schema::is_date_time(&w) => Ok(Lit::DateTime(w)),
                 _ => w.parse().map(Lit::Int).map_err(|_| unsupported(self.whole)),
             },
             _ => Err(unsupported(self.whole)),
@@ -277,10 +328,33 @@ impl Parser<'_> {
                     self.expect(Tok::Close)?;
                     return Ok(Expr::Any(coll, Box::new(body)));
                 }
+                if let Some(coll) = w.strip_suffix("/$count") {
+                    let coll = self.path(coll)?;
+                    let eq = match self.next()? {
+                        Tok::Word(op) if op.eq_ignore_ascii_case("eq") => true,
+                        Tok::Word(op) if op.eq_ignore_ascii_case("ne") => false,
+                        _ => return Err(unsupported(self.whole)),
+                    };
+                    let Lit::Int(n) = self.literal()? else {
+                        return Err(unsupported(self.whole));
+                    };
+                    return Ok(Expr::Count(coll, eq, n));
+                }
                 let p = self.path(&w)?;
                 match self.next()? {
                     Tok::Word(op) if op.eq_ignore_ascii_case("eq") => Ok(Expr::Eq(p, self.literal()?)),
                     Tok::Word(op) if op.eq_ignore_ascii_case("ne") => Ok(Expr::Ne(p, self.literal()?)),
+                    Tok::Word(op)
+                        if ["gt", "ge", "lt", "le"].iter().any(|r| op.eq_ignore_ascii_case(r)) =>
+                    {
+                        let rel = match op.to_ascii_lowercase().as_str() {
+                            "gt" => Rel::Gt,
+                            "ge" => Rel::Ge,
+                            "lt" => Rel::Lt,
+                            _ => Rel::Le,
+                        };
+                        Ok(Expr::Cmp(p, rel, self.literal()?))
+                    }
                     Tok::Word(op) if op.eq_ignore_ascii_case("in") => {
                         self.expect(Tok::Open)?;
                         let mut lits = vec![self.literal()?];
@@ -330,6 +404,7 @@ fn fits(schema: &Schema, ty: &str, collection: bool, lit: &Lit) -> bool {
         (Lit::Bool(_), t) => t == "Edm.Boolean",
         (Lit::Int(_), t) => t.starts_with("Edm.Int") || t == "Edm.Double",
         (Lit::Guid(_), t) => t == "Edm.Guid",
+        (Lit::DateTime(_), t) => t == "Edm.DateTimeOffset",
         (Lit::Str(_), "Edm.String" | "Edm.DateTimeOffset") => true,
         (Lit::Str(s), t) => match schema.ty(t) {
             Some(def) if def.kind == Kind::Enum => {
@@ -359,6 +434,10 @@ impl Expr {
             Expr::Ne(..) => Some("ne"),
             Expr::Call(Func::EndsWith, ..) => Some("endsWith"),
             Expr::Any(_, body) => body.advanced_operator(),
+            // Order comparisons (createdDateTime ge ...) and collection counts
+            // (assignedLicenses/$count eq 0) are advanced queries.
+            Expr::Cmp(_, rel, _) => Some(rel.name()),
+            Expr::Count(..) => Some("$count"),
             _ => None,
         }
     }
@@ -425,6 +504,31 @@ impl Expr {
                 }
                 Ok(())
             }
+            Expr::Cmp(p, rel, lit) => {
+                let op = match rel {
+                    Rel::Gt => "GreaterThan",
+                    Rel::Ge => "GreaterThanOrEqual",
+                    Rel::Lt => "LessThan",
+                    Rel::Le => "LessThanOrEqual",
+                };
+                match typed(p)? {
+                    Some((t, coll))
+                        if coll || matches!(lit, Lit::Null) || !fits(s, &t, coll, lit) =>
+                    {
+                        Err(incompatible(&t, lit, op))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Expr::Count(p, _, _) => {
+                *p = s.resolve(ty, p)?;
+                match s.property(ty, p) {
+                    Some(prop) if prop.collection => Ok(()),
+                    _ => Err(GraphError::bad_request(format!(
+                        "$count can only be applied to a collection; '{p}' is not one."
+                    ))),
+                }
+            }
             Expr::Any(p, body) => {
                 *p = s.resolve(ty, p)?;
                 let prop = s.property(ty, p).ok_or_else(|| {
@@ -469,6 +573,26 @@ impl Expr {
                     Func::EndsWith => x.ends_with(&s),
                 }
             }),
+            Expr::Cmp(p, rel, lit) => {
+                let ord = match (get(p), lit) {
+                    (Some(Value::String(x)), Lit::DateTime(y) | Lit::Str(y)) => {
+                        match (instant(x), instant(y)) {
+                            (Some(a), Some(b)) => Some(a.cmp(&b)),
+                            _ => Some(x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase())),
+                        }
+                    }
+                    (Some(Value::Number(x)), Lit::Int(y)) => x.as_i64().map(|x| x.cmp(y)),
+                    _ => None,
+                };
+                ord.is_some_and(|o| rel.holds(o))
+            }
+            Expr::Count(p, eq, n) => {
+                let len = match get(p) {
+                    Some(Value::Array(a)) => a.len() as i64,
+                    _ => 0,
+                };
+                (len == *n) == *eq
+            }
             Expr::Any(p, body) => match get(p) {
                 Some(Value::Array(items)) => items.iter().any(|item| {
                     body.eval(&|name| {
@@ -521,6 +645,21 @@ mod tests {
         assert!(ok("businessPhones/any(p:startswith(p, '+1'))"));
         assert!(ok("not(userType eq 'Guest')"));
         assert!(ok("endsWith(mail,'@contoso.com')"));
+        assert!(!ok("assignedLicenses/$count eq 0"));
+        assert!(ok("assignedLicenses/$count ne 0"));
+        assert!(ok("businessPhones/$count eq 1"));
+        assert_eq!(
+            parse("assignedLicenses/$count eq 0")
+                .unwrap()
+                .advanced_operator(),
+            Some("$count")
+        );
+        assert_eq!(
+            parse("createdDateTime ge 2024-01-01T00:00:00Z")
+                .unwrap()
+                .advanced_operator(),
+            Some("ge")
+        );
         assert_eq!(
             parse("not(a eq 'b')").unwrap().advanced_operator(),
             Some("not")
@@ -566,6 +705,12 @@ mod tests {
             .message
             .contains("startsWith"));
         assert!(refused("displayName/any(x:x eq 'a')")
+            .message
+            .contains("collection"));
+        assert!(refused("createdDateTime ge 5")
+            .message
+            .contains("incompatible"));
+        assert!(refused("displayName/$count eq 0")
             .message
             .contains("collection"));
     }

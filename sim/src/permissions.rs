@@ -240,6 +240,17 @@ pub const ROUTES: &[Route] = &[
     ),
     r("GET", "serviceprincipals/{id}", APP_READ, "https://learn.microsoft.com/graph/api/serviceprincipal-get"),
     r(
+        "GET",
+        "serviceprincipals/{id}/memberof",
+        &[
+            "Application.Read.All",
+            "Directory.Read.All",
+            "Application.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        "https://learn.microsoft.com/graph/api/serviceprincipal-list-memberof",
+    ),
+    r(
         "PATCH",
         "serviceprincipals/{id}",
         APP_WRITE,
@@ -353,8 +364,7 @@ pub const PRIVILEGED_ROLE_TEMPLATES: &[&str] = &[
     "158c047a-c907-4556-b7ef-446551a6b5f7", // Cloud Application Administrator
     "194ae4cb-b126-40b2-bd5b-6091b380977d", // Security Administrator
     "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", // Conditional Access Administrator
-    "29232cdf-9323-42fd-ade2-1d097af3e4de", // Exchange Administrator
-    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c", // SharePoint Administrator
+    "966707d0-3269-4727-9be2-8c3a10f19b9d", // Password Administrator
 ];
 
 /// Roles an app needs to delete a user who holds a privileged role: "In app-only scenarios,

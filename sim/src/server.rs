@@ -181,12 +181,12 @@ fn to_http(resp: GraphResponse, ids: &Ids) -> Response<Full<Bytes>> {
     if resp.body.is_some() {
         h.insert(
             "content-type",
-            HeaderValue::from_static(
-                "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-            ),
+            HeaderValue::from_static(crate::wire::JSON_CONTENT_TYPE),
         );
     }
     h.insert("odata-version", HeaderValue::from_static("4.0"));
+    // Graph marks its answers uncacheable.
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
     for (k, v) in [
         ("request-id", &ids.request_id),
         ("client-request-id", &ids.client_request_id),

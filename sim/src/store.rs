@@ -377,6 +377,34 @@ impl Tenant {
             .into());
         }
         let old_upn = str_prop(user, "userPrincipalName").map(str::to_ascii_lowercase);
+        if let Some(upn) = patch.get("userPrincipalName").and_then(Value::as_str) {
+            // <https://learn.microsoft.com/graph/api/resources/user>: the domain must be one
+            // of the tenant's verified domains, and the name unique.
+            let lower = upn.to_ascii_lowercase();
+            let domain = lower.rsplit_once('@').map(|(_, d)| d.to_string());
+            let verified = domain.as_deref().is_some_and(|d| {
+                self.domains.iter().any(|o| {
+                    object_id(o).is_some_and(|x| x.eq_ignore_ascii_case(d))
+                        && o.get("isVerified").and_then(Value::as_bool) != Some(false)
+                })
+            });
+            if !verified {
+                return Err(GraphError::bad_request(format!(
+                    "Property userPrincipalName is invalid: the domain of '{upn}' is not a verified domain of this tenant."
+                ))
+                .into());
+            }
+            if self.upn_index.get(&lower).is_some_and(|other| *other != id) {
+                return Err(GraphError::bad_request(
+                    "Another object with the same value for property userPrincipalName already exists.",
+                )
+                .into());
+            }
+        }
+        let user = self
+            .users
+            .get_mut(&id)
+            .ok_or_else(|| GraphError::not_found(key))?;
         for (k, v) in patch {
             user.insert(k.clone(), v.clone());
         }

@@ -146,7 +146,8 @@ impl Default for MintOptions {
 }
 
 /// Mints an unsigned app-only token (`alg: none`, empty signature) graph-sim accepts:
-/// `aud`, `iss`, `tid`, `appid`, `azp`, `idtyp: app`, `iat`, `nbf`, `exp`, `roles`, `wids`.
+/// `aud`, `iss`, `tid`, `appid`, `azp`, `idtyp: app`, `iat`, `nbf`, `exp`, `roles`, and
+/// `wids` when `directory_roles` is not empty.
 /// Real Graph refuses it (no signature); it is for the simulator only.
 pub fn mint(o: &MintOptions, now_unix: u64) -> String {
     let header = json!({"typ": "JWT", "alg": "none"});
@@ -162,9 +163,13 @@ pub fn mint(o: &MintOptions, now_unix: u64) -> String {
         "idtyp": "app",
         "oid": o.app_id,
         "roles": o.app_roles,
-        "wids": o.directory_roles,
         "ver": "1.0",
     });
+    // Entra puts `wids` in a token only when the caller holds directory roles.
+    let mut claims = claims;
+    if !o.directory_roles.is_empty() {
+        claims["wids"] = json!(o.directory_roles);
+    }
     let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
     format!("{}.{}.", enc(&header), enc(&claims))
 }

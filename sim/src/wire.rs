@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 
 use crate::error::{GraphError, PortalError};
 
+/// The `Content-Type` of Graph's JSON responses (top level and `$batch` items).
+pub(crate) const JSON_CONTENT_TYPE: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
 /// One Graph request, already split from its transport.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphRequest {

@@ -865,6 +865,32 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
     assert_eq!(r.status, 204, "{}", r.body);
     let r = c.get(&format!("{path}?$select=accountEnabled")).await;
     assert_eq!(r.body["accountEnabled"], false);
+    // userPrincipalName: a verified domain of the tenant, unique; names stored as the CSDL
+    // spells them whatever case was sent.
+    for (upn, ok) in [
+        ("ann@nowhere.example", false),
+        ("admin@contoso.onmicrosoft.com", false),
+        ("ann2@unused.com", true),
+    ] {
+        let r = c.patch(&path, json!({"USERPRINCIPALNAME": upn})).await;
+        assert_eq!(r.status == 204, ok, "{upn}: {}", r.body);
+    }
+    let r = c.get(&format!("{path}?$select=userPrincipalName")).await;
+    assert_eq!(r.body["userPrincipalName"], "ann2@unused.com", "{}", r.body);
+    // The beta per-user MFA type is checked the same way (hand-kept schema entry).
+    let mfa = format!("/beta/users/{ANN}/authentication/requirements");
+    assert_eq!(
+        c.get(&format!("{mfa}?$select=perUserMfaState"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        c.get(&format!("{mfa}?$select=perUserMfa")).await.status,
+        400
+    );
+    let r = c.patch(&mfa, json!({"perUserMfaState": "off"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
     // Served values carry only CSDL properties: a snapshot's stray key is not served.
     let r = c.get("/v1.0/domains").await;
     for d in r.body["value"].as_array().unwrap() {
@@ -1000,5 +1026,36 @@ async fn tokens_must_be_jwts_and_routes_need_their_permissions() {
     assert_eq!(
         deleter.delete(&format!("/v1.0/users/{dee}")).await.status,
         204
+    );
+
+    // The calling app's directory roles read through Graph are its token's wids.
+    let app = graph_sim::token::DEFAULT_APP_ID;
+    let path = format!("/v1.0/servicePrincipals(appId='{app}')/memberOf");
+    let reader_with_role = client_with(
+        &server,
+        &["Application.Read.All"],
+        &["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"],
+    );
+    let r = reader_with_role.get(&path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let roles: Vec<&str> = r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["roleTemplateId"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["7be44c8a-adaf-4e2a-84d6-ab2649e08a13"]);
+    assert_eq!(
+        r.body["value"][0]["@odata.type"],
+        "#microsoft.graph.directoryRole"
+    );
+    let r = client_with(&server, &["Application.Read.All"], &[])
+        .get(&path)
+        .await;
+    assert_eq!(r.body["value"], json!([]));
+    assert_eq!(
+        deleter.get(&path).await.status,
+        403,
+        "needs Application.Read.All"
     );
 }

@@ -179,6 +179,15 @@ async fn batch_envelope_rules() {
         assert_eq!(r.body["error"]["code"], "BadRequest");
     }
     assert!(server.request_log().iter().all(|e| !e.via_batch));
+    // A body may be base64 (what the Python SDK sends for non-object bodies).
+    let r = batch(
+        &c,
+        json!([{"id": "1", "method": "PATCH", "url": "/servicePrincipals/sp-1",
+                "headers": {"Content-Type": "application/json"},
+                "body": "eyJhY2NvdW50RW5hYmxlZCI6IGZhbHNlfQ=="}]),
+    )
+    .await;
+    assert_eq!(r.body["responses"][0]["status"], 204, "{}", r.body);
     // Item responses carry Graph's item headers.
     let r = batch(&c, json!([{"id": "1", "method": "GET", "url": "/domains"}])).await;
     let h = &r.body["responses"][0]["headers"];
@@ -187,6 +196,8 @@ async fn batch_envelope_rules() {
         .unwrap()
         .starts_with("application/json"));
     assert_eq!(h["OData-Version"], "4.0");
+    assert_eq!(h["Cache-Control"], "no-cache");
+    assert_eq!(r.headers["cache-control"], "no-cache");
 }
 
 #[tokio::test]
@@ -521,4 +532,35 @@ async fn deleting_thousands_of_users_is_fast_and_logged_once_each() {
     assert_eq!(deletes, ids.len());
     let r = c.get("/v1.0/users?$top=1&$select=id").await;
     assert_eq!(r.status, 200);
+}
+
+/// Requests graph-sim refuses for missing permissions still count toward the quota, as
+/// Graph's throttling counts every request it receives
+/// (<https://learn.microsoft.com/graph/throttling>).
+#[tokio::test]
+async fn refused_requests_count_toward_throttling() {
+    let server = start_with(&tenant_yaml(), throttled(1_000, 3, 1.0)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reader = Client {
+        token: graph_sim::token::mint(
+            &graph_sim::token::MintOptions {
+                app_roles: vec!["User.Read.All".into()],
+                ..Default::default()
+            },
+            now,
+        ),
+        ..Client::new(&server)
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = reader
+            .delete("/v1.0/users/aaaaaaaa-0000-0000-0000-000000000004")
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(&statuses[..3], [403, 403, 403], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
 }

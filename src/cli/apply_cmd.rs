@@ -298,6 +298,15 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         ),
     }
     let mut conn = connect(&args.target).await?;
+    // Before the first write: the token's permissions against what the plan needs.
+    let permissions = crate::permissions::check_client(&plan, &conn.client).await;
+    for note in &permissions.cannot_check {
+        eprintln!("note: cannot check the app's permissions: {note}");
+    }
+    if let Some(refusal) = permissions.refusal() {
+        conn.close().await;
+        return Err(CliError::msg(refusal));
+    }
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
     drop(held);

@@ -81,6 +81,8 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let conn = connect(&args.target).await?;
+    // For the permission warning below (the token itself is never shown or kept).
+    let token = conn.client.access_token().await.ok();
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
@@ -118,6 +120,12 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
+    if let Some(t) = &token {
+        for w in crate::permissions::check(&plan, t.secret()).warnings() {
+            eprintln!("warning: {w}");
+        }
+    }
+    drop(token);
     let bytes = planfile::seal(&mut plan);
     planfile::check_identifiers(&plan).map_err(|e| {
         CliError::msg(format!(

@@ -242,6 +242,12 @@ impl GraphClient {
         Ok(GraphClient { inner, batcher })
     }
 
+    /// A current access token of this client's credential, for reading its claims (the
+    /// permission pre-check). Never log or store it.
+    pub async fn access_token(&self) -> Result<super::auth::Bearer, super::auth::AuthError> {
+        self.inner.tokens.token().await
+    }
+
     /// The service root, e.g. `https://graph.microsoft.com`.
     pub fn base_url(&self) -> &str {
         self.inner.base.as_str()

@@ -135,12 +135,11 @@ impl GraphError {
         let GraphError::Api(api) = self else {
             return None;
         };
-        let p = api.path.to_ascii_lowercase();
         match (api.status, api.code.as_str()) {
             (401, _) => Some("the access token is missing, expired or for another tenant: sign in again (see --auth; a CLOSEOUT_ACCESS_TOKEN is not refreshed, the other credentials are)".into()),
             (403, "Authorization_RequestDenied") | (403, _) => Some(format!(
                 "the app lacks a permission for this call; it needs {}",
-                required_permission(&p)
+                crate::permissions::hint_403(&api.method, &api.path)
             )),
             (429, _) => Some("Graph throttled the request; closeout retried until its limit. Run again later (every action is safe to repeat), or slow down with --pace-time-scale below 1".into()),
             (503 | 504, _) => Some("Graph is unavailable; closeout retried until its limit. Run again later: every action is safe to repeat".into()),

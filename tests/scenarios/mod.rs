@@ -1,6 +1,7 @@
 mod closure;
 mod input_files;
 mod own_effects;
+mod permissions;
 mod protocol;
 mod review;
 mod signals_and_lock;

@@ -1,12 +1,14 @@
 //! App registrations and service principals: `applications`, `applications/{id}`,
 //! `servicePrincipals`, `servicePrincipals/{id}`. Deleting an application also deletes its
-//! home-tenant service principal (the store's rule).
+//! home-tenant service principal (the store's rule). Must not touch other areas' objects
+//! except through [`crate::store::Store`] operations.
 //!
 //! Pages: <https://learn.microsoft.com/graph/api/application-delete>,
 //! <https://learn.microsoft.com/graph/api/serviceprincipal-delete>,
 //! <https://learn.microsoft.com/graph/api/serviceprincipal-update>.
 
 use super::common::{count, entity, json_body, list, only, run, select_only, Ctx, EntitySet};
+use crate::collection::Collection;
 use crate::error::GraphError;
 use crate::store::{Op, Store};
 use crate::wire::Outcome;
@@ -54,6 +56,57 @@ pub(crate) fn applications(ctx: &Ctx) -> Outcome {
     }
 }
 
+/// The id the calling app's own service principal answers to (`servicePrincipals(appId=
+/// '<the token's appid>')`): graph-sim's snapshot does not hold it.
+pub(crate) const CALLER: &str = "00000000-0000-0000-0000-0000000ca11e";
+
+/// `servicePrincipals/{id}/memberOf`: the directory roles the service principal holds. For
+/// the calling app they are the token's `wids`, so reading them through Graph gives the same
+/// answer as the claim (<https://learn.microsoft.com/graph/api/serviceprincipal-list-memberof>);
+/// the snapshot's service principals hold none (role members are users).
+fn member_of(ctx: &Ctx, id: &str) -> Outcome {
+    only(ctx.method(), &["GET"])?;
+    let set = EntitySet {
+        context: "directoryObjects",
+        ty: "directoryRole",
+        odata_type: Some("#microsoft.graph.directoryRole"),
+        queryable: false,
+    };
+    ctx.store.read(|t| {
+        let roles: Vec<crate::snapshot::Object> = if id == CALLER {
+            ctx.req
+                .grants
+                .wids
+                .iter()
+                .map(|w| {
+                    let activated = t.directory_roles.iter().find(|r| {
+                        crate::snapshot::str_prop(&r.object, "roleTemplateId")
+                            .is_some_and(|x| x.eq_ignore_ascii_case(w))
+                    });
+                    match activated {
+                        Some(r) => r.object.clone(),
+                        None => {
+                            let name = crate::token::ROLE_TEMPLATES
+                                .iter()
+                                .find(|(_, t)| t.eq_ignore_ascii_case(w))
+                                .map_or("Directory role", |(n, _)| n);
+                            serde_json::json!({"id": w, "displayName": name, "roleTemplateId": w})
+                                .as_object()
+                                .cloned()
+                                .unwrap_or_default()
+                        }
+                    }
+                })
+                .collect()
+        } else if t.service_principals.contains(id) {
+            Vec::new()
+        } else {
+            return Err(GraphError::not_found(id));
+        };
+        list(ctx, &set, &Collection::from_objects(roles))
+    })
+}
+
 /// `servicePrincipals...`.
 pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
     match ctx.path().as_slice() {
@@ -69,6 +122,7 @@ pub(crate) fn service_principals(ctx: &Ctx) -> Outcome {
                 &t.service_principals,
             )
         }),
+        ["serviceprincipals", _, "memberof"] => member_of(ctx, &ctx.seg[1]),
         ["serviceprincipals", _] => {
             let id = ctx.seg[1].clone();
             match ctx.method() {

@@ -305,7 +305,15 @@ pub(crate) fn json_body(ctx: &Ctx, ty: &str) -> Result<Object, GraphError> {
         })
         .ok_or_else(unreadable)?;
     check_patch(&body, ty, ctx.beta())?;
-    Ok(body)
+    // Stored under the CSDL's spelling (Graph matches names case-insensitively).
+    let schema = Schema::get();
+    Ok(body
+        .into_iter()
+        .map(|(k, v)| match schema.property(ty, &k) {
+            Some(p) if !k.contains('@') => (p.name.clone(), v),
+            _ => (k, v),
+        })
+        .collect())
 }
 
 /// A PATCH body against the schema: every property exists on `ty` (or is an extension
@@ -316,7 +324,8 @@ pub(crate) fn json_body(ctx: &Ctx, ty: &str) -> Result<Object, GraphError> {
 pub(crate) fn check_patch(body: &Object, ty: &str, beta: bool) -> Result<(), GraphError> {
     let schema = Schema::get();
     for (k, v) in body {
-        if k.starts_with('@') {
+        // Annotations (`@odata.type`, `name@odata.bind`) are not properties.
+        if k.contains('@') {
             continue;
         }
         let name = schema.resolve(ty, k)?;

@@ -1,5 +1,5 @@
 //! Activated directory roles and their members: `directoryRoles`, `directoryRoles/{id}`,
-//! `directoryRoles/{id}/members`. Read-only.
+//! `directoryRoles/{id}/members`. Read-only: must not change roles or their members.
 //!
 //! Pages: <https://learn.microsoft.com/graph/api/directoryrole-list>,
 //! <https://learn.microsoft.com/graph/api/directoryrole-list-members>.

@@ -1,5 +1,6 @@
 //! Domains: `domains`, `domains/{name}` (GET, PATCH `isDefault`, DELETE with the store's
-//! dependency checks).
+//! dependency checks). Must not touch other areas' objects except through
+//! [`crate::store::Store`] operations.
 //!
 //! Pages: <https://learn.microsoft.com/graph/api/domain-list>,
 //! <https://learn.microsoft.com/graph/api/domain-delete>,

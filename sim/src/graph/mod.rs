@@ -42,7 +42,11 @@ const ROOTS: &[&str] = &[
 /// <https://learn.microsoft.com/graph/api/application-get> and
 /// <https://learn.microsoft.com/graph/api/serviceprincipal-get> "appId").
 /// `None` when the segment has no parenthesised key.
-fn alternate_key(store: &Store, segment: &str) -> Result<Option<(String, String)>, GraphError> {
+fn alternate_key(
+    store: &Store,
+    segment: &str,
+    caller: Option<&str>,
+) -> Result<Option<(String, String)>, GraphError> {
     let Some((set, rest)) = segment.split_once('(') else {
         return Ok(None);
     };
@@ -73,6 +77,13 @@ fn alternate_key(store: &Store, segment: &str) -> Result<Option<(String, String)
                     .and_then(|r| crate::snapshot::object_id(&r.object).map(str::to_string))
             })
             .ok_or_else(|| GraphError::not_found(&value))?,
+        // The calling app's own service principal is not in the snapshot: its appId
+        // resolves to [`CALLER`], whose memberOf is the token's `wids`.
+        ("serviceprincipals", Some("appid"))
+            if caller.is_some_and(|c| c.eq_ignore_ascii_case(&value)) =>
+        {
+            applications::CALLER.to_string()
+        }
         ("applications" | "serviceprincipals", Some("appid")) => store
             .read(|t| {
                 let c = if lower_set == "applications" {
@@ -101,16 +112,24 @@ pub(crate) fn handle(store: &Store, req: &GraphRequest) -> Outcome {
         .filter(|s| !s.is_empty())
         .map(|s| query::decode(s, false))
         .collect();
+    // Permissions first, as Graph checks them before the resource (a 403 even for an
+    // object that does not exist); a parenthesised key counts as `{id}`.
+    let mut shape: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
+    if let Some((set, _)) = shape
+        .first()
+        .and_then(|f| f.split_once('('))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    {
+        shape.splice(0..1, [set, "{id}".to_string()]);
+    }
+    let key = crate::permissions::route_key(&shape.iter().map(String::as_str).collect::<Vec<_>>());
+    crate::permissions::check(&req.grants, &req.method, &key)?;
     if let Some(first) = seg.first().cloned() {
-        if let Some((set, key)) = alternate_key(store, &first)? {
+        if let Some((set, key)) = alternate_key(store, &first, req.grants.app_id.as_deref())? {
             seg.splice(0..1, [set, key]);
         }
     }
     let low: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
-    // Permissions first, as Graph checks them before the resource (a 403 even for an
-    // object that does not exist).
-    let key = crate::permissions::route_key(&low.iter().map(String::as_str).collect::<Vec<_>>());
-    crate::permissions::check(&req.grants, &req.method, &key)?;
     let q = query::parse(req.query.as_deref(), req.eventual)?;
     let ctx = Ctx {
         store,

@@ -1,5 +1,6 @@
 //! Tenant-wide sign-in policies: `policies/identitySecurityDefaultsEnforcementPolicy` and
-//! `identity/conditionalAccess/policies`. Their mutual exclusion is the store's rule.
+//! `identity/conditionalAccess/policies`. Their mutual exclusion is the store's rule; this
+//! area must not touch other areas' objects except through [`crate::store::Store`] operations.
 //!
 //! Pages: <https://learn.microsoft.com/graph/api/identitysecuritydefaultsenforcementpolicy-update>,
 //! <https://learn.microsoft.com/graph/api/conditionalaccessroot-list-policies>,

@@ -96,6 +96,9 @@ fn per_user_mfa(ctx: &Ctx, key: String) -> Outcome {
     let store = ctx.store;
     match ctx.method() {
         "GET" => store.read(|t| {
+            // `$select` names are checked like any other entity's.
+            select_only(&ctx.q)?;
+            crate::query::resolve(&ctx.q, "strongAuthenticationRequirements")?;
             let id = t
                 .resolve_user(&key)
                 .ok_or_else(|| GraphError::not_found(&key))?;

@@ -1,6 +1,6 @@
 //! Graph's v1.0 schema as graph-sim uses it: the generated table of entity, complex and enum
-//! types ([`generated.tsv`](generated.tsv), from the CSDL by `sim/schema/gen_schema.py`) and the
-//! hand-kept facts the CSDL does not state ([`hand`]). Owns property lookup, value type checks
+//! types (`generated.tsv`, generated from the CSDL by `sim/schema/gen_schema.py`) and the
+//! hand-kept facts the CSDL does not state (`hand.rs`). Owns property lookup, value type checks
 //! and the refusals Graph answers for unknown properties or mistyped values; knows nothing
 //! about routes or the store.
 //!
@@ -46,6 +46,8 @@ pub(crate) struct TypeDef {
     pub open: bool,
     /// Own properties (base types' are looked up through `base`).
     pub props: Vec<Property>,
+    /// Own navigation property names.
+    pub navs: Vec<String>,
     /// Enum members.
     pub members: Vec<String>,
 }
@@ -83,6 +85,7 @@ impl Schema {
                             base: (*base != "-").then(|| (*base).to_string()),
                             open: flag(Some(open)),
                             props: Vec::new(),
+                            navs: Vec::new(),
                             members: Vec::new(),
                         },
                     );
@@ -95,6 +98,11 @@ impl Schema {
                             collection: flag(Some(coll)),
                             nullable: flag(Some(nullable)),
                         });
+                    }
+                }
+                ["nav", owner, name, _ty, _coll] => {
+                    if let Some(t) = types.get_mut(*owner) {
+                        t.navs.push((*name).to_string());
                     }
                 }
                 ["member", owner, name] => {
@@ -138,6 +146,18 @@ impl Schema {
         self.properties(ty)
             .into_iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `name` is a navigation property of `ty` (or a base).
+    pub(crate) fn is_navigation(&self, ty: &str, name: &str) -> bool {
+        let mut cur = self.types.get(ty);
+        while let Some(t) = cur {
+            if t.navs.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                return true;
+            }
+            cur = t.base.as_deref().and_then(|b| self.types.get(b));
+        }
+        false
     }
 
     /// Whether `ty` (or a base) is an OpenType.
@@ -240,8 +260,13 @@ impl Schema {
                         })
                         .unwrap_or(other);
                     for (k, item) in m {
-                        if k.starts_with('@') {
+                        // Instance and property annotations (`@odata.type`,
+                        // `name@odata.context`) are OData's, not properties.
+                        if k.contains('@') {
                             continue;
+                        }
+                        if self.is_navigation(actual, k) {
+                            continue; // contained navigation served inline: not checked
                         }
                         let p = self
                             .property(actual, k)
@@ -260,6 +285,30 @@ impl Schema {
             Err(format!("expected {ty}"))
         }
     }
+}
+
+/// Every way object `o` departs from entity type `ty`: properties the type lacks (extension
+/// attributes of open types allowed) and values whose JSON type is not the declared one, as
+/// `"property: why"` lines. Empty = every value is served with the CSDL's name and type.
+pub fn check_object(ty: &str, o: &serde_json::Map<String, Value>) -> Vec<String> {
+    let s = Schema::get();
+    let mut out = Vec::new();
+    for (k, v) in o {
+        if k.contains('@') {
+            continue;
+        }
+        match s.property(ty, k) {
+            Some(p) if p.name == *k => {
+                if let Err(why) = s.check_value(p, v) {
+                    out.push(format!("{k}: {why}"));
+                }
+            }
+            Some(p) => out.push(format!("{k}: spelled {} in the CSDL", p.name)),
+            None if s.is_extension(ty, k) => {}
+            None => out.push(format!("{k}: not a property of {ty}")),
+        }
+    }
+    out
 }
 
 /// 400 `Request_BadRequest` for a property `ty` does not have.
