@@ -12,5 +12,6 @@ pub mod model;
 pub mod plan;
 pub mod planfile;
 pub mod planner;
+pub mod protocol;
 pub mod render;
 pub mod specfile;
