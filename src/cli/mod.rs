@@ -9,6 +9,7 @@ mod plan_cmd;
 mod progress;
 mod sim_cmd;
 mod state_cmd;
+mod waits;
 
 pub use args::Cli;
 pub use error::{CliError, ExitCode};

@@ -54,6 +54,13 @@ pub struct ClientOptions {
     pub max_body_bytes: u64,
     /// When paging stops because the collection cannot explain the pages.
     pub paging: PagingLimits,
+    /// How long closeout keeps trying to reach Graph when nothing has answered yet in this
+    /// run (refused connections, DNS failures) before it fails with a network hint
+    /// (default 10 s).
+    pub first_contact: Duration,
+    /// After this long without an answer, a request in flight is reported to the wait
+    /// reporter (default 10 s).
+    pub no_answer_after: Duration,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +78,8 @@ impl Default for ClientOptions {
             batch_linger: Duration::from_millis(5),
             max_body_bytes: core.max_body_bytes,
             paging: core.paging,
+            first_contact: core.first_contact,
+            no_answer_after: core.no_answer_after,
         }
     }
 }
@@ -86,7 +95,8 @@ impl ClientOptions {
             deadline: self.deadline,
             max_body_bytes: self.max_body_bytes,
             paging: self.paging,
-            ..CoreOptions::default()
+            first_contact: self.first_contact,
+            no_answer_after: self.no_answer_after,
         }
     }
 }

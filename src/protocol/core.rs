@@ -62,6 +62,9 @@ pub struct CoreOptions {
     pub first_contact: Duration,
     /// Bounds of paging.
     pub paging: PagingLimits,
+    /// After this long without an answer, a request in flight is reported (then again
+    /// every twice as long).
+    pub no_answer_after: Duration,
 }
 
 impl Default for CoreOptions {
@@ -76,6 +79,7 @@ impl Default for CoreOptions {
             max_body_bytes: body::MAX_BODY_BYTES,
             first_contact: Duration::from_secs(10),
             paging: PagingLimits::default(),
+            no_answer_after: wait::NO_ANSWER_AFTER,
         }
     }
 }
@@ -503,7 +507,8 @@ impl Core {
     ) -> Result<T, ServiceError> {
         tokio::pin!(exchange);
         let started = Instant::now();
-        let mut next = started + wait::NO_ANSWER_AFTER;
+        let every = self.options.no_answer_after.max(Duration::from_millis(10));
+        let mut next = started + every;
         let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
         let deadline = self.deadline.unwrap_or(far);
         loop {
@@ -519,7 +524,7 @@ impl Core {
                         },
                         attempt: None,
                     });
-                    next += wait::NO_ANSWER_EVERY;
+                    next += every * 2;
                 }
                 () = tokio::time::sleep_until(deadline) => {
                     let (method, path) = what.split_once(' ').unwrap_or((what, ""));

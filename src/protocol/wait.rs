@@ -9,11 +9,8 @@ use std::time::Duration;
 pub const REPORT_WAITS_OVER: Duration = Duration::from_secs(3);
 
 /// After this long without an answer, a request in flight is reported (and again every
-/// [`NO_ANSWER_EVERY`]).
+/// twice as long: at 10 s, 30 s, 50 s, ...).
 pub const NO_ANSWER_AFTER: Duration = Duration::from_secs(10);
-
-/// How often a request still without an answer is reported again.
-pub const NO_ANSWER_EVERY: Duration = Duration::from_secs(20);
 
 /// Why a client waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +99,6 @@ impl fmt::Display for WaitEvent {
 /// Receives wait events (the CLI prints them; tests collect them).
 pub trait WaitReporter: Send + Sync {
     /// Called before a wait of at least [`REPORT_WAITS_OVER`], and while a request has been
-    /// without an answer for [`NO_ANSWER_AFTER`] (then every [`NO_ANSWER_EVERY`]).
+    /// without an answer for [`NO_ANSWER_AFTER`] (then every twice as long).
     fn waiting(&self, event: &WaitEvent);
 }
