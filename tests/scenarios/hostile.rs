@@ -921,3 +921,33 @@ fn through_the_binary_bad_tokens_closed_ports_silent_servers_and_echoes_end_clea
     }
     assert_untouched(&[canary]);
 }
+
+#[test]
+fn through_the_binary_a_silent_server_gets_a_waiting_line_and_the_deadline_ends_the_run() {
+    let sb = Sandbox::new();
+    let silent = Server::start(|_, _, _| Reply::Silent);
+    let url = silent.url();
+    let (run, took) = closeout(
+        &sb,
+        &[
+            "plan",
+            "--keep",
+            "admin@contoso.com",
+            "--graph-url",
+            &url,
+            "--deadline",
+            "12s",
+        ],
+        FAKE_TOKEN,
+    );
+    let run = run.expect(1);
+    assert!(
+        run.stderr
+            .contains(&format!("closeout: no answer from {} in 10", silent.addr)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--deadline"), "{}", run.stderr);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(!run.stderr.contains(FAKE_TOKEN));
+}
