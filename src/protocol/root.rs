@@ -52,7 +52,10 @@ pub fn is_loopback(url: &Url) -> bool {
 /// `url` crate serialises hosts in ASCII (punycode, lower case, IPv6 in brackets), so the
 /// result carries no control characters.
 pub fn host_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("(no host)");
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .unwrap_or("(no host)");
     match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
@@ -180,7 +183,10 @@ impl ServiceRoot {
 
     fn judge(&self, mut url: Url, what: &'static str) -> Result<Url, ServiceError> {
         if !self.admits(&url) {
-            let pointed = if url.username().is_empty() && url.password().is_none() {
+            let pointed = if !matches!(url.scheme(), "http" | "https") {
+                // A non-HTTP URL's "host" may be anything: name its scheme only.
+                format!("a {}: URL", url.scheme())
+            } else if url.username().is_empty() && url.password().is_none() {
                 host_of(&url)
             } else {
                 format!("{} (with credentials in the URL)", host_of(&url))
@@ -357,5 +363,110 @@ mod tests {
         assert!(!format!("{s} {s:?}").contains("SECRET"));
         assert_eq!(s.host(), "reports.example.net");
         assert!(SecretUrl::resolve(&root(), "http://reports.example.net/x").is_err());
+    }
+
+    /// Seeded property test over generated link spellings: whatever the parser makes of a
+    /// link, it is accepted exactly when it resolves to the root's scheme, host and port
+    /// without userinfo, and a refusal never shows the path or query.
+    /// `CLOSEOUT_URL_FUZZ_ITERATIONS=1000000 cargo test --lib protocol::root` for a long run.
+    #[test]
+    fn generated_link_spellings_never_leave_the_root() {
+        use rand::{Rng, SeedableRng};
+        let iterations: usize = std::env::var("CLOSEOUT_URL_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x10_c105e);
+        let pick =
+            |rng: &mut rand::rngs::StdRng, xs: &[&'static str]| xs[rng.random_range(0..xs.len())];
+        let ws = ["", "", " ", "\t", "\n", "\r", "\u{0}", "\u{a0}"];
+        let schemes = ["https", "http", "HTTPS", "hTtPs", "ftp", "javascript", ""];
+        let seps = [
+            "://", "://", ":/", ":\\\\", "//", "\\\\", "/\\", ":", "", ":///",
+        ];
+        let users = [
+            "",
+            "",
+            "",
+            "user@",
+            "u:p@",
+            "graph.microsoft.com@",
+            "%40@",
+            "@",
+        ];
+        let hosts = [
+            "graph.microsoft.com",
+            "GRAPH.Microsoft.Com",
+            "gr%61ph.microsoft.com",
+            "evil.example",
+            "graph.microsoft.com.evil.example",
+            "[::1]",
+            "127.0.0.1",
+            "graph.microsoft.com.",
+            "xn--grph-6qa.microsoft.com",
+            "gr\u{0430}ph.microsoft.com",
+            "graph%2emicrosoft.com",
+            "",
+        ];
+        let ports = ["", "", ":443", ":80", ":8443", ":0443", ":", ":99999"];
+        let paths = [
+            "/v1.0/users",
+            "",
+            "/..//evil.example/x",
+            "/v1.0\\..\\x",
+            "/%2e%2e/x",
+            "/a b",
+        ];
+        let queries = ["", "?$skiptoken=QSECRET", "?sig=QSECRET#frag", "#QSECRET"];
+        let r = root();
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..iterations {
+            let link = format!(
+                "{}{}{}{}{}{}{}{}{}",
+                pick(&mut rng, &ws),
+                pick(&mut rng, &schemes),
+                pick(&mut rng, &seps),
+                pick(&mut rng, &users),
+                pick(&mut rng, &hosts),
+                pick(&mut rng, &ports),
+                pick(&mut rng, &paths),
+                pick(&mut rng, &queries),
+                pick(&mut rng, &ws),
+            );
+            let oracle = r.url().join(&link).ok().filter(|u| {
+                u.scheme() == "https"
+                    && u.host_str() == Some("graph.microsoft.com")
+                    && u.port_or_known_default() == Some(443)
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            });
+            match r.follow(&link, "@odata.nextLink") {
+                Ok(u) => {
+                    accepted += 1;
+                    assert!(oracle.is_some(), "{link:?} accepted as {u}");
+                    assert_eq!(u.host_str(), Some("graph.microsoft.com"), "{link:?}");
+                    assert_eq!(u.scheme(), "https", "{link:?}");
+                    assert_eq!(u.port_or_known_default(), Some(443), "{link:?}");
+                    assert!(
+                        u.username().is_empty() && u.password().is_none(),
+                        "{link:?}"
+                    );
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(oracle.is_none(), "{link:?} refused: {e}");
+                    let text = e.to_string();
+                    assert!(
+                        !text.contains("QSECRET") && !text.contains("v1.0"),
+                        "{link:?}: {text}"
+                    );
+                    assert!(!text.chars().any(char::is_control), "{link:?}: {text:?}");
+                }
+            }
+        }
+        assert!(
+            accepted > iterations / 50 && refused > iterations / 5,
+            "{accepted} / {refused}"
+        );
     }
 }

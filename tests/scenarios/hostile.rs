@@ -28,7 +28,6 @@ const QUERY_SECRET: &str = "QUERYSECRET9f8e7d";
 /// One request a server saw.
 #[derive(Debug, Clone)]
 struct Seen {
-    #[allow(dead_code)] // shown in failure messages
     method: String,
     path: String,
     headers: Vec<(String, String)>,
@@ -950,4 +949,158 @@ fn through_the_binary_a_silent_server_gets_a_waiting_line_and_the_deadline_ends_
     assert!(run.stderr.contains("--deadline"), "{}", run.stderr);
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(!run.stderr.contains(FAKE_TOKEN));
+}
+
+/// Issue 12 point 3 (client side): a `$batch` refused as a whole (429, 424, 503) was not
+/// processed and is sent again as it was, without re-reads; one answered 502 may have been
+/// processed, so its PATCH items are re-read first.
+#[tokio::test]
+async fn a_batch_envelope_refused_whole_is_sent_again_and_a_gateway_error_is_re_read() {
+    let items_ok = |r: &Seen| {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let items: Vec<Value> = body["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| json!({"id": i["id"], "status": 204}))
+            .collect();
+        json_reply(200, &[], &json!({ "responses": items }))
+    };
+    let graph = Server::start(move |r, n, _| {
+        if r.method == "GET" {
+            return json_reply(200, &[], &json!({"accountEnabled": true}));
+        }
+        match n {
+            0 => json_reply(
+                429,
+                &[("Retry-After", "0.2".into())],
+                &json!({"error": {"code": "TooManyRequests", "message": "slow"}}),
+            ),
+            1 => json_reply(
+                424,
+                &[],
+                &json!({"error": {"code": "FailedDependency", "message": "batch"}}),
+            ),
+            2 => json_reply(
+                503,
+                &[],
+                &json!({"error": {"code": "serviceNotAvailable", "message": "busy"}}),
+            ),
+            _ => items_ok(r),
+        }
+    });
+    let c = client(
+        &graph.url(),
+        ClientOptions {
+            batch_size: 20,
+            max_attempts: 5,
+            ..quick()
+        },
+    );
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                c.request(Method::DELETE, &format!("/v1.0/users/{i}"), None)
+                    .await
+            } else {
+                c.request(
+                    Method::PATCH,
+                    &format!("/v1.0/users/{i}"),
+                    Some(&json!({"accountEnabled": false})),
+                )
+                .await
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let seen = graph.seen();
+    assert!(
+        seen.iter()
+            .all(|r| r.method == "POST" && r.path == "/v1.0/$batch"),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 4);
+
+    // A 502 envelope may have been processed: PATCH items are re-read before they go again.
+    let once = Arc::new(AtomicBool::new(false));
+    let flag = once.clone();
+    let gw = Server::start(move |r, _, _| {
+        if r.method == "GET" {
+            json_reply(200, &[], &json!({"accountEnabled": true}))
+        } else if !flag.swap(true, Ordering::SeqCst) {
+            raw(502, &[], "text/html", b"<html><title>502</title></html>")
+        } else {
+            items_ok(r)
+        }
+    });
+    let c = client(
+        &gw.url(),
+        ClientOptions {
+            batch_size: 20,
+            ..quick()
+        },
+    );
+    c.request(
+        Method::PATCH,
+        "/v1.0/users/9",
+        Some(&json!({"accountEnabled": false})),
+    )
+    .await
+    .unwrap();
+    let seen = gw.seen();
+    assert_eq!(
+        seen.iter().filter(|r| r.method == "GET").count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(
+        seen[1]
+            .path
+            .starts_with("/v1.0/users/9?$select=accountEnabled"),
+        "{seen:?}"
+    );
+}
+
+/// After the first answer of a run, a dropped network is waited out (with waiting lines)
+/// until the deadline instead of ending the run at once.
+#[tokio::test]
+async fn a_network_drop_after_the_first_answer_is_retried_until_the_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        // Answer exactly one request, then close the port.
+        if let Ok((s, _)) = listener.accept() {
+            let seen = Mutex::new(Vec::new());
+            serve(
+                s,
+                &seen,
+                &|_, _, _| json_reply(200, &[], &json!({"id": "org"})),
+                addr,
+                &AtomicBool::new(true),
+            );
+        }
+    });
+    let waits = Arc::new(Waits::default());
+    let c = client(
+        &format!("http://{addr}"),
+        ClientOptions {
+            deadline: Some(Duration::from_secs(6)),
+            backoff_base: Duration::from_millis(1500),
+            max_wait: Duration::from_millis(3500),
+            ..quick()
+        },
+    )
+    .with_wait_reporter(waits.clone());
+    c.get("/v1.0/organization/org").await.unwrap();
+    server.join().unwrap();
+    let t = Instant::now();
+    let e = c.get("/v1.0/organization/org").await.unwrap_err();
+    assert!(matches!(e, GraphError::Deadline { .. }), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    assert!(c.stats().retries >= 1, "{:?}", c.stats());
 }
