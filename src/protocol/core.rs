@@ -186,6 +186,8 @@ pub(crate) struct TransportFailure {
     pub(crate) maybe_sent: bool,
     /// `true` for failures to connect at all (refused, DNS, unreachable, connect timeout).
     pub(crate) connect: bool,
+    /// `true` when the request timed out (a wait that long is always reported).
+    pub(crate) timeout: bool,
 }
 
 /// Turns an [`ApiError`] into what to do next (the service client's knowledge).
@@ -583,9 +585,11 @@ impl Core {
             Ok(r) => r,
             Err(e) => {
                 let connect = e.is_connect();
+                let timeout = e.is_timeout();
                 return Ok(Err(TransportFailure {
                     maybe_sent: !connect,
                     connect,
+                    timeout,
                     message: transport_message(e),
                 }));
             }
@@ -632,6 +636,7 @@ impl Core {
             Err(BodyError::Transport(e)) => Ok(Err(TransportFailure {
                 maybe_sent: true,
                 connect: false,
+                timeout: e.is_timeout(),
                 message: transport_message(e),
             })),
         }
@@ -710,14 +715,20 @@ impl Core {
                         outcome_unknown |= failure.maybe_sent;
                         let wait = self.backoff(attempt.min(max));
                         self.check_deadline(wait, method.as_str(), &path, &|| last_error.clone())?;
-                        self.report_wait(
-                            wait,
-                            WaitReason::NoAnswer {
-                                host: self.root.host(),
-                                what: failure.message.clone(),
-                            },
-                            Some((attempt, max)),
-                        );
+                        let reason = WaitReason::NoAnswer {
+                            host: self.root.host(),
+                            what: failure.message.clone(),
+                        };
+                        if failure.timeout {
+                            // A whole request timeout passed in silence: always say so.
+                            self.report(WaitEvent {
+                                duration: wait,
+                                reason,
+                                attempt: Some((attempt, max)),
+                            });
+                        } else {
+                            self.report_wait(wait, reason, Some((attempt, max)));
+                        }
                         self.pause(wait, &what).await?;
                         continue;
                     }

@@ -769,6 +769,13 @@ async fn a_silent_server_is_reported_and_bounded_by_the_timeout_and_the_deadline
             .any(|l| l.starts_with(&format!("no answer from {}", silent.addr))),
         "{lines:?}"
     );
+    // The timed-out attempt is said too, before the retry.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("waiting ") && l.contains("retrying (attempt 1 of 2)")),
+        "{lines:?}"
+    );
     // The deadline bounds the time inside a request too.
     let c = client(
         &silent.url(),
@@ -1103,4 +1110,34 @@ async fn a_network_drop_after_the_first_answer_is_retried_until_the_deadline() {
     assert!(matches!(e, GraphError::Deadline { .. }), "{e}");
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     assert!(c.stats().retries >= 1, "{:?}", c.stats());
+}
+
+/// A wait at the client-side pacer is said too (the quota here: 1 resource unit per 10 s
+/// of Graph time, run 2.5 times faster: the second request waits 4 s).
+#[tokio::test]
+async fn a_long_wait_at_the_pacer_is_reported() {
+    let graph = Server::start(|_, _, _| json_reply(200, &[], &json!({"id": "org"})));
+    let waits = Arc::new(Waits::default());
+    let c = client(
+        &graph.url(),
+        ClientOptions {
+            pacing: Some(closeout::graph::PacingConfig {
+                time_scale: 2.5,
+                resource_units_per_10s: Some(1),
+                headroom: 1.0,
+                ..closeout::graph::PacingConfig::default()
+            }),
+            ..quick()
+        },
+    )
+    .with_wait_reporter(waits.clone());
+    c.get("/v1.0/organization/org").await.unwrap();
+    c.get("/v1.0/organization/org").await.unwrap();
+    let lines = waits.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("waiting ") && l.contains("pacing requests at Graph's quotas")),
+        "{lines:?}"
+    );
 }
