@@ -298,7 +298,10 @@ impl AzureTokenProvider {
 /// azure_core's error text, redacted at the boundary (an identity endpoint may echo the
 /// `IDENTITY_HEADER`, a client secret or an assertion), escaped and bounded.
 fn credential_message(e: &azure_core::Error) -> String {
-    redact::server_text(&credential_chain(e), 2 * redact::MESSAGE_CHARS)
+    redact::server_text(
+        &credential_chain(e).replace(['\r', '\n'], " "),
+        2 * redact::MESSAGE_CHARS,
+    )
 }
 
 fn credential_chain(e: &azure_core::Error) -> String {

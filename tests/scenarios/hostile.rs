@@ -1141,3 +1141,61 @@ async fn a_long_wait_at_the_pacer_is_reported() {
         "{lines:?}"
     );
 }
+
+/// An identity endpoint (managed identity) that echoes its `IDENTITY_HEADER` and the
+/// request back in its error: the sign-in error shown is redacted at the boundary.
+#[test]
+fn an_identity_endpoint_echoing_its_header_is_redacted() {
+    const MI_HEADER: &str = "FAKE-MI-HEADER-hostile-77aa88bb99cc";
+    let sb = Sandbox::new();
+    let mi = Server::start(|r, _, _| {
+        let header = r
+            .header("x-identity-header")
+            .unwrap_or_default()
+            .to_string();
+        json_reply(
+            500,
+            &[],
+            &json!({"error": "invalid_request", "error_description": format!("bad header {header} for {} \u{1b}[31m", r.path), "statusCode": 400}),
+        )
+    });
+    let graph = Server::start(|_, _, _| json_reply(200, &[], &json!({"value": []})));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_closeout"));
+    cmd.args([
+        "plan",
+        "--keep",
+        "admin@contoso.com",
+        "--graph-url",
+        &graph.url(),
+        "--auth",
+        "managed-identity",
+    ])
+    .env("CLOSEOUT_STATE_DIR", sb.path("state"))
+    .env("NO_COLOR", "1")
+    .stdin(std::process::Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CLOSEOUT_")
+            || k.starts_with("AZURE_")
+            || k.starts_with("IDENTITY_")
+            || k.starts_with("MSI_")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("IDENTITY_ENDPOINT", format!("{}/msi/token", mi.url()))
+        .env("IDENTITY_HEADER", MI_HEADER);
+    let o = cmd.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_ne!(o.status.code(), Some(0), "{stderr}");
+    // The endpoint's error (500: azure_identity shows its body) echoed the header.
+    assert!(stderr.contains("bad header <redacted>"), "{stderr}");
+    assert!(!mi.seen().is_empty(), "the identity endpoint was asked");
+    assert!(graph.seen().is_empty(), "no token, no Graph request");
+    for out in [&stdout, &stderr] {
+        assert!(!out.contains(MI_HEADER), "{out}");
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+    }
+}
