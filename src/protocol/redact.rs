@@ -206,4 +206,32 @@ mod tests {
         );
         assert!(!t.contains("SECRET-AT"), "{t}");
     }
+
+    /// Seeded: a registered secret embedded anywhere in server text, amid any characters,
+    /// cut at any bound, never survives whole or as a prefix of 8 characters or more.
+    #[test]
+    fn a_registered_secret_never_survives_server_text() {
+        use rand::{Rng, SeedableRng};
+        let secret = "SeCrEt-TOKEN-4b1d9f0e2a7c";
+        register_secret(secret);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let noise = [
+            "a", " ", "\u{1b}", "\u{202e}", "é", "\n", "=", "&", "\"", "<b>", "%",
+        ];
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..rng.random_range(0..60) {
+                text.push_str(noise[rng.random_range(0..noise.len())]);
+            }
+            let at = (0..=text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .nth(rng.random_range(0..=text.chars().count()))
+                .unwrap_or(0);
+            text.insert_str(at, secret);
+            let max = rng.random_range(1..120);
+            let out = server_text(&text, max);
+            assert!(!out.contains(&secret[..8]), "{text:?} -> {out:?}");
+            assert!(!out.chars().any(is_unsafe_char), "{out:?}");
+        }
+    }
 }
