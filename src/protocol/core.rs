@@ -511,7 +511,7 @@ impl Core {
         let started = Instant::now();
         let every = self.options.no_answer_after.max(Duration::from_millis(10));
         let mut next = started + every;
-        let far = started + Duration::from_secs(100 * 365 * 24 * 3600);
+        let far = started + Duration::from_secs(365 * 24 * 3600);
         let deadline = self.deadline.unwrap_or(far);
         loop {
             tokio::select! {
@@ -552,7 +552,12 @@ impl Core {
     ) -> Result<Result<RawAnswer, TransportFailure>, ServiceError> {
         if !self.root.admits(url) {
             // Defence in depth: every URL reaching here was judged already.
-            return Err(self.root.follow(url.as_str(), "URL").unwrap_err());
+            return Err(ServiceError::OffService {
+                service: self.root.audience().name(),
+                what: "URL",
+                host: host_of(url),
+                root: self.root.host(),
+            });
         }
         let token = self
             .tokens
