@@ -12,9 +12,11 @@ use super::root::SecretUrl;
 /// A service's answer to a failed request (server text redacted, escaped and bounded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP method sent (`GET`, `PATCH`, ...).
     pub method: String,
     /// Path and query, without scheme and host.
     pub path: String,
+    /// The HTTP status answered.
     pub status: u16,
     /// The service's `error.code`, e.g. `Request_ResourceNotFound` (else the status's
     /// reason phrase without spaces, e.g. `BadGateway`).
@@ -22,7 +24,9 @@ pub struct ApiError {
     /// The service's `error.message` (at most a few hundred characters), or a description
     /// of a body that was not the service's JSON (an HTML gateway page).
     pub message: String,
+    /// The service's `request-id` (header, else `innerError`), for a support ticket.
     pub request_id: Option<String>,
+    /// The `client-request-id` closeout sent (a GUID per request, kept across retries).
     pub client_request_id: String,
     /// Attempts made (retries included).
     pub attempts: u32,

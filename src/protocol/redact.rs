@@ -40,7 +40,7 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             REDACTED,
         ),
         (
-            r(r"(?i)\b(bearer|basic|pop)(\s+)[A-Za-z0-9\-._~+/]+=*"),
+            r(r"(?i)\b(bearer|basic|pop)(\s+)[A-Za-z0-9\-._~+/]{16,}=*"),
             "${1}${2}<redacted>",
         ),
         (
@@ -162,7 +162,7 @@ mod tests {
         register_secret("short");
         let cases = [
             format!("echo: {TOKEN}"),
-            "Authorization: Bearer abc.def-ghi".to_string(),
+            "Authorization: Bearer abc.def-ghi-jkl-mno".to_string(),
             "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln here".to_string(),
             "https://x.blob.core.windows.net/r.csv?sv=2020&sig=AbC%2Fdef&se=1".to_string(),
             "redirect_uri=x&code=0.AAAbbb&state=1".to_string(),
@@ -188,6 +188,9 @@ mod tests {
         let body = r#"{"error":{"code":"Request_ResourceNotFound","message":"x"}}"#;
         assert_eq!(redact(body), body);
         assert_eq!(redact("a short word"), "a short word");
+        // Words after "Basic" or "Bearer" in Graph's prose are not credentials.
+        let prose = "Basic authentication is disabled; the Bearer token is invalid";
+        assert_eq!(redact(prose), prose);
     }
 
     #[test]
