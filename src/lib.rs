@@ -15,5 +15,6 @@ pub mod permissions;
 pub mod plan;
 pub mod planfile;
 pub mod planner;
+pub mod protocol;
 pub mod render;
 pub mod specfile;

@@ -187,7 +187,10 @@ pub struct ProtocolArgs {
     #[arg(help_heading = "Protocol", long, value_name = "N", default_value_t = crate::graph::MAX_BATCH, value_parser = parse_batch_size)]
     pub batch_size: usize,
     /// Give up on requests still failing after this long since the start (e.g. 90s, 30m,
-    /// 8h, 2days).
+    /// 8h, 2days), the time spent waiting inside a request included. Each request also has
+    /// a 10 s connect timeout and a 100 s total timeout (as Graph's SDKs); a wait of more
+    /// than about 3 s is said on stderr. Waiting for manual actions under --wait is
+    /// bounded by --timeout instead.
     #[arg(help_heading = "Protocol", long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
 }

@@ -213,7 +213,8 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
                 &sim.store().tenant_id(),
             ))),
             client_options(target, true),
-        )?;
+        )?
+        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
         return Ok(Connection {
             client,
             sim: Some(sim),
@@ -234,7 +235,8 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         .graph_url
         .clone()
         .unwrap_or_else(|| a.cloud.graph_url().to_string());
-    let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?;
+    let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
+        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
     Ok(Connection {
         client,
         sim: None,

@@ -10,6 +10,7 @@ mod progress;
 mod sim_cmd;
 mod state_cmd;
 mod status_cmd;
+mod waits;
 
 pub use args::Cli;
 pub use error::{CliError, ExitCode};

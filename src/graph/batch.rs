@@ -9,7 +9,12 @@
 //! again. Items are throttled individually (a batch of 20 costs 20 writes), so the pacer is
 //! charged per item. Every batched request is idempotent (`DELETE`, `PATCH` with absolute
 //! values), so a lost envelope is sent again; a `PATCH` whose outcome is unknown is re-read
-//! first.
+//! first. An envelope answered 429, 503 or 424 was not processed (Graph refused the whole
+//! batch) and is sent again as it was, without re-reads; other transient envelope answers
+//! (408, 500, 502, 504) may have been processed, so their `PATCH` items are re-read.
+//!
+//! Built on the protocol core only ([`crate::protocol::Core`]): the client hands jobs down
+//! here, nothing here reaches back up into the client.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,11 +25,11 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
-use super::client::{
-    api_error_from, api_error_from_value, parse_retry_after, shown, Counters, Inner, Response,
-};
 use super::error::GraphError;
-use super::pacing::cost_of;
+use super::reread::{replay_for, ODataReread};
+use crate::protocol::retry::parse_retry_after;
+use crate::protocol::root::shown;
+use crate::protocol::{body, Core, Counters, Reread, Response};
 
 /// Graph's limit of requests in one `$batch`.
 pub const MAX_BATCH: usize = 20;
@@ -104,12 +109,12 @@ impl BatchJob {
 #[derive(Clone)]
 pub(crate) struct Batcher {
     tx: mpsc::UnboundedSender<BatchJob>,
-    inner: Arc<Inner>,
+    inner: Arc<Core>,
 }
 
 impl Batcher {
     /// Starts the collecting task on the current Tokio runtime.
-    pub(crate) fn start(inner: Arc<Inner>, size: usize, linger: Duration) -> Batcher {
+    pub(crate) fn start(inner: Arc<Core>, size: usize, linger: Duration) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(collect(
             Arc::clone(&inner),
@@ -126,9 +131,17 @@ impl Batcher {
         job.reply = Some(tx);
         if let Err(mpsc::error::SendError(job)) = self.tx.send(job) {
             // The collector is gone (runtime shutting down): send it alone.
+            let replay = replay_for(&job.method);
             return self
                 .inner
-                .send(job.method, &job.url, job.body.as_ref(), &[])
+                .send(
+                    job.method,
+                    &job.url,
+                    job.body.as_ref(),
+                    &[],
+                    replay,
+                    Some(&ODataReread),
+                )
                 .await;
         }
         match rx.await {
@@ -146,7 +159,7 @@ impl Batcher {
 
 /// Gathers jobs: a batch leaves when it holds `size` items or `linger` after its first.
 async fn collect(
-    inner: Arc<Inner>,
+    inner: Arc<Core>,
     mut rx: mpsc::UnboundedReceiver<BatchJob>,
     size: usize,
     linger: Duration,
@@ -187,7 +200,7 @@ fn header<'a>(item: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 /// Sends `jobs` as `$batch` rounds until every item has its answer.
-async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
+async fn run_batch(inner: Arc<Core>, version: String, jobs: Vec<BatchJob>) {
     let batch_path = format!("/{version}/$batch");
     let batch_url = match inner.url_for(&batch_path) {
         Ok(u) => u,
@@ -198,7 +211,8 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
             return;
         }
     };
-    let write = cost_of("DELETE", &format!("/{version}/x"));
+    // What the pacer charges per item: one write.
+    let write_path = format!("/{version}/x");
     let max_attempts = inner.options.max_attempts;
     let mut slots: Vec<Slot> = jobs
         .into_iter()
@@ -220,7 +234,7 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
                 let applied = s.unknown
                     && s.job.method == Method::PATCH
                     && match &s.job.body {
-                        Some(b) => inner.patch_already_applied(&s.job.url, b).await,
+                        Some(b) => ODataReread.already_applied(&inner, &s.job.url, b).await,
                         None => false,
                     };
                 if applied {
@@ -254,7 +268,10 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
             return;
         }
 
-        if let Err(e) = inner.pace(write, slots.len() as u32, "POST /$batch").await {
+        if let Err(e) = inner
+            .pace("DELETE", &write_path, slots.len() as u32, "POST /$batch")
+            .await
+        {
             for s in &mut slots {
                 s.job.answer(Err(clone_cancelled(&e)));
             }
@@ -315,7 +332,7 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
                 }
             }
             Ok(raw) if raw.status == StatusCode::OK => {
-                let body: Value = serde_json::from_slice(&raw.bytes).unwrap_or(Value::Null);
+                let body: Value = body::parse_json(&raw.bytes).unwrap_or(Value::Null);
                 let mut items: HashMap<String, &Value> = HashMap::new();
                 if let Some(rs) = body.get("responses").and_then(Value::as_array) {
                     for r in rs {
@@ -351,22 +368,23 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
                         }));
                         continue;
                     }
-                    let err = api_error_from_value(
+                    let err = inner.api_error_from_value(
                         s.job.method.as_str(),
                         &s.job.shown(),
                         status,
                         &item_body,
-                        None,
                         raw.request_id.clone(),
                         &crid,
                         s.attempts,
                     );
                     match status {
-                        429 | 503 | 504 | 424 => {
+                        408 | 429 | 500 | 502 | 503 | 504 | 424 => {
                             if status == 429 {
                                 throttled += 1;
                             }
-                            if status != 424 {
+                            // 429: refused unprocessed; 424: its dependency failed, so
+                            // it never ran. The others may have run.
+                            if status != 424 && status != 429 {
                                 s.unknown = true;
                             }
                             if let Some(w) = header(item, "Retry-After").and_then(parse_retry_after)
@@ -381,7 +399,9 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
             }
             Ok(raw) => {
                 let status = raw.status;
-                let retryable = matches!(status.as_u16(), 429 | 503 | 504);
+                let retryable = matches!(status.as_u16(), 408 | 424 | 429 | 500 | 502 | 503 | 504);
+                // A batch refused as a whole (429, 503, 424) was not processed.
+                let unprocessed = matches!(status.as_u16(), 424 | 429 | 503);
                 if status == StatusCode::TOO_MANY_REQUESTS {
                     throttled += slots.len() as u64;
                 }
@@ -389,17 +409,10 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
                     waits.push(w);
                 }
                 for s in &mut slots {
-                    let err = api_error_from(
-                        &Method::POST,
-                        &shown(&batch_url),
-                        status.as_u16(),
-                        &raw.bytes,
-                        raw.request_id.clone(),
-                        &crid,
-                        s.attempts,
-                    );
+                    let err =
+                        inner.api_error(&Method::POST, &shown(&batch_url), &raw, &crid, s.attempts);
                     if retryable {
-                        s.unknown = true;
+                        s.unknown |= !unprocessed;
                         s.last = Some(err);
                     } else {
                         s.job.answer(Err(err));
@@ -426,7 +439,7 @@ async fn run_batch(inner: Arc<Inner>, version: String, jobs: Vec<BatchJob>) {
         }
         let longest = waits.iter().max().copied();
         if throttled > 0 {
-            inner.throttled(write, longest, throttled);
+            inner.throttled("DELETE", &write_path, longest, throttled);
         }
         let wait = longest
             .unwrap_or_else(|| inner.backoff(round))

@@ -1,18 +1,20 @@
-//! Talks to Microsoft Graph: authentication, request building, pacing at Graph's quotas,
-//! retries with `Retry-After`, `$batch`, paging, and reading a tenant into
-//! [`crate::model::TenantState`]. Knows nothing about plans.
+//! Talks to Microsoft Graph: Graph's routes, shapes, quotas (pacing), replay rules,
+//! `$batch`, and reading a tenant into [`crate::model::TenantState`]. Everything about HTTP
+//! is the protocol core's ([`crate::protocol`]). Knows nothing about plans.
 
-pub mod auth;
+pub use crate::protocol::auth;
 mod batch;
 mod client;
 mod error;
 mod export;
 pub mod pacing;
 mod read;
+mod reread;
 
-pub use auth::{AuthError, AuthKind, Bearer, Cloud, StaticToken, TokenProvider};
+pub use crate::protocol::auth::{AuthError, AuthKind, Bearer, Cloud, StaticToken, TokenProvider};
+pub use crate::protocol::{ClientStats, Response};
 pub use batch::MAX_BATCH;
-pub use client::{needs_eventual_consistency, ClientOptions, ClientStats, GraphClient, Response};
+pub use client::{needs_eventual_consistency, ClientOptions, GraphClient};
 pub use error::{required_permission, ApiError, GraphError};
 pub use export::{read_raw_tenant, RawTenant, SNAPSHOT_VERSION};
 pub use pacing::PacingConfig;

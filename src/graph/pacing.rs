@@ -1,4 +1,5 @@
-//! Client-side pacing: one limiter shared by every worker of a [`super::GraphClient`] that
+//! Client-side pacing (the protocol core's [`crate::protocol::Pacing`] hook for Graph): one
+//! limiter shared by every worker of a [`super::GraphClient`] that
 //! models Microsoft Graph's identity-service quotas, so a long apply runs at the ceiling
 //! instead of bouncing off it with 429s. Owns the buckets and request costs; knows nothing
 //! about plans or HTTP.
@@ -117,6 +118,27 @@ pub fn cost_of(method: &str, path_and_query: &str) -> Cost {
         resource_units: ru.max(1) as u32,
         write,
         conditional_access,
+    }
+}
+
+/// The protocol core's pacing hook: Graph's quotas, costed per request.
+impl crate::protocol::Pacing for Pacer {
+    fn reserve(&self, method: &str, path_and_query: &str, count: u32) -> Instant {
+        Pacer::reserve(self, cost_of(method, path_and_query), count)
+    }
+
+    fn throttled(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        retry_after: Option<Duration>,
+        _n: u64,
+    ) {
+        Pacer::throttled(self, cost_of(method, path_and_query), retry_after);
+    }
+
+    fn time_scale(&self) -> f64 {
+        self.config.time_scale
     }
 }
 
@@ -253,10 +275,16 @@ impl Pacer {
     /// Waits until `count` requests of cost `cost` may be sent. Each bucket is reserved at
     /// once, so concurrent callers queue in order instead of racing.
     pub async fn acquire(&self, cost: Cost, count: u32) {
+        tokio::time::sleep_until(self.reserve(cost, count)).await;
+    }
+
+    /// Reserves room for `count` requests of cost `cost` at once and returns when they may
+    /// be sent (the caller waits, and may say so first).
+    pub fn reserve(&self, cost: Cost, count: u32) -> Instant {
         if count == 0 {
-            return;
+            return Instant::now();
         }
-        let wait_until = {
+        {
             let mut b = self.lock();
             let now = Instant::now();
             let n = f64::from(count);
@@ -274,8 +302,7 @@ impl Pacer {
                 Some(p) if p > at => p,
                 _ => at,
             }
-        };
-        tokio::time::sleep_until(wait_until).await;
+        }
     }
 
     /// Graph answered 429 for a request of `cost`: its quota is spent. Every worker pauses

@@ -1,4 +1,5 @@
 mod closure;
+mod hostile;
 mod input_files;
 mod own_effects;
 mod permissions;

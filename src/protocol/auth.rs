@@ -1,4 +1,4 @@
-//! Authentication: which credential, from which flags and environment variables, and a
+//! Authentication, shared by every service client: which credential, from which flags and environment variables, and a
 //! [`TokenProvider`] that hands the client a fresh bearer token for every request
 //! (refreshed before it expires, so applies that run for hours keep working).
 //! Never prints, logs or formats a token or secret: [`Bearer`] and the credential
@@ -17,6 +17,9 @@ use std::sync::Arc;
 
 use azure_core::credentials::{Secret, SecretBytes, TokenCredential};
 use tokio::sync::RwLock;
+
+use super::redact;
+use super::root::Audience;
 
 /// A Microsoft cloud: where Graph and the sign-in service are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +69,26 @@ impl Cloud {
     /// The OAuth scope for an app-only Graph token: `{graph root}/.default`.
     pub fn graph_scope(self) -> String {
         format!("{}/.default", self.graph_url())
+    }
+
+    /// The Azure Resource Manager root, e.g. `https://management.azure.com`
+    /// (<https://learn.microsoft.com/en-us/azure/azure-government/compare-azure-government-global-azure>).
+    pub fn arm_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://management.azure.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://management.usgovcloudapi.net",
+            Cloud::China => "https://management.chinacloudapi.cn",
+        }
+    }
+
+    /// The OAuth scope of an app-only token for `audience` in this cloud
+    /// (`https://graph.microsoft.com/.default`, `https://management.azure.com/.default`).
+    pub fn scope(self, audience: Audience) -> String {
+        match audience {
+            Audience::Graph => self.graph_scope(),
+            Audience::Arm => format!("{}/.default", self.arm_url()),
+            Audience::PartnerCenter => "https://api.partnercenter.microsoft.com/.default".into(),
+        }
     }
 }
 
@@ -178,13 +201,14 @@ impl fmt::Debug for Bearer {
     }
 }
 
-/// Gives the client a valid bearer token for each request.
+/// Gives the clients a valid bearer token for each request, per audience (one credential,
+/// one token per service: Graph, Azure Resource Manager, ...).
 #[async_trait::async_trait]
 pub trait TokenProvider: Send + Sync + fmt::Debug {
-    /// A token valid for at least a few more minutes.
-    async fn token(&self) -> Result<Bearer, AuthError>;
-    /// Graph refused the last token (401): forget any cached token.
-    async fn invalidate(&self) {}
+    /// A token for `audience`, valid for at least a few more minutes.
+    async fn token(&self, audience: Audience) -> Result<Bearer, AuthError>;
+    /// The service refused the last token for `audience` (401): forget any cached one.
+    async fn invalidate(&self, _audience: Audience) {}
     /// `true` when [`TokenProvider::token`] can return a different token after
     /// [`TokenProvider::invalidate`] (a fixed token cannot).
     fn refreshes(&self) -> bool {
@@ -194,20 +218,38 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
     fn kind(&self) -> AuthKind;
 }
 
-/// A fixed, pre-acquired token (`CLOSEOUT_ACCESS_TOKEN`, or the simulator's).
+/// Fixed, pre-acquired tokens, one per audience (`CLOSEOUT_ACCESS_TOKEN` for Graph, or the
+/// simulator's).
 #[derive(Debug, Clone)]
-pub struct StaticToken(Bearer);
+pub struct StaticToken(Vec<(Audience, Bearer)>);
 
 impl StaticToken {
+    /// A fixed token for Microsoft Graph.
     pub fn new(token: impl Into<String>) -> StaticToken {
-        StaticToken(Bearer::new(token))
+        StaticToken(Vec::new()).with(Audience::Graph, token)
+    }
+
+    /// These tokens and `token` for `audience` (replacing one given before).
+    pub fn with(mut self, audience: Audience, token: impl Into<String>) -> StaticToken {
+        let token = Bearer::new(token);
+        redact::register_secret(token.secret());
+        self.0.retain(|(a, _)| *a != audience);
+        self.0.push((audience, token));
+        self
     }
 }
 
 #[async_trait::async_trait]
 impl TokenProvider for StaticToken {
-    async fn token(&self) -> Result<Bearer, AuthError> {
-        Ok(self.0.clone())
+    async fn token(&self, audience: Audience) -> Result<Bearer, AuthError> {
+        self.0
+            .iter()
+            .find(|(a, _)| *a == audience)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| AuthError::Missing {
+                kind: AuthKind::Token,
+                what: format!("an access token for {}", audience.name()),
+            })
     }
     fn kind(&self) -> AuthKind {
         AuthKind::Token
@@ -223,39 +265,46 @@ pub const REFRESH_MARGIN: time::Duration = time::Duration::minutes(5);
 pub struct AzureTokenProvider {
     kind: AuthKind,
     credential: Arc<dyn TokenCredential>,
-    scope: String,
-    cached: RwLock<Option<(Bearer, time::OffsetDateTime)>>,
+    cloud: Cloud,
+    cached: RwLock<Vec<(Audience, Bearer, time::OffsetDateTime)>>,
 }
 
 impl fmt::Debug for AzureTokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureTokenProvider")
             .field("kind", &self.kind)
-            .field("scope", &self.scope)
+            .field("cloud", &self.cloud)
             .finish_non_exhaustive()
     }
 }
 
 impl AzureTokenProvider {
-    /// Wraps `credential`, asking it for tokens for `scope` (e.g.
-    /// `https://graph.microsoft.com/.default`).
+    /// Wraps `credential`, asking it for tokens for each audience's scope in `cloud`
+    /// ([`Cloud::scope`], e.g. `https://graph.microsoft.com/.default`).
     pub fn new(
         kind: AuthKind,
         credential: Arc<dyn TokenCredential>,
-        scope: String,
+        cloud: Cloud,
     ) -> AzureTokenProvider {
         AzureTokenProvider {
             kind,
             credential,
-            scope,
-            cached: RwLock::new(None),
+            cloud,
+            cached: RwLock::new(Vec::new()),
         }
     }
 }
 
-/// azure_core's error text, without anything that could carry a secret: the kind and the
-/// service's message (Entra's `error_description` names the problem, never the secret).
+/// azure_core's error text, redacted at the boundary (an identity endpoint may echo the
+/// `IDENTITY_HEADER`, a client secret or an assertion), escaped and bounded.
 fn credential_message(e: &azure_core::Error) -> String {
+    redact::server_text(
+        &credential_chain(e).replace(['\r', '\n'], " "),
+        2 * redact::MESSAGE_CHARS,
+    )
+}
+
+fn credential_chain(e: &azure_core::Error) -> String {
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -271,34 +320,38 @@ fn credential_message(e: &azure_core::Error) -> String {
 
 #[async_trait::async_trait]
 impl TokenProvider for AzureTokenProvider {
-    async fn token(&self) -> Result<Bearer, AuthError> {
+    async fn token(&self, audience: Audience) -> Result<Bearer, AuthError> {
         let now = time::OffsetDateTime::now_utc();
-        if let Some((t, exp)) = self.cached.read().await.as_ref() {
-            if *exp - REFRESH_MARGIN > now {
-                return Ok(t.clone());
-            }
+        let fresh = |all: &[(Audience, Bearer, time::OffsetDateTime)]| {
+            all.iter()
+                .find(|(a, _, exp)| *a == audience && *exp - REFRESH_MARGIN > now)
+                .map(|(_, t, _)| t.clone())
+        };
+        if let Some(t) = fresh(&self.cached.read().await) {
+            return Ok(t);
         }
         let mut slot = self.cached.write().await;
-        if let Some((t, exp)) = slot.as_ref() {
-            if *exp - REFRESH_MARGIN > now {
-                return Ok(t.clone());
-            }
+        if let Some(t) = fresh(&slot) {
+            return Ok(t);
         }
+        let scope = self.cloud.scope(audience);
         let token = self
             .credential
-            .get_token(&[self.scope.as_str()], None)
+            .get_token(&[scope.as_str()], None)
             .await
             .map_err(|e| AuthError::Credential {
                 kind: self.kind,
                 message: credential_message(&e),
             })?;
         let bearer = Bearer::new(token.token.secret());
-        *slot = Some((bearer.clone(), token.expires_on));
+        redact::register_secret(bearer.secret());
+        slot.retain(|(a, _, _)| *a != audience);
+        slot.push((audience, bearer.clone(), token.expires_on));
         Ok(bearer)
     }
 
-    async fn invalidate(&self) {
-        *self.cached.write().await = None;
+    async fn invalidate(&self, audience: Audience) {
+        self.cached.write().await.retain(|(a, _, _)| *a != audience);
     }
 
     fn refreshes(&self) -> bool {
@@ -550,6 +603,21 @@ pub fn provider(
 ) -> Result<Arc<dyn TokenProvider>, AuthError> {
     use azure_identity as id;
     let kind = spec.kind();
+    // Secrets an identity endpoint might echo back in an error.
+    for v in ["IDENTITY_HEADER", "MSI_SECRET"] {
+        if let Some(s) = env(v) {
+            redact::register_secret(&s);
+        }
+    }
+    match spec {
+        CredentialSpec::Token(t) | CredentialSpec::Secret { secret: t, .. } => {
+            redact::register_secret(t)
+        }
+        CredentialSpec::Certificate {
+            password: Some(p), ..
+        } => redact::register_secret(p),
+        _ => {}
+    }
     let authority = env("AZURE_AUTHORITY_HOST").filter(|v| !v.trim().is_empty());
     let options = || client_options(cloud, authority.clone());
     let err = |e: azure_core::Error| AuthError::Credential {
@@ -628,11 +696,7 @@ pub fn provider(
             .map_err(err)?
         }
     };
-    Ok(Arc::new(AzureTokenProvider::new(
-        kind,
-        credential,
-        cloud.graph_scope(),
-    )))
+    Ok(Arc::new(AzureTokenProvider::new(kind, credential, cloud)))
 }
 
 #[cfg(test)]
@@ -880,25 +944,23 @@ mod tests {
             calls: AtomicU32::new(0),
             lifetime: time::Duration::hours(1),
         });
-        let p =
-            AzureTokenProvider::new(AuthKind::Secret, long.clone(), Cloud::Global.graph_scope());
+        let p = AzureTokenProvider::new(AuthKind::Secret, long.clone(), Cloud::Global);
         for _ in 0..10 {
-            assert_eq!(p.token().await.unwrap().secret(), "token-1");
+            assert_eq!(p.token(Audience::Graph).await.unwrap().secret(), "token-1");
         }
         assert_eq!(long.calls.load(Ordering::SeqCst), 1);
         // After a 401 the next request signs in again.
-        p.invalidate().await;
-        assert_eq!(p.token().await.unwrap().secret(), "token-2");
+        p.invalidate(Audience::Graph).await;
+        assert_eq!(p.token(Audience::Graph).await.unwrap().secret(), "token-2");
 
         // A token within the refresh margin of its expiry is replaced before use.
         let short = Arc::new(Counting {
             calls: AtomicU32::new(0),
             lifetime: REFRESH_MARGIN - time::Duration::seconds(1),
         });
-        let p =
-            AzureTokenProvider::new(AuthKind::Secret, short.clone(), Cloud::Global.graph_scope());
-        assert_eq!(p.token().await.unwrap().secret(), "token-1");
-        assert_eq!(p.token().await.unwrap().secret(), "token-2");
+        let p = AzureTokenProvider::new(AuthKind::Secret, short.clone(), Cloud::Global);
+        assert_eq!(p.token(Audience::Graph).await.unwrap().secret(), "token-1");
+        assert_eq!(p.token(Audience::Graph).await.unwrap().secret(), "token-2");
         assert_eq!(short.calls.load(Ordering::SeqCst), 2);
     }
 }
