@@ -17,7 +17,9 @@ use crate::graph::{read_tenant, GraphClient, GraphError};
 use crate::plan::Plan;
 use crate::planfile;
 use crate::planner::preflight;
-use crate::render::{render_drift_text, render_report_text, report_json};
+use crate::render::{
+    render_confirmation, render_drift_text, render_report_text, report_json, safe_lines, Safe,
+};
 
 /// Prints one line per finished action (stdout for text, stderr under `--format json`).
 struct LinePrinter {
@@ -66,6 +68,8 @@ impl ApplyProgress for LinePrinter {
             Some(name) => format!("{name} [{address}]: {what}"),
             None => format!("{address}: {what}"),
         };
+        // The line carries tenant text (names, Graph's messages): neutralised for the terminal.
+        let line = safe_lines(&line);
         if self.json {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         } else {
@@ -76,20 +80,35 @@ impl ApplyProgress for LinePrinter {
 
 /// Asks for the tenant's initial domain on the terminal. Reads on its own thread so Ctrl-C
 /// (which cancels `cancel`) still ends the wait.
-async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Result<(), CliError> {
+async fn confirm(
+    plan: &Plan,
+    to_do: &[bool],
+    to_write: usize,
+    cancel: &CancellationToken,
+) -> Result<(), CliError> {
     let domain = plan.tenant.initial_domain.clone();
+    // The review comes first, terminal or not: what would have been confirmed is on record.
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = render_confirmation(plan, to_do, &mut err);
+        let _ = err.flush();
+    }
     if !std::io::stdin().is_terminal() {
         return Err(CliError::msg(format!(
-            "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({domain}), or pass --auto-approve"
+            "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({}), or pass --auto-approve",
+            Safe(&domain)
         )));
     }
     {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\ncloseout will apply {to_do} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
-             Type the tenant's initial domain ({domain}) to confirm: ",
-            plan.plan_id, plan.tenant.display_name, plan.tenant.id
+            "\ncloseout will apply {to_write} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
+             Type the tenant's initial domain ({}) to confirm: ",
+            Safe(&plan.plan_id),
+            Safe(&plan.tenant.display_name),
+            Safe(&plan.tenant.id),
+            Safe(&domain)
         );
         let _ = err.flush();
     }
@@ -107,8 +126,9 @@ async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Resul
     };
     if !line.trim().eq_ignore_ascii_case(&domain) {
         return Err(CliError::msg(format!(
-            "apply cancelled: '{}' is not the tenant's initial domain ({domain}); nothing was changed",
-            line.trim()
+            "apply cancelled: '{}' is not the tenant's initial domain ({}); nothing was changed",
+            Safe(line.trim()),
+            Safe(&domain)
         )));
     }
     Ok(())
@@ -194,7 +214,7 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
 
 fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = crate::render::write_json(&mut out, v, true);
     let _ = writeln!(out);
 }
 
@@ -259,9 +279,9 @@ async fn run_connected(
             } else {
                 println!(
                     "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
-                    plan.tenant.display_name,
-                    plan.tenant.initial_domain,
-                    e.code().unwrap_or("an error")
+                    Safe(&plan.tenant.display_name),
+                    Safe(&plan.tenant.initial_domain),
+                    Safe(e.code().unwrap_or("an error"))
                 );
             }
             return Ok(ExitCode::Ok);
@@ -317,7 +337,8 @@ async fn run_connected(
         .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
         .count();
     if to_write > 0 && !*confirmed {
-        confirm(plan, to_write, cancel).await?;
+        let to_do: Vec<bool> = check.states.iter().map(|s| *s == LiveState::ToDo).collect();
+        confirm(plan, &to_do, to_write, cancel).await?;
         *confirmed = true;
     }
     if earlier.runs > 0 && !json && !all_done {

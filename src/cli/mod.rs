@@ -42,7 +42,8 @@ pub fn run() -> i32 {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code as i32,
         Err(e) => {
-            eprintln!("Error: {e}");
+            // Errors quote tenant text and Graph's messages: neutralised for the terminal.
+            eprintln!("Error: {}", crate::render::safe_lines(&e.to_string()));
             e.code() as i32
         }
     }

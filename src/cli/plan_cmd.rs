@@ -98,11 +98,13 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     for k in &spec.keep {
         if state.find_user(k).is_none() {
             if let Some(u) = state.find_kept_user(k) {
+                let k = crate::render::Safe(k);
                 eprintln!(
                     "note: kept user {k} is not in the tenant and its domain is not a domain of the tenant; \
                      keeping {} ({}) instead, the same name on the initial domain (where closeout moves kept \
                      users before removing their domain). Keep by object id to be exact.",
-                    u.user_principal_name, u.id
+                    crate::render::Safe(&u.user_principal_name),
+                    crate::render::Safe(&u.id)
                 );
             }
         }
@@ -158,6 +160,6 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
 pub fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
     let g = ActionGraph::build(&plan.actions).map_err(|e| CliError::msg(e.to_string()))?;
-    print!("{}", g.to_dot(&plan.actions));
+    print!("{}", crate::render::render_plan_dot(&g, &plan.actions));
     Ok(ExitCode::Ok)
 }

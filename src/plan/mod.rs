@@ -3,6 +3,7 @@
 //! renderers and the applier. Knows nothing about files, YAML or HTTP.
 
 mod action;
+mod risk;
 
 pub use action::*;
 

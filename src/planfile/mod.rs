@@ -293,6 +293,21 @@ fn header(plan: &Plan) -> String {
         }
     }
     let _ = writeln!(out, "#\n# {}", plan.summary().line());
+    // What the plan destroys beyond its objects, wrapped at about 90 columns.
+    for sentence in plan.data_at_risk() {
+        let mut line = String::new();
+        for word in sentence.split(' ') {
+            if !line.is_empty() && line.len() + word.len() > 86 {
+                let _ = writeln!(out, "# {line}");
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        let _ = writeln!(out, "# {line}");
+    }
     out.push_str(
         "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
          # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\

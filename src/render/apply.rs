@@ -27,6 +27,7 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 use similar::{ChangeTag, TextDiff};
 
+use super::safe::{safe, Safe};
 use crate::apply::{ApplyReport, Drift, DriftReason, Outcome};
 use crate::plan::{Check, Plan};
 
@@ -40,24 +41,27 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
     writeln!(
         out,
         "Stale plan: tenant {} ({}) changed since plan {} was made ({}). Nothing was changed by this run.",
-        plan.tenant.display_name, plan.tenant.initial_domain, plan.plan_id, plan.created_at
+        Safe(&plan.tenant.display_name),
+        Safe(&plan.tenant.initial_domain),
+        Safe(&plan.plan_id),
+        Safe(&plan.created_at)
     )?;
     writeln!(out)?;
     for d in drift {
         let what = match &d.reason {
-            DriftReason::Changed => format!("{} {}: changed since planning", d.action.describe(), d.name),
-            DriftReason::Gone => format!("{} {}: the object is gone", d.action.describe(), d.name),
+            DriftReason::Changed => format!("{} {}: changed since planning", d.action.describe(), Safe(&d.name)),
+            DriftReason::Gone => format!("{} {}: the object is gone", d.action.describe(), Safe(&d.name)),
             DriftReason::NotInPlan => format!(
                 "{} ({}): appeared or changed since planning and now needs \"{}\", which the plan does not have",
-                d.name,
-                d.object_id,
+                Safe(&d.name),
+                Safe(&d.object_id),
                 d.action.describe()
             ),
-            DriftReason::Unplannable(why) => format!("the tenant can no longer be planned: {why}"),
+            DriftReason::Unplannable(why) => format!("the tenant can no longer be planned: {}", Safe(why)),
         };
         writeln!(out, "  ~ {what}")?;
         if !d.address.is_empty() {
-            writeln!(out, "    {}", d.address)?;
+            writeln!(out, "    {}", Safe(&d.address))?;
         }
         if d.planned.is_empty() && d.live.is_empty() {
             continue;
@@ -73,10 +77,12 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
                 ChangeTag::Insert => '+',
                 ChangeTag::Equal => ' ',
             };
-            write!(out, "    {sign} {change}")?;
-            if change.missing_newline() {
-                writeln!(out)?;
-            }
+            write!(
+                out,
+                "    {sign} {}",
+                safe(change.value().trim_end_matches('\n'))
+            )?;
+            writeln!(out)?;
         }
     }
     writeln!(out)?;
@@ -139,17 +145,17 @@ pub fn render_report_text(
     if !failed.is_empty() {
         writeln!(out, "\nFailed:")?;
         for (a, f) in failed {
-            writeln!(out, "  {a}")?;
+            writeln!(out, "  {}", Safe(a))?;
             if f.code.is_some() || f.request_id.is_some() {
                 writeln!(
                     out,
                     "      Graph code {}, request-id {}",
-                    f.code.as_deref().unwrap_or("none"),
-                    f.request_id.as_deref().unwrap_or("none")
+                    Safe(f.code.as_deref().unwrap_or("none")),
+                    Safe(f.request_id.as_deref().unwrap_or("none"))
                 )?;
             }
             for line in f.message.lines() {
-                writeln!(out, "      {line}")?;
+                writeln!(out, "      {}", Safe(line))?;
             }
         }
     }
@@ -165,7 +171,7 @@ pub fn render_report_text(
             "\nSkipped (they depend on an action that did not succeed):"
         )?;
         for (cause, n) in skipped_by {
-            writeln!(out, "  {n} action(s) because of {cause}")?;
+            writeln!(out, "  {n} action(s) because of {}", Safe(cause))?;
         }
     }
     let waiting: Vec<_> = report
@@ -182,7 +188,13 @@ pub fn render_report_text(
     if !waiting.is_empty() {
         writeln!(out, "\nWaiting on Microsoft (apply again later):")?;
         for (a, why) in waiting {
-            writeln!(out, "  {} {}: {why}", a.kind.describe(), a.name)?;
+            writeln!(
+                out,
+                "  {} {}: {}",
+                a.kind.describe(),
+                Safe(&a.name),
+                Safe(why)
+            )?;
         }
     }
     // Manual actions not verified yet: pending ones, and those still waiting for their
@@ -205,8 +217,8 @@ pub fn render_report_text(
                 out,
                 "  [ ] {} {} (id {})",
                 a.kind.describe(),
-                a.name,
-                a.object_id
+                Safe(&a.name),
+                Safe(&a.object_id)
             )?;
             if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
                 writeln!(
@@ -214,10 +226,10 @@ pub fn render_report_text(
                     "      blocked: the pre-flight checklist below fails; the admin center path is shown once it passes"
                 )?;
             } else if let Some(i) = &a.instructions {
-                writeln!(out, "      where: {i}")?;
+                writeln!(out, "      where: {}", Safe(i))?;
             }
             for w in &a.warnings {
-                writeln!(out, "      warning: {w}")?;
+                writeln!(out, "      warning: {}", Safe(w))?;
             }
         }
     }
@@ -231,11 +243,11 @@ pub fn render_report_text(
                 out,
                 "  [{}] {}: {}",
                 if c.passed { "pass" } else { "FAIL" },
-                c.name,
-                c.requirement
+                Safe(&c.name),
+                Safe(&c.requirement)
             )?;
             for b in &c.blocking {
-                writeln!(out, "        blocking: {b}")?;
+                writeln!(out, "        blocking: {}", Safe(b))?;
             }
             if c.more > 0 {
                 writeln!(out, "        ... and {} more", c.more)?;
@@ -260,6 +272,72 @@ pub fn render_report_text(
                 .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
     }) {
         writeln!(out, "\nThe tenant is gone. Closure complete.")?;
+    }
+    Ok(())
+}
+
+/// The review shown before apply asks for confirmation, as Terraform shows the plan before
+/// `yes`: the tenant, per step how many actions there are and how many are still to do,
+/// the kept users, the data at risk, and what confirming does. `to_do[i]` says whether
+/// `plan.actions[i]` is still to do (the drift check's verdict).
+pub fn render_confirmation(plan: &Plan, to_do: &[bool], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\nPlan {} for tenant {} ({}, {}), made {}:",
+        Safe(&plan.plan_id),
+        Safe(&plan.tenant.display_name),
+        Safe(&plan.tenant.initial_domain),
+        Safe(&plan.tenant.id),
+        Safe(&plan.created_at)
+    )?;
+    for step in crate::plan::Step::ALL {
+        let mut kinds: BTreeMap<crate::plan::ActionKind, (usize, usize)> = BTreeMap::new();
+        for (i, a) in plan.actions.iter().enumerate() {
+            if a.step() == step {
+                let e = kinds.entry(a.kind).or_default();
+                e.0 += 1;
+                if to_do.get(i).copied().unwrap_or(true) {
+                    e.1 += 1;
+                }
+            }
+        }
+        let total: usize = kinds.values().map(|k| k.0).sum();
+        let open: usize = kinds.values().map(|k| k.1).sum();
+        let detail: Vec<String> = kinds
+            .iter()
+            .map(|(k, (n, _))| format!("{n} {}", k.describe()))
+            .collect();
+        let what = if total == 0 {
+            "nothing to do".to_string()
+        } else if open == total {
+            detail.join(", ")
+        } else {
+            format!("{} ({open} of {total} still to do)", detail.join(", "))
+        };
+        writeln!(out, "  step {} {:<34} {what}", step.number(), step.title())?;
+    }
+    let kept: Vec<String> = plan
+        .keep
+        .iter()
+        .map(|k| {
+            if k.roles.is_empty() {
+                Safe(&k.user_principal_name).to_string()
+            } else {
+                format!(
+                    "{} ({})",
+                    Safe(&k.user_principal_name),
+                    Safe(&k.roles.join(", "))
+                )
+            }
+        })
+        .collect();
+    writeln!(out, "Kept: {}", kept.join(", "))?;
+    let risk = plan.data_at_risk();
+    if !risk.is_empty() {
+        writeln!(out, "Data at risk:")?;
+        for line in risk {
+            writeln!(out, "  {line}")?;
+        }
     }
     Ok(())
 }
