@@ -223,6 +223,9 @@ fn hex(bytes: &[u8]) -> String {
 fn header(plan: &Plan) -> String {
     use std::collections::BTreeMap;
     use std::fmt::Write;
+    // Tenant text in a comment: escaped (`\u{1b}`, `\n`), so no control or line break of
+    // a name reaches the file raw and the file always reads back.
+    use crate::render::safe;
     // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
     let mut counts: BTreeMap<(Step, crate::plan::ActionKind), usize> = BTreeMap::new();
     for a in &plan.actions {
@@ -232,14 +235,20 @@ fn header(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "# closeout plan: close tenant {} ({}, {})",
-        plan.tenant.display_name, plan.tenant.initial_domain, plan.tenant.id
+        safe(&plan.tenant.display_name),
+        safe(&plan.tenant.initial_domain),
+        safe(&plan.tenant.id)
     );
     let kept: Vec<String> = plan
         .keep
         .iter()
         .map(|k| match k.roles.is_empty() {
-            true => k.user_principal_name.clone(),
-            false => format!("{} ({})", k.user_principal_name, k.roles.join(", ")),
+            true => safe(&k.user_principal_name).into_owned(),
+            false => format!(
+                "{} ({})",
+                safe(&k.user_principal_name),
+                safe(&k.roles.join(", "))
+            ),
         })
         .collect();
     let _ = writeln!(out, "# Kept: {}\n#", kept.join(", "));

@@ -1,6 +1,8 @@
 //! Renders plans for people (text, Markdown) and machines (JSON). Every renderer reads the
 //! same view model ([`view::PlanView`]); renderers write to `impl Write` and decide nothing.
 
+#[cfg(test)]
+mod adversarial;
 mod apply;
 mod dot;
 mod json;

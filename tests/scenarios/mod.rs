@@ -1,4 +1,5 @@
 mod closure;
+mod hostile_text;
 mod protocol;
 mod review;
 mod stale_and_resume;
