@@ -26,6 +26,9 @@ struct LinePrinter {
     json: bool,
     /// `describe name` of each action by address, so lines read like the plan.
     names: std::collections::HashMap<String, String>,
+    /// Actions reported pending so far: an action skipped because of one waits, it did not
+    /// fail.
+    pending: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl LinePrinter {
@@ -42,6 +45,7 @@ impl LinePrinter {
                     )
                 })
                 .collect(),
+            pending: Default::default(),
         }
     }
 }
@@ -52,12 +56,25 @@ impl ApplyProgress for LinePrinter {
         if *outcome == (Outcome::Interrupted { started: false }) {
             return;
         }
+        if matches!(outcome, Outcome::Pending(_)) {
+            if let Ok(mut p) = self.pending.lock() {
+                p.insert(address.to_string());
+            }
+        }
         let what = match outcome {
             Outcome::Done => "done".to_string(),
             Outcome::AlreadyDone => "already done".to_string(),
             Outcome::Verified => "verified".to_string(),
             Outcome::Pending(why) => format!("waiting on a person ({why})"),
             Outcome::Failed(e) => format!("FAILED: {e}"),
+            Outcome::Skipped { because }
+                if self
+                    .pending
+                    .lock()
+                    .is_ok_and(|p| p.contains(because.as_str())) =>
+            {
+                format!("pending (waits for {because})")
+            }
             Outcome::Skipped { because } => format!("skipped (because of {because})"),
             Outcome::Interrupted { started: true } => {
                 "interrupted in flight (uncertain, checked on resume)".to_string()
@@ -251,6 +268,11 @@ async fn run_polling(
             "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
             humantime::format_duration(args.poll_interval)
         );
+        if let Some(until) = expected_wait_until(plan) {
+            println!(
+                "A subscription of this plan changes status next at {until} (Graph's nextLifecycleDateTime): expect to wait until then unless a person deletes it sooner."
+            );
+        }
         tokio::select! {
             () = tokio::time::sleep(args.poll_interval) => {}
             () = cancel.cancelled() => {
@@ -411,6 +433,27 @@ async fn run_connected(
         );
     }
     Ok(code)
+}
+
+/// The latest future `nextLifecycleDateTime` among the plan's subscription actions: when
+/// a subscription left to run out its term changes status next (RFC 3339, as Graph gave it).
+fn expected_wait_until(plan: &Plan) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    plan.actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                crate::plan::ActionKind::CancelSubscription
+                    | crate::plan::ActionKind::DeleteSubscription
+            )
+        })
+        .filter_map(|a| a.before.get("nextLifecycleDateTime")?.as_str())
+        .filter_map(|s| Some((time::OffsetDateTime::parse(s, &Rfc3339).ok()?, s)))
+        .filter(|(t, _)| *t > now)
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, s)| Safe(s).to_string())
 }
 
 fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {

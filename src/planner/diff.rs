@@ -327,13 +327,12 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             a.before = subscription_fields(s);
             a.after = fields([("status", json!("Suspended"))]);
             a.depends_on.push(step_dependency(Step::Users));
-            a.instructions = Some(format!(
-                "{ADMIN_CENTER_BILLING} > {} > Cancel subscription. If the account has more than 25 licences, reduce them first; Microsoft Customer Agreement subscriptions can only be cancelled within 7 days of purchase or renewal, otherwise turn off recurring billing. closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
-                s.sku_part_number, s.id
-            ));
+            a.instructions = Some(cancel_instructions(s));
             if s.is_trial == Some(true) {
-                a.warnings
-                    .push("trial subscription: it can also be left to expire".to_string());
+                a.warnings.push(match &s.next_lifecycle_date_time {
+                    Some(when) => format!("trial subscription: it can also be left to expire (its status changes next at {when}, Graph's nextLifecycleDateTime)"),
+                    None => "trial subscription: it can also be left to expire".to_string(),
+                });
             }
             out.push(a);
         }
@@ -351,14 +350,13 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
         if s.is_active() && spec.manual_actions.cancel_subscriptions {
             d.depends_on.push(cancel_address);
         }
-        d.instructions = Some(format!(
-            "{ADMIN_CENTER_BILLING} > {} > Delete subscription (available once it is disabled). Self-service sign-up products are deleted in the Microsoft Entra admin center > Billing > Licenses. closeout verifies the status becomes Deleted in GET /v1.0/directory/subscriptions/{}.",
-            s.sku_part_number, s.id
-        ));
-        if s.status == "LockedOut" {
-            d.warnings.push(
-                "LockedOut: this subscription may be invisible in the admin center and deletable only by Microsoft support; open a support request if you cannot find it".to_string(),
-            );
+        d.instructions = Some(delete_instructions(s));
+        if s.status == "Suspended" {
+            if let Some(when) = &s.next_lifecycle_date_time {
+                d.warnings.push(format!(
+                    "disabled: Microsoft deletes it on its own when its term ends; its status changes next at {when} (Graph's nextLifecycleDateTime), or delete it in the admin center now"
+                ));
+            }
         }
         out.push(d);
     }
@@ -466,6 +464,63 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     out.push(t);
     out
+}
+
+/// Where and how a person cancels `s`: self-service and free products are removed where
+/// they were signed up for (no billing, no licences to reduce); paid subscriptions in the
+/// admin center's billing, with the licence and Microsoft Customer Agreement caveats only
+/// where they apply.
+fn cancel_instructions(s: &CompanySubscription) -> String {
+    let verify = format!(
+        "closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
+        s.id
+    );
+    if s.is_self_service_or_free() {
+        return format!(
+            "A self-service or free product ({}): Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete; no billing to cancel. {verify}",
+            s.sku_part_number, s.sku_part_number
+        );
+    }
+    let mut how = format!(
+        "{ADMIN_CENTER_BILLING} > {} > Cancel subscription.",
+        s.sku_part_number
+    );
+    if s.is_trial == Some(true) {
+        how.push_str(" A trial can also be left to expire.");
+    } else {
+        if s.total_licenses.is_some_and(|n| n > 25) {
+            how.push_str(&format!(
+                " It has {} licences: the admin center cancels subscriptions of more than 25 licences only after you reduce them (or through Microsoft support).",
+                s.total_licenses.unwrap_or(0)
+            ));
+        }
+        how.push_str(" Under a Microsoft Customer Agreement a subscription can be cancelled only within 7 days of purchase or renewal; otherwise turn off recurring billing and let it end.");
+    }
+    format!("{how} {verify}")
+}
+
+/// Where and how a person deletes `s`; a LockedOut subscription's way is a support request.
+fn delete_instructions(s: &CompanySubscription) -> String {
+    let verify = format!(
+        "closeout verifies the status becomes Deleted in GET /v1.0/directory/subscriptions/{}.",
+        s.id
+    );
+    if s.status == "LockedOut" {
+        return format!(
+            "Open a Microsoft support request (Microsoft 365 admin center > Support > New service request) asking Microsoft to delete the LockedOut subscription {} (subscription id {}): LockedOut subscriptions are often invisible in the admin center and only support can delete them. {verify}",
+            s.sku_part_number, s.id
+        );
+    }
+    if s.is_self_service_or_free() {
+        return format!(
+            "Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete. {verify}",
+            s.sku_part_number
+        );
+    }
+    format!(
+        "{ADMIN_CENTER_BILLING} > {} > Delete subscription (available once it is disabled). {verify}",
+        s.sku_part_number
+    )
 }
 
 fn subscription_label(s: &CompanySubscription) -> String {

@@ -14,6 +14,7 @@
 //!   "actions": [{"address", "action", "name", "outcome",
 //!                "done_in_earlier_run"?: true, "error"?: {"message", "code", "request_id"},
 //!                "skipped_because"?: "<address of the failed or pending action>",
+//!                "waits_for"?: "<address of the pending action a skipped one waits for>",
 //!                "pending"?: "<why>", "instructions"?: "<where a person does it>",
 //!                "uncertain"?: true}],
 //!   "drift": [{"address", "action", "object_id", "name",
@@ -94,6 +95,15 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
     Ok(())
 }
 
+/// Whether an action skipped `because` of `because` is pending rather than failed: its
+/// cause (the root the applier names) waits on a person or on Microsoft.
+pub fn waits_on_pending(report: &ApplyReport, because: &str) -> bool {
+    report
+        .outcomes
+        .iter()
+        .any(|(a, o)| a == because && matches!(o, Outcome::Pending(_)))
+}
+
 /// Writes the final report of an apply for a person.
 /// `checklist` is the tenant-deletion pre-flight checklist read after the apply, when the
 /// tenant deletion is still to do; the admin center path is shown only once it passes.
@@ -104,16 +114,24 @@ pub fn render_report_text(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out)?;
+    let waiting: Vec<bool> = report
+        .outcomes
+        .iter()
+        .map(
+            |(_, o)| matches!(o, Outcome::Skipped { because } if waits_on_pending(report, because)),
+        )
+        .collect();
+    let waiting_n = waiting.iter().filter(|w| **w).count();
     writeln!(
         out,
-        "Apply {}: {} done, {} already done, {} manual verified, {} failed, {} skipped, {} manual pending{}.",
+        "Apply {}: {} done, {} already done, {} manual verified, {} failed, {} skipped after a failure, {} pending{}.",
         if report.interrupted { "interrupted" } else { "finished" },
         report.done(),
         report.already_done(),
         report.verified(),
         report.failed(),
-        report.skipped(),
-        report.pending(),
+        report.skipped() - waiting_n,
+        report.pending() + waiting_n,
         if report.interrupted_count() > 0 {
             format!(", {} interrupted", report.interrupted_count())
         } else {
@@ -160,21 +178,23 @@ pub fn render_report_text(
         }
     }
     let mut skipped_by: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, o) in &report.outcomes {
+    let mut waits_by: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((a, o), w) in report.outcomes.iter().zip(&waiting) {
         if let Outcome::Skipped { because } = o {
-            *skipped_by.entry(because.as_str()).or_default() += 1;
+            if !*w {
+                *skipped_by.entry(because.as_str()).or_default() += 1;
+            } else if plan.action(a).is_some_and(|a| !a.kind.is_manual()) {
+                *waits_by.entry(because.as_str()).or_default() += 1;
+            }
         }
     }
     if !skipped_by.is_empty() {
-        writeln!(
-            out,
-            "\nSkipped (they depend on an action that did not succeed):"
-        )?;
+        writeln!(out, "\nSkipped (they depend on an action that failed):")?;
         for (cause, n) in skipped_by {
             writeln!(out, "  {n} action(s) because of {}", Safe(cause))?;
         }
     }
-    let waiting: Vec<_> = report
+    let on_microsoft: Vec<_> = report
         .outcomes
         .iter()
         .filter_map(|(a, o)| match o {
@@ -185,9 +205,9 @@ pub fn render_report_text(
             _ => None,
         })
         .collect();
-    if !waiting.is_empty() {
+    if !on_microsoft.is_empty() {
         writeln!(out, "\nWaiting on Microsoft (apply again later):")?;
-        for (a, why) in waiting {
+        for (a, why) in on_microsoft {
             writeln!(
                 out,
                 "  {} {}: {}",
@@ -197,14 +217,21 @@ pub fn render_report_text(
             )?;
         }
     }
-    // Manual actions not verified yet: pending ones, and those still waiting for their
-    // prerequisites (the tenant deletion, a subscription's deletion after its cancellation).
+    if !waits_by.is_empty() {
+        writeln!(out, "\nPending (they run once what they wait for is done):")?;
+        for (cause, n) in waits_by {
+            writeln!(out, "  {n} action(s) wait for {}", Safe(cause))?;
+        }
+    }
+    // Manual actions not verified yet: pending ones, and those still waiting for another
+    // manual action (the tenant deletion, a subscription's deletion after its cancellation).
     let pending: Vec<_> = report
         .outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. }))
-        .filter_map(|(a, _)| plan.action(a))
-        .filter(|a| a.kind.is_manual())
+        .zip(&waiting)
+        .filter(|((_, o), w)| matches!(o, Outcome::Pending(_)) || **w)
+        .filter_map(|((a, o), _)| plan.action(a).map(|a| (a, o)))
+        .filter(|(a, _)| a.kind.is_manual())
         .collect();
     let blocked = checklist.is_some_and(|c| c.iter().any(|c| !c.passed));
     if !pending.is_empty() {
@@ -212,7 +239,7 @@ pub fn render_report_text(
             out,
             "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
         )?;
-        for a in pending {
+        for (a, o) in pending {
             writeln!(
                 out,
                 "  [ ] {} {} (id {})",
@@ -220,6 +247,9 @@ pub fn render_report_text(
                 Safe(&a.name),
                 Safe(&a.object_id)
             )?;
+            if let Outcome::Skipped { because } = o {
+                writeln!(out, "      pending: waits for {} first", Safe(because))?;
+            }
             if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
                 writeln!(
                     out,
@@ -400,6 +430,10 @@ pub fn report_json(
             }
             Outcome::Skipped { because } => {
                 m.insert("skipped_because".into(), json!(because));
+                if report.is_some_and(|r| waits_on_pending(r, because)) {
+                    // Waiting for a pending action, not broken by a failure.
+                    m.insert("waits_for".into(), json!(because));
+                }
             }
             Outcome::Pending(why) => {
                 m.insert("pending".into(), json!(why));

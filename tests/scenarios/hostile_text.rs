@@ -116,7 +116,10 @@ fn hostile_names_reach_no_terminal_raw() {
     for active in ["<img", "<b>", "@everyone", "[click]("] {
         assert!(!prose.contains(active), "{active:?} is active in:\n{md}");
     }
-    assert!(prose.contains("@&#8203;everyone") && prose.contains("&lt;b&gt;"), "{md}");
+    assert!(
+        prose.contains("@&#8203;everyone") && prose.contains("&lt;b&gt;"),
+        "{md}"
+    );
     let json = sb
         .closeout(&["show", s(&plan), "--format", "json"])
         .expect(0)

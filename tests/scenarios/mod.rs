@@ -1,4 +1,5 @@
 mod closure;
+mod guidance;
 mod hostile_text;
 mod protocol;
 mod review;
