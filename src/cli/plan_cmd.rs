@@ -120,6 +120,12 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
+    for b in plan.closure_blockers() {
+        eprintln!(
+            "warning: this plan cannot close the tenant: {} ({})",
+            b.why, b.check
+        );
+    }
     let bytes = planfile::seal(&mut plan);
     if let Some(path) = &args.out {
         planfile::write_bytes(path, &bytes)?;

@@ -6,6 +6,7 @@ mod action;
 mod risk;
 
 pub use action::*;
+pub use risk::Blocker;
 
 use serde::{Deserialize, Serialize};
 

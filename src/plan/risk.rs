@@ -10,7 +10,87 @@
 
 use super::{ActionKind, Plan};
 
+/// A reason the tenant stays after this plan: the pre-flight check it keeps failing
+/// ([`super::Check::name`]) and why, in the spec's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    pub check: &'static str,
+    pub why: String,
+}
+
 impl Plan {
+    /// What keeps the tenant from being deleted once every action of this plan is done:
+    /// spec choices (`purge_recycle_bin: false`, `applications: keep`, subscriptions or
+    /// the tenant deletion not planned) and objects the plan must leave (domains still
+    /// used by what stays in the recycle bin). Empty when the plan can close the tenant.
+    pub fn closure_blockers(&self) -> Vec<Blocker> {
+        let t = self.target;
+        let failing = |name: &str| {
+            self.preflight
+                .iter()
+                .find(|c| c.name == name)
+                .filter(|c| !c.passed)
+                .map(|c| c.blocking.len() + c.more)
+        };
+        let count = |k: ActionKind| self.actions.iter().filter(|a| a.kind == k).count();
+        let mut out = Vec::new();
+        if !t.delete_tenant {
+            out.push(Blocker {
+                check: "tenant",
+                why: "manual_actions.delete_tenant is false: this plan empties the tenant but does not delete it".into(),
+            });
+        }
+        if !t.purge_recycle_bin {
+            let binned = failing("recycle bin").unwrap_or(0) + count(ActionKind::DeleteUser);
+            if binned > 0 || count(ActionKind::DeleteApplication) > 0 {
+                out.push(Blocker {
+                    check: "recycle bin",
+                    why: format!(
+                        "purge_recycle_bin is false: deleted users and applications (about {} objects) stay in the recycle bin for 30 days, and block the deletion until Microsoft purges them",
+                        binned + count(ActionKind::DeleteApplication)
+                    ),
+                });
+            }
+        }
+        if !t.delete_applications {
+            for (check, what) in [
+                ("applications", "app registrations"),
+                ("service principals", "enterprise applications"),
+            ] {
+                if let Some(n) = failing(check) {
+                    out.push(Blocker {
+                        check,
+                        why: format!("applications: keep: {n} {what} stay and block the deletion"),
+                    });
+                }
+            }
+        }
+        if !(t.cancel_subscriptions && t.delete_subscriptions) {
+            if let Some(n) = failing("subscriptions") {
+                out.push(Blocker {
+                    check: "subscriptions",
+                    why: format!(
+                        "manual_actions.{} is false: {n} subscription(s) stay and block the deletion",
+                        if t.cancel_subscriptions { "delete_subscriptions" } else { "cancel_subscriptions" }
+                    ),
+                });
+            }
+        }
+        if let Some(n) = failing("domains") {
+            let removed = count(ActionKind::DeleteDomain);
+            if n > removed {
+                out.push(Blocker {
+                    check: "domains",
+                    why: format!(
+                        "{} domain(s) stay: objects left in the recycle bin still use them (purge_recycle_bin is false)",
+                        n - removed
+                    ),
+                });
+            }
+        }
+        out
+    }
+
     /// The data this plan deletes with its objects, one sentence per kind of loss, and the
     /// advice to back up first; empty when the plan deletes no user and not the tenant.
     pub fn data_at_risk(&self) -> Vec<String> {

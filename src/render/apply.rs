@@ -263,6 +263,7 @@ pub fn render_report_text(
             }
         }
     }
+    let blockers = plan.closure_blockers();
     if let Some(checks) = checklist {
         writeln!(
             out,
@@ -278,6 +279,12 @@ pub fn render_report_text(
             )?;
             for b in &c.blocking {
                 writeln!(out, "        blocking: {}", Safe(b))?;
+            }
+            if let Some(b) = (!c.passed)
+                .then(|| blockers.iter().find(|b| b.check == c.name))
+                .flatten()
+            {
+                writeln!(out, "        this plan leaves them: {}", b.why)?;
             }
             if c.more > 0 {
                 writeln!(out, "        ... and {} more", c.more)?;

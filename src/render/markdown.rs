@@ -162,6 +162,18 @@ pub fn render_plan_markdown(
             if manual == 1 { "it" } else { "them" },
         )?;
     }
+    if !view.blockers.is_empty() {
+        let lines: Vec<String> = view
+            .blockers
+            .iter()
+            .map(|b| format!("- {}: {}", esc(b.check), esc(&b.why)))
+            .collect();
+        writeln!(
+            out,
+            "> [!WARNING]\n> This plan cannot close the tenant: once it is applied, these still block the deletion:\n>\n> {}\n",
+            lines.join("\n> ")
+        )?;
+    }
     if !view.data_at_risk.is_empty() {
         writeln!(out, "> [!CAUTION]")?;
         let lines: Vec<String> = view.data_at_risk.iter().map(|l| esc(l)).collect();

@@ -181,12 +181,17 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
         } else {
             let s = p.fail;
             let n = c.blocking.len();
+            let stays = view.blockers.iter().find(|b| b.check == c.name);
             writeln!(
                 out,
-                "  [{s}FAIL{s:#}] {}: {} ({} blocking; this plan removes what it can)",
+                "  [{s}FAIL{s:#}] {}: {} ({} blocking; {})",
                 Safe(c.name),
                 Safe(c.requirement),
-                n + c.more
+                n + c.more,
+                match stays {
+                    Some(b) => format!("still blocking after this plan: {}", b.why),
+                    None => "this plan removes what it can".to_string(),
+                }
             )?;
             let show = if opts.full { n } else { n.min(5) };
             for b in &c.blocking[..show] {
@@ -195,6 +200,17 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
             if show < n || c.more > 0 {
                 writeln!(out, "        ... and {} more", n - show + c.more)?;
             }
+        }
+    }
+    if !view.blockers.is_empty() {
+        writeln!(out)?;
+        let w = p.fail;
+        writeln!(
+            out,
+            "{w}This plan cannot close the tenant:{w:#} once it is applied, these still block the deletion:"
+        )?;
+        for b in &view.blockers {
+            writeln!(out, "  {}: {}", b.check, b.why)?;
         }
     }
     if !view.data_at_risk.is_empty() {

@@ -35,6 +35,8 @@ pub struct PlanView<'a> {
     /// What the plan destroys beyond its objects, and the advice to back up first
     /// ([`Plan::data_at_risk`]).
     pub data_at_risk: Vec<String>,
+    /// What still keeps the tenant once the plan is done ([`Plan::closure_blockers`]).
+    pub blockers: Vec<crate::plan::Blocker>,
 }
 
 /// A kept user.
@@ -164,6 +166,7 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
         summary: plan.summary(),
         redacted: r.is_some(),
         data_at_risk: plan.data_at_risk(),
+        blockers: plan.closure_blockers(),
     }
 }
 

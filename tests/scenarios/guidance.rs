@@ -167,3 +167,70 @@ fn a_locked_out_subscription_is_a_support_request() {
     let i = locked["instructions"].as_str().unwrap();
     assert!(i.starts_with("Open a Microsoft support request"), "{i}");
 }
+
+/// A spec that can never close the tenant says so at plan time, and the checklist names
+/// what will still block.
+#[test]
+fn a_spec_that_cannot_close_the_tenant_warns_at_plan_time() {
+    let sb = Sandbox::new();
+    let spec = sb.path("spec.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nkeep: [admin@contoso.com]\npurge_recycle_bin: false\napplications: keep\n",
+    )
+    .unwrap();
+    let run = sb
+        .closeout(&[
+            "plan",
+            "--simulate",
+            s(&tenant("contoso")),
+            "--spec",
+            s(&spec),
+        ])
+        .expect(0);
+    for needle in [
+        "warning: this plan cannot close the tenant: purge_recycle_bin is false",
+        "warning: this plan cannot close the tenant: applications: keep",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "no {needle:?} in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stdout.contains("This plan cannot close the tenant"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("still blocking after this plan: applications: keep"),
+        "{}",
+        run.stdout
+    );
+    let md = sb
+        .closeout(&[
+            "plan",
+            "--simulate",
+            s(&tenant("contoso")),
+            "--spec",
+            s(&spec),
+            "--format",
+            "markdown",
+        ])
+        .expect(0)
+        .stdout;
+    assert!(md.contains("> [!WARNING]"), "{md}");
+    // The default spec closes the tenant: no such warning.
+    let ok = sb
+        .closeout(&[
+            "plan",
+            "--simulate",
+            s(&tenant("contoso")),
+            "--keep",
+            "admin@contoso.com",
+        ])
+        .expect(0);
+    assert!(!ok.stderr.contains("cannot close"), "{}", ok.stderr);
+}
