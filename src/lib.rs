@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod graph;
+pub mod identity;
 pub mod model;
 pub mod plan;
 pub mod planfile;

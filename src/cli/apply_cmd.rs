@@ -248,7 +248,17 @@ async fn run_polling(
     let mut confirmed = args.auto_approve || conn.simulated;
     loop {
         let client = conn.client.clone().with_cancellation(cancel.clone());
-        let code = run_connected(args, plan, &client, &mut confirmed, state, cancel).await?;
+        let me = conn.signed_in_app.clone();
+        let code = run_connected(
+            args,
+            plan,
+            &client,
+            me.as_deref(),
+            &mut confirmed,
+            state,
+            cancel,
+        )
+        .await?;
         if code != ExitCode::WaitingOnManual || !args.wait {
             return Ok(code);
         }
@@ -287,6 +297,7 @@ async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
     client: &GraphClient,
+    signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
     cancel: &CancellationToken,
@@ -295,9 +306,14 @@ async fn run_connected(
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
     let live = match read_tenant(client, &keep, &()).await {
         Ok(s) => s,
-        Err(e) if tenant_gone(&e) => {
+        Err(e) if tenant_gone(&e) || own_app_gone(plan, signed_in_app, &e) => {
             if json {
                 print_json(&report_json(plan, None, &[], "complete", 0));
+            } else if !tenant_gone(&e) {
+                println!(
+                    "closeout can no longer sign in: the sign-in service answers that its application ({}) or the tenant does not exist, and this plan deleted that application as its last step before the tenant's deletion.\nClosure complete once the tenant's deletion in the admin center is done.",
+                    Safe(signed_in_app.unwrap_or(""))
+                );
             } else {
                 println!(
                     "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
@@ -456,6 +472,28 @@ fn expected_wait_until(plan: &Plan) -> Option<String> {
         .map(|(_, s)| Safe(s).to_string())
 }
 
+/// Whether `e` is the sign-in service saying the application closeout signs in as does not
+/// exist (AADSTS700016) or the tenant does not (AADSTS90002), and the plan deletes that
+/// application: after its own app registration, the last thing closeout removes, that
+/// error is the evidence that the closure went through.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes>
+fn own_app_gone(plan: &Plan, signed_in_app: Option<&str>, e: &GraphError) -> bool {
+    let GraphError::Auth(auth) = e else {
+        return false;
+    };
+    let message = auth.to_string();
+    let Some(app) = signed_in_app else {
+        return false;
+    };
+    // A tenant id or client id mistyped gives the same errors: they count only for a plan
+    // that deletes the app closeout signs in as.
+    (message.contains("AADSTS700016") || message.contains("AADSTS90002"))
+        && plan
+            .actions
+            .iter()
+            .any(|a| crate::planner::is_own_access(a, app))
+}
+
 fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
     if report.interrupted {
         (ExitCode::Interrupted, "interrupted")
@@ -465,5 +503,49 @@ fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
         (ExitCode::WaitingOnManual, "waiting_on_manual")
     } else {
         (ExitCode::Ok, "complete")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{AuthError, AuthKind};
+
+    fn sign_in_error(message: &str) -> GraphError {
+        GraphError::Auth(AuthError::Credential {
+            kind: AuthKind::Secret,
+            message: message.to_string(),
+        })
+    }
+
+    #[test]
+    fn a_missing_app_or_tenant_is_evidence_only_when_the_plan_deleted_its_own_app() {
+        let mut plan = crate::planfile::read(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/contoso.plan.yaml"
+        )))
+        .unwrap();
+        let own = "3a1f8358-9658-496d-8ef5-cd7175905fd7";
+        let missing_app = sign_in_error(
+            "AADSTS700016: Application with identifier '…' was not found in the directory",
+        );
+        let missing_tenant = sign_in_error("AADSTS90002: Tenant '…' not found");
+        assert!(own_app_gone(&plan, Some(own), &missing_app));
+        assert!(own_app_gone(&plan, Some(own), &missing_tenant));
+        // Another app (a mistyped client id), no known app, or another error: not evidence.
+        assert!(!own_app_gone(
+            &plan,
+            Some("00000000-0000-0000-0000-000000000001"),
+            &missing_app
+        ));
+        assert!(!own_app_gone(&plan, None, &missing_app));
+        assert!(!own_app_gone(
+            &plan,
+            Some(own),
+            &sign_in_error("AADSTS7000215: Invalid client secret")
+        ));
+        plan.actions
+            .retain(|a| !crate::planner::is_own_access(a, own));
+        assert!(!own_app_gone(&plan, Some(own), &missing_app));
     }
 }

@@ -81,6 +81,7 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let conn = connect(&args.target).await?;
+    let signed_in_app = conn.signed_in_app.clone();
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
@@ -119,7 +120,13 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             merged.validate(&state)?;
         }
     }
-    let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
+    let mut plan = planner::plan_as(
+        &state,
+        &spec,
+        signed_in_app.as_deref(),
+        String::new(),
+        now_rfc3339(),
+    )?;
     for b in plan.closure_blockers() {
         eprintln!(
             "warning: this plan cannot close the tenant: {} ({})",

@@ -523,6 +523,85 @@ fn delete_instructions(s: &CompanySubscription) -> String {
     )
 }
 
+/// Whether `a` removes the access of the application `app_id` (appId) closeout signs in
+/// as: its service principal (deleted or disabled) or its registration (deleted, purged).
+pub fn is_own_access(a: &Action, app_id: &str) -> bool {
+    matches!(
+        a.kind,
+        ActionKind::DeleteServicePrincipal
+            | ActionKind::DisableServicePrincipal
+            | ActionKind::DeleteApplication
+            | ActionKind::PurgeApplication
+    ) && a
+        .before
+        .get("appId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| id.eq_ignore_ascii_case(app_id))
+}
+
+/// Makes the actions that remove closeout's own access (see [`is_own_access`]; purges of
+/// its registration follow their delete) wait for every other action but the tenant's
+/// deletion, manual ones included: steps 1 to 4 through their gates, step 5's others by
+/// address. Each gets a warning that says why.
+pub fn own_access_last(actions: &mut [Action], app_id: &str) {
+    let own_apps: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::DeleteApplication && is_own_access(a, app_id))
+        .map(|a| a.object_id.clone())
+        .collect();
+    let own = |a: &Action| {
+        is_own_access(a, app_id)
+            || (a.kind == ActionKind::PurgeApplication && own_apps.contains(&a.object_id))
+    };
+    let own_addresses: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| own(a))
+        .map(|a| a.address.clone())
+        .collect();
+    // What waited for the own app (a domain its identifierUris may use) waits no more:
+    // closeout keeps its access until the end, and says what to change if Graph refuses.
+    for a in actions
+        .iter_mut()
+        .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(&a.address))
+    {
+        let before = a.depends_on.len();
+        a.depends_on.retain(|d| !own_addresses.contains(d));
+        if a.depends_on.len() < before {
+            a.warnings.push(format!(
+                "does not wait for the registration of the application closeout signs in as (appId {app_id}), which goes last: if its identifierUris use this domain, change them (for example to api://{app_id}) first"
+            ));
+        }
+    }
+    let others: Vec<String> = actions
+        .iter()
+        .filter(|a| {
+            a.step() == Step::DeleteDirectory && a.kind != ActionKind::DeleteTenant && !own(a)
+        })
+        .map(|a| a.address.clone())
+        .collect();
+    for a in actions.iter_mut().filter(|a| own(a)) {
+        for s in [
+            Step::Users,
+            Step::CancelSubscriptions,
+            Step::DeleteSubscriptions,
+            Step::Mfa,
+        ] {
+            let gate = step_dependency(s);
+            if !a.depends_on.contains(&gate) {
+                a.depends_on.push(gate);
+            }
+        }
+        for o in &others {
+            if !a.depends_on.contains(o) {
+                a.depends_on.push(o.clone());
+            }
+        }
+        a.warnings.push(format!(
+            "closeout signs in as this application (appId {app_id}): it is removed last, once every other action is done and verified (manual ones included), because afterwards closeout can no longer read the tenant; the tenant's deletion is then confirmed by the sign-in error that names the missing tenant or application"
+        ));
+    }
+}
+
 fn subscription_label(s: &CompanySubscription) -> String {
     format!(
         "{} ({}{}, {} licences)",

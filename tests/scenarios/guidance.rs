@@ -234,3 +234,131 @@ fn a_spec_that_cannot_close_the_tenant_warns_at_plan_time() {
         .expect(0);
     assert!(!ok.stderr.contains("cannot close"), "{}", ok.stderr);
 }
+
+/// An unsigned JWT (`header.payload.sig`) whose payload carries `claims`.
+fn unsigned_jwt(claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let e = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    format!(
+        "{}.{}.not-a-signature",
+        e(br#"{"alg":"none","typ":"JWT"}"#),
+        e(claims.to_string().as_bytes())
+    )
+}
+
+/// closeout never cuts off its own access: the app it signs in as (the token's `appid`)
+/// goes last, after every other action (manual ones included) but the tenant deletion.
+#[test]
+fn the_app_closeout_signs_in_as_goes_last() {
+    let own_app = "3a1f8358-9658-496d-8ef5-cd7175905fd7"; // contoso's "Contoso Expenses"
+    let sb = Sandbox::new();
+    let sim = crate::common::Sim::open(&tenant("contoso"));
+    let url = sim.url();
+    let token = unsigned_jwt(&serde_json::json!({
+        "appid": own_app,
+        "tid": "0a7cd3ea-d201-4ae7-918f-afbe0ea70bdd",
+        "idtyp": "app",
+        "roles": ["Directory.ReadWrite.All", "User.ReadWrite.All", "Application.ReadWrite.All",
+                  "Domain.ReadWrite.All", "Policy.ReadWrite.ConditionalAccess",
+                  "Policy.ReadWrite.AuthenticationMethod", "Organization.ReadWrite.All"],
+    }));
+    let env = [("CLOSEOUT_ACCESS_TOKEN", token.as_str())];
+    let plan = sb.path("plan.yaml");
+    sb.closeout_env(
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--auth",
+            "token",
+            "--keep",
+            "admin@contoso.com",
+            "-o",
+            s(&plan),
+        ],
+        &env,
+    )
+    .expect(0);
+    let doc = plan_doc(&plan);
+    let actions = doc["actions"].as_sequence().unwrap();
+    let pos = |pred: &dyn Fn(&serde_yaml::Value) -> bool| actions.iter().position(pred);
+    let own = |a: &serde_yaml::Value| a["before"]["appId"].as_str() == Some(own_app);
+    let own_sp = pos(&|a| a["action"].as_str() == Some("delete_service_principal") && own(a))
+        .expect("the own service principal is in the plan");
+    let own_reg = pos(&|a| a["action"].as_str() == Some("delete_application") && own(a))
+        .expect("the own registration is in the plan");
+    let tenant_at = pos(&|a| a["action"].as_str() == Some("delete_tenant")).unwrap();
+    for (i, a) in actions.iter().enumerate() {
+        let kind = a["action"].as_str().unwrap();
+        if i == own_sp
+            || i == own_reg
+            || kind == "delete_tenant"
+            || kind.starts_with("purge_application")
+        {
+            continue;
+        }
+        assert!(
+            i < own_sp.min(own_reg),
+            "{kind} {} comes after the own app",
+            a["name"].as_str().unwrap_or("")
+        );
+    }
+    assert!(own_reg < tenant_at);
+    let deps: Vec<&str> = actions[own_reg]["depends_on"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d.as_str())
+        .collect();
+    for gate in ["step:1", "step:2", "step:3", "step:4"] {
+        assert!(deps.contains(&gate), "{deps:?}");
+    }
+    let warnings = format!("{:?}", actions[own_reg]["warnings"]);
+    assert!(
+        warnings.contains("closeout signs in as this application"),
+        "{warnings}"
+    );
+
+    // Applied while the subscriptions wait on a person: the own app is pending, untouched.
+    let run = sb
+        .closeout_env(
+            &[
+                "apply",
+                s(&plan),
+                "--graph-url",
+                &url,
+                "--auth",
+                "token",
+                "--auto-approve",
+            ],
+            &env,
+        )
+        .expect(3);
+    let id_of = |i: usize| {
+        let address = actions[i]["address"].as_str().unwrap();
+        address.split_once('.').unwrap().1.to_string()
+    };
+    let (sp_id, app_id) = (id_of(own_sp), id_of(own_reg));
+    let writes = sim.writes();
+    assert!(
+        writes
+            .iter()
+            .any(|w| w.method == "DELETE" && w.path.contains("/applications/")),
+        "the other app registration is deleted"
+    );
+    for w in writes {
+        assert!(
+            !w.path.contains(&sp_id) && !w.path.contains(&app_id),
+            "closeout removed its own access: {} {}\n{}",
+            w.method,
+            w.path,
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains(&format!("delete_application.{app_id}"))
+            || run.stdout.contains("wait for"),
+        "{}",
+        run.stdout
+    );
+}
