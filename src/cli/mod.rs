@@ -29,6 +29,11 @@ pub fn run() -> i32 {
             return code as i32;
         }
     };
+    if cli.no_color {
+        // One switch for every writer of colour (anstream, indicatif's console): set while
+        // the process is still single-threaded, before the runtime starts.
+        std::env::set_var("NO_COLOR", "1");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -27,21 +27,31 @@ pub fn now_rfc3339() -> String {
 
 /// Whether text output gets colour: not with `--no-color`, `NO_COLOR`, `TERM=dumb` or when
 /// stdout is not a terminal (`CLICOLOR_FORCE` forces it).
-fn use_color(r: &RenderArgs) -> bool {
-    !r.no_color && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+fn use_color(_: &RenderArgs) -> bool {
+    // `--no-color` sets NO_COLOR for the whole process (see `cli::run`).
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
 
 /// Renders `plan` on stdout in the chosen format. A closed pipe (`| head`) is not an error.
 fn render(plan: &Plan, r: &RenderArgs, full: bool) -> Result<(), CliError> {
+    render_to(plan, r, full, false)
+}
+
+/// Renders `plan` on stdout, or on stderr when stdout carries the plan file (`-o -`).
+fn render_to(plan: &Plan, r: &RenderArgs, full: bool, stderr: bool) -> Result<(), CliError> {
     let view = plan_view(plan, ViewOptions { redact: r.redact });
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let sink: Box<dyn Write> = if stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, sink);
     let result = match r.format {
         OutputFormat::Text => render_plan_text(
             &view,
             TextOptions {
                 full,
-                color: use_color(r),
+                color: use_color(r) && !stderr,
                 ..TextOptions::default()
             },
             &mut out,
@@ -134,12 +144,19 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         );
     }
     let bytes = planfile::seal(&mut plan);
-    if let Some(path) = &args.out {
+    // `-o -`: the plan file on stdout (for a pipe), the human view on stderr.
+    let to_stdout = args.out.as_deref() == Some(std::path::Path::new("-"));
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::msg(format!("cannot write the plan to stdout: {e}")))?;
+    } else if let Some(path) = &args.out {
         planfile::write_bytes(path, &bytes)?;
     }
     drop(bytes);
-    render(&plan, &args.render, args.full)?;
-    if let Some(path) = &args.out {
+    render_to(&plan, &args.render, args.full, to_stdout)?;
+    if let Some(path) = args.out.as_ref().filter(|_| !to_stdout) {
         let target = match (&args.target.simulate, &args.target.graph_url) {
             (Some(snapshot), _) => format!(" --simulate {}", snapshot.display()),
             (None, Some(url)) => format!(" --graph-url {url}"),
