@@ -6,3 +6,4 @@ mod review;
 mod small_things;
 mod stale_and_resume;
 mod walking_skeleton;
+mod workflow_lint;

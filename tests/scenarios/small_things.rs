@@ -111,7 +111,11 @@ fn sim_subcommands_take_simulate_and_reset_forgets_journals() {
     // The old positional style is gone: one style everywhere.
     let positional = sb.closeout(&["sim", "reset", s(&snap)]);
     assert_eq!(positional.code, 1);
-    assert!(positional.stderr.contains("--simulate"), "{}", positional.stderr);
+    assert!(
+        positional.stderr.contains("--simulate"),
+        "{}",
+        positional.stderr
+    );
 
     let reset = sb
         .closeout(&["sim", "reset", "--simulate", s(&snap)])
