@@ -16,10 +16,10 @@ fn find(tool: &str) -> Option<std::path::PathBuf> {
     dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file())
 }
 
-fn lint(tool: &str, args: &[&str]) {
+fn lint(tool: &str, package: &str, args: &[&str]) {
     let Some(bin) = find(tool) else {
         eprintln!(
-            "SKIPPED: {tool} is not installed; `pip install {tool}` to check examples/ci with it"
+            "SKIPPED: {tool} is not installed; `pip install {package}` to check examples/ci with it"
         );
         return;
     };
