@@ -362,3 +362,50 @@ fn the_app_closeout_signs_in_as_goes_last() {
         run.stdout
     );
 }
+
+/// `apply --wait` says until when it expects to wait: the latest future
+/// `nextLifecycleDateTime` of the plan's subscriptions.
+#[test]
+fn apply_wait_names_the_date_it_expects_to_wait_until() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(tenant("trial")).unwrap();
+    let when = "2099-06-19T16:04:38Z";
+    let snap = sb.path("trial-later.yaml");
+    std::fs::write(&snap, text.replace("2025-06-19T16:04:38Z", when)).unwrap();
+    let plan = sb.path("plan.yaml");
+    let keep = "admin@tailspintoys.onmicrosoft.com";
+    sb.closeout(&[
+        "plan",
+        "--simulate",
+        s(&snap),
+        "--keep",
+        keep,
+        "-o",
+        s(&plan),
+    ])
+    .expect(0);
+    let shown = sb.closeout(&["show", s(&plan)]).expect(0).stdout;
+    assert!(
+        shown.contains(when),
+        "the plan shows nextLifecycleDateTime: {shown}"
+    );
+    let run = sb
+        .closeout(&[
+            "apply",
+            s(&plan),
+            "--simulate",
+            s(&snap),
+            "--wait",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "3s",
+        ])
+        .expect(3);
+    assert!(
+        run.stdout
+            .contains(&format!("changes status next at {when}")),
+        "{}",
+        run.stdout
+    );
+}
