@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod graph;
 pub mod ident;
+pub mod identity;
 pub mod input;
 pub mod model;
 pub mod permissions;

@@ -16,13 +16,18 @@ use crate::graph::{read_tenant, GraphClient, GraphError};
 use crate::plan::Plan;
 use crate::planfile;
 use crate::planner::preflight;
-use crate::render::{render_drift_text, render_report_text, report_json};
+use crate::render::{
+    render_confirmation, render_drift_text, render_report_text, report_json, safe_lines, Safe,
+};
 
 /// Prints one line per finished action (stdout for text, stderr under `--format json`).
 struct LinePrinter {
     json: bool,
     /// `describe name` of each action by address, so lines read like the plan.
     names: std::collections::HashMap<String, String>,
+    /// Actions reported pending so far: an action skipped because of one waits, it did not
+    /// fail.
+    pending: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl LinePrinter {
@@ -39,6 +44,7 @@ impl LinePrinter {
                     )
                 })
                 .collect(),
+            pending: Default::default(),
         }
     }
 }
@@ -49,12 +55,25 @@ impl ApplyProgress for LinePrinter {
         if *outcome == (Outcome::Interrupted { started: false }) {
             return;
         }
+        if matches!(outcome, Outcome::Pending(_)) {
+            if let Ok(mut p) = self.pending.lock() {
+                p.insert(address.to_string());
+            }
+        }
         let what = match outcome {
             Outcome::Done => "done".to_string(),
             Outcome::AlreadyDone => "already done".to_string(),
             Outcome::Verified => "verified".to_string(),
             Outcome::Pending(why) => format!("waiting on a person ({why})"),
             Outcome::Failed(e) => format!("FAILED: {e}"),
+            Outcome::Skipped { because }
+                if self
+                    .pending
+                    .lock()
+                    .is_ok_and(|p| p.contains(because.as_str())) =>
+            {
+                format!("pending (waits for {because})")
+            }
             Outcome::Skipped { because } => format!("skipped (because of {because})"),
             Outcome::Interrupted { started: true } => {
                 "interrupted in flight (uncertain, checked on resume)".to_string()
@@ -65,6 +84,8 @@ impl ApplyProgress for LinePrinter {
             Some(name) => format!("{name} [{address}]: {what}"),
             None => format!("{address}: {what}"),
         };
+        // The line carries tenant text (names, Graph's messages): neutralised for the terminal.
+        let line = safe_lines(&line);
         if self.json {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         } else {
@@ -75,20 +96,35 @@ impl ApplyProgress for LinePrinter {
 
 /// Asks for the tenant's initial domain on the terminal. Reads on its own thread so Ctrl-C
 /// (which cancels `cancel`) still ends the wait.
-async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Result<(), CliError> {
+async fn confirm(
+    plan: &Plan,
+    to_do: &[bool],
+    to_write: usize,
+    cancel: &CancellationToken,
+) -> Result<(), CliError> {
     let domain = plan.tenant.initial_domain.clone();
+    // The review comes first, terminal or not: what would have been confirmed is on record.
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = render_confirmation(plan, to_do, &mut err);
+        let _ = err.flush();
+    }
     if !std::io::stdin().is_terminal() {
         return Err(CliError::msg(format!(
-            "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({domain}), or pass --auto-approve"
+            "apply needs confirmation: run it in a terminal and type the tenant's initial domain ({}), or pass --auto-approve",
+            Safe(&domain)
         )));
     }
     {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\ncloseout will apply {to_do} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
-             Type the tenant's initial domain ({domain}) to confirm: ",
-            plan.plan_id, plan.tenant.display_name, plan.tenant.id
+            "\ncloseout will apply {to_write} action(s) of plan {} to tenant {} ({}). Deleted objects cannot be restored.\n\
+             Type the tenant's initial domain ({}) to confirm: ",
+            Safe(&plan.plan_id),
+            Safe(&plan.tenant.display_name),
+            Safe(&plan.tenant.id),
+            Safe(&domain)
         );
         let _ = err.flush();
     }
@@ -106,8 +142,9 @@ async fn confirm(plan: &Plan, to_do: usize, cancel: &CancellationToken) -> Resul
     };
     if !line.trim().eq_ignore_ascii_case(&domain) {
         return Err(CliError::msg(format!(
-            "apply cancelled: '{}' is not the tenant's initial domain ({domain}); nothing was changed",
-            line.trim()
+            "apply cancelled: '{}' is not the tenant's initial domain ({}); nothing was changed",
+            Safe(line.trim()),
+            Safe(&domain)
         )));
     }
     Ok(())
@@ -320,7 +357,7 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
 
 fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = crate::render::write_json(&mut out, v, true);
     let _ = writeln!(out);
 }
 
@@ -337,7 +374,17 @@ async fn run_polling(
     let mut confirmed = args.auto_approve || conn.simulated;
     loop {
         let client = conn.client.clone().with_cancellation(cancel.clone());
-        let code = run_connected(args, plan, &client, &mut confirmed, state, cancel).await?;
+        let me = conn.signed_in_app.clone();
+        let code = run_connected(
+            args,
+            plan,
+            &client,
+            me.as_deref(),
+            &mut confirmed,
+            state,
+            cancel,
+        )
+        .await?;
         if code != ExitCode::WaitingOnManual || !args.wait {
             return Ok(code);
         }
@@ -357,6 +404,11 @@ async fn run_polling(
             "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
             humantime::format_duration(args.poll_interval)
         );
+        if let Some(until) = expected_wait_until(plan) {
+            println!(
+                "A subscription of this plan changes status next at {until} (Graph's nextLifecycleDateTime): expect to wait until then unless a person deletes it sooner."
+            );
+        }
         tokio::select! {
             () = tokio::time::sleep(args.poll_interval) => {}
             () = cancel.cancelled() => {
@@ -371,6 +423,7 @@ async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
     client: &GraphClient,
+    signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
     cancel: &CancellationToken,
@@ -379,15 +432,20 @@ async fn run_connected(
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
     let live = match read_tenant(client, &keep, &()).await {
         Ok(s) => s,
-        Err(e) if tenant_gone(&e) => {
+        Err(e) if tenant_gone(&e) || own_app_gone(plan, signed_in_app, &e) => {
             if json {
                 print_json(&report_json(plan, None, &[], "complete", 0));
+            } else if !tenant_gone(&e) {
+                println!(
+                    "closeout can no longer sign in: the sign-in service answers that its application ({}) or the tenant does not exist, and this plan deleted that application as its last step before the tenant's deletion.\nClosure complete once the tenant's deletion in the admin center is done.",
+                    Safe(signed_in_app.unwrap_or(""))
+                );
             } else {
                 println!(
                     "Tenant {} ({}) no longer exists: Graph answers {}.\nClosure complete.",
-                    plan.tenant.display_name,
-                    plan.tenant.initial_domain,
-                    e.code().unwrap_or("an error")
+                    Safe(&plan.tenant.display_name),
+                    Safe(&plan.tenant.initial_domain),
+                    Safe(e.code().unwrap_or("an error"))
                 );
             }
             return Ok(ExitCode::Ok);
@@ -445,7 +503,8 @@ async fn run_connected(
         .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
         .count();
     if to_write > 0 && !*confirmed {
-        confirm(plan, to_write, cancel).await?;
+        let to_do: Vec<bool> = check.states.iter().map(|s| *s == LiveState::ToDo).collect();
+        confirm(plan, &to_do, to_write, cancel).await?;
         *confirmed = true;
     }
     if earlier.runs > 0 && !json && !all_done {
@@ -520,6 +579,49 @@ async fn run_connected(
     Ok(code)
 }
 
+/// The latest future `nextLifecycleDateTime` among the plan's subscription actions: when
+/// a subscription left to run out its term changes status next (RFC 3339, as Graph gave it).
+fn expected_wait_until(plan: &Plan) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    plan.actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                crate::plan::ActionKind::CancelSubscription
+                    | crate::plan::ActionKind::DeleteSubscription
+            )
+        })
+        .filter_map(|a| a.before.get("nextLifecycleDateTime")?.as_str())
+        .filter_map(|s| Some((time::OffsetDateTime::parse(s, &Rfc3339).ok()?, s)))
+        .filter(|(t, _)| *t > now)
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, s)| Safe(s).to_string())
+}
+
+/// Whether `e` is the sign-in service saying the application closeout signs in as does not
+/// exist (AADSTS700016) or the tenant does not (AADSTS90002), and the plan deletes that
+/// application: after its own app registration, the last thing closeout removes, that
+/// error is the evidence that the closure went through.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes>
+fn own_app_gone(plan: &Plan, signed_in_app: Option<&str>, e: &GraphError) -> bool {
+    let GraphError::Auth(auth) = e else {
+        return false;
+    };
+    let message = auth.to_string();
+    let Some(app) = signed_in_app else {
+        return false;
+    };
+    // A tenant id or client id mistyped gives the same errors: they count only for a plan
+    // that deletes the app closeout signs in as.
+    (message.contains("AADSTS700016") || message.contains("AADSTS90002"))
+        && plan
+            .actions
+            .iter()
+            .any(|a| crate::planner::is_own_access(a, app))
+}
+
 fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
     if report.interrupted {
         (ExitCode::Interrupted, "interrupted")
@@ -529,5 +631,49 @@ fn exit_code(report: &ApplyReport) -> (ExitCode, &'static str) {
         (ExitCode::WaitingOnManual, "waiting_on_manual")
     } else {
         (ExitCode::Ok, "complete")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{AuthError, AuthKind};
+
+    fn sign_in_error(message: &str) -> GraphError {
+        GraphError::Auth(AuthError::Credential {
+            kind: AuthKind::Secret,
+            message: message.to_string(),
+        })
+    }
+
+    #[test]
+    fn a_missing_app_or_tenant_is_evidence_only_when_the_plan_deleted_its_own_app() {
+        let mut plan = crate::planfile::read(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/contoso.plan.yaml"
+        )))
+        .unwrap();
+        let own = "3a1f8358-9658-496d-8ef5-cd7175905fd7";
+        let missing_app = sign_in_error(
+            "AADSTS700016: Application with identifier '…' was not found in the directory",
+        );
+        let missing_tenant = sign_in_error("AADSTS90002: Tenant '…' not found");
+        assert!(own_app_gone(&plan, Some(own), &missing_app));
+        assert!(own_app_gone(&plan, Some(own), &missing_tenant));
+        // Another app (a mistyped client id), no known app, or another error: not evidence.
+        assert!(!own_app_gone(
+            &plan,
+            Some("00000000-0000-0000-0000-000000000001"),
+            &missing_app
+        ));
+        assert!(!own_app_gone(&plan, None, &missing_app));
+        assert!(!own_app_gone(
+            &plan,
+            Some(own),
+            &sign_in_error("AADSTS7000215: Invalid client secret")
+        ));
+        plan.actions
+            .retain(|a| !crate::planner::is_own_access(a, own));
+        assert!(!own_app_gone(&plan, Some(own), &missing_app));
     }
 }

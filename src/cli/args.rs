@@ -47,6 +47,10 @@ Example:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// No colour anywhere (text views, progress bars), on every command; also when NO_COLOR
+    /// is set, TERM is dumb or the output is not a terminal.
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +98,7 @@ pub enum Command {
     /// admin-center steps.
     #[command(
         subcommand,
-        after_help = "Example:\n  closeout sim reset examples/tenants/contoso.yaml"
+        after_help = "Example:\n  closeout sim reset --simulate examples/tenants/contoso.yaml"
     )]
     Sim(SimCommand),
 }
@@ -104,7 +108,7 @@ pub enum Command {
 pub struct TargetArgs {
     /// Run against a simulated tenant loaded from this snapshot (graph-sim in-process,
     /// over loopback HTTP). Its state persists between runs under --state-dir; reset it with
-    /// `closeout sim reset SNAPSHOT`.
+    /// `closeout sim reset --simulate SNAPSHOT`.
     #[arg(long, value_name = "SNAPSHOT", global = false)]
     pub simulate: Option<PathBuf>,
     /// With --simulate: the application permissions the simulated app holds, comma-separated
@@ -246,9 +250,6 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// No colour in text output (also when NO_COLOR is set or stdout is not a terminal).
-    #[arg(long)]
-    pub no_color: bool,
     /// Replace names, userPrincipalNames, display names and domains with stable short
     /// hashes in the output (for public pull requests); object ids are kept.
     #[arg(long)]
@@ -275,8 +276,8 @@ pub struct ApplyArgs {
     /// With --wait: give up after this long (e.g. 30m, 72h); exits 3.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
     pub timeout: Option<std::time::Duration>,
-    /// With --wait: how often to read the tenant again.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    /// With --wait: how often to read the tenant again (at least 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_poll_interval, default_value = "30s")]
     pub poll_interval: std::time::Duration,
     /// Take over an apply lock recorded by a holder on another host that shares this
     /// state directory (this host cannot tell whether it still runs). Never needed to
@@ -365,8 +366,11 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
-    /// Forget the changes made to a simulated tenant: the next run starts from the snapshot.
-    #[command(after_help = "Example:\n  closeout sim reset examples/tenants/contoso.yaml")]
+    /// Forget the changes made to a simulated tenant and the apply journals of its plans:
+    /// the next run starts from the snapshot.
+    #[command(
+        after_help = "Example:\n  closeout sim reset --simulate examples/tenants/contoso.yaml"
+    )]
     Reset(SimTarget),
     /// Admin center: cancel a subscription (Billing > Your products > Cancel).
     #[command(
@@ -384,14 +388,17 @@ pub enum SimCommand {
     )]
     SupportDeleteSubscription(SimObject),
     /// Entra admin center: Manage tenants > Delete (checks Microsoft's prerequisites).
-    #[command(after_help = "Example:\n  closeout sim delete-tenant examples/tenants/contoso.yaml")]
+    #[command(
+        after_help = "Example:\n  closeout sim delete-tenant --simulate examples/tenants/contoso.yaml"
+    )]
     DeleteTenant(SimTarget),
 }
 
 #[derive(Debug, Args)]
 pub struct SimTarget {
-    /// The snapshot the simulated tenant was started from.
-    pub snapshot: PathBuf,
+    /// The snapshot the simulated tenant was started from (as given to `plan --simulate`).
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub simulate: PathBuf,
     #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -405,6 +412,17 @@ pub struct SimObject {
     pub simulate: PathBuf,
     #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// `--poll-interval`: a duration of at least one second (each poll reads the whole tenant).
+fn parse_poll_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration: {e}"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "'{s}' is too short: each poll reads the whole tenant, so poll at most once a second (e.g. 30s)"
+        ));
+    }
+    Ok(d)
 }
 
 /// `--parallelism`: 1 to 1000.

@@ -18,6 +18,10 @@ pub struct Connection {
     sim: Option<graph_sim::SimServer>,
     /// `true` when the tenant is simulated (nothing irreversible can happen).
     pub simulated: bool,
+    /// The application (client) id closeout signs in as, lower-case: the access token's
+    /// `appid`/`azp` claim for `--auth token` (see [`crate::identity`]), else `--client-id`
+    /// or AZURE_CLIENT_ID; `None` when unknown (managed identity, Azure CLI, simulated).
+    pub signed_in_app: Option<String>,
 }
 
 impl Connection {
@@ -219,6 +223,12 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             client,
             sim: Some(sim),
             simulated: true,
+            // A rehearsal of a closure signed in as an app names it with --client-id.
+            signed_in_app: target
+                .auth
+                .client_id
+                .as_ref()
+                .map(|c| c.trim().to_ascii_lowercase()),
         });
     }
     let a = &target.auth;
@@ -235,11 +245,28 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         .graph_url
         .clone()
         .unwrap_or_else(|| a.cloud.graph_url().to_string());
+    // A fixed token is at hand without a sign-in: read who it is for from its claims.
+    let from_token = if tokens.kind() == crate::graph::AuthKind::Token {
+        match tokens.token(crate::protocol::Audience::Graph).await {
+            Ok(t) => crate::identity::decode_unverified(t.secret()).and_then(|c| c.app_id()),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let signed_in_app = from_token.or_else(|| {
+        a.client_id
+            .clone()
+            .or_else(|| env("AZURE_CLIENT_ID"))
+            .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty())
+    });
     let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits));
     Ok(Connection {
         client,
         sim: None,
         simulated: false,
+        signed_in_app,
     })
 }

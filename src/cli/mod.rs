@@ -31,6 +31,11 @@ pub fn run() -> i32 {
             return code as i32;
         }
     };
+    if cli.no_color {
+        // One switch for every writer of colour (anstream, indicatif's console): set while
+        // the process is still single-threaded, before the runtime starts.
+        std::env::set_var("NO_COLOR", "1");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,7 +49,8 @@ pub fn run() -> i32 {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code as i32,
         Err(e) => {
-            eprintln!("Error: {e}");
+            // Errors quote tenant text and Graph's messages: neutralised for the terminal.
+            eprintln!("Error: {}", crate::render::safe_lines(&e.to_string()));
             e.code() as i32
         }
     }

@@ -27,21 +27,31 @@ pub fn now_rfc3339() -> String {
 
 /// Whether text output gets colour: not with `--no-color`, `NO_COLOR`, `TERM=dumb` or when
 /// stdout is not a terminal (`CLICOLOR_FORCE` forces it).
-fn use_color(r: &RenderArgs) -> bool {
-    !r.no_color && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+fn use_color(_: &RenderArgs) -> bool {
+    // `--no-color` sets NO_COLOR for the whole process (see `cli::run`).
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
 
 /// Renders `plan` on stdout in the chosen format. A closed pipe (`| head`) is not an error.
 fn render(plan: &Plan, r: &RenderArgs, full: bool) -> Result<(), CliError> {
+    render_to(plan, r, full, false)
+}
+
+/// Renders `plan` on stdout, or on stderr when stdout carries the plan file (`-o -`).
+fn render_to(plan: &Plan, r: &RenderArgs, full: bool, stderr: bool) -> Result<(), CliError> {
     let view = plan_view(plan, ViewOptions { redact: r.redact });
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let sink: Box<dyn Write> = if stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, sink);
     let result = match r.format {
         OutputFormat::Text => render_plan_text(
             &view,
             TextOptions {
                 full,
-                color: use_color(r),
+                color: use_color(r) && !stderr,
                 ..TextOptions::default()
             },
             &mut out,
@@ -83,6 +93,7 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let conn = connect(&args.target).await?;
     // For the permission warning below (the token itself is never shown or kept).
     let token = conn.client.access_token().await.ok();
+    let signed_in_app = conn.signed_in_app.clone();
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
@@ -100,11 +111,13 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     for k in &spec.keep {
         if state.find_user(k).is_none() {
             if let Some(u) = state.find_kept_user(k) {
+                let k = crate::render::Safe(k);
                 eprintln!(
                     "note: kept user {k} is not in the tenant and its domain is not a domain of the tenant; \
                      keeping {} ({}) instead, the same name on the initial domain (where closeout moves kept \
                      users before removing their domain). Keep by object id to be exact.",
-                    u.user_principal_name, u.id
+                    crate::render::Safe(&u.user_principal_name),
+                    crate::render::Safe(&u.id)
                 );
             }
         }
@@ -119,7 +132,19 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             merged.validate(&state)?;
         }
     }
-    let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
+    let mut plan = planner::plan_as(
+        &state,
+        &spec,
+        signed_in_app.as_deref(),
+        String::new(),
+        now_rfc3339(),
+    )?;
+    for b in plan.closure_blockers() {
+        eprintln!(
+            "warning: this plan cannot close the tenant: {} ({})",
+            b.why, b.check
+        );
+    }
     if let Some(t) = &token {
         for w in crate::permissions::check(&plan, t.secret()).warnings() {
             eprintln!("warning: {w}");
@@ -132,12 +157,19 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             "closeout would not be able to read this plan back: {e}"
         ))
     })?;
-    if let Some(path) = &args.out {
+    // `-o -`: the plan file on stdout (for a pipe), the human view on stderr.
+    let to_stdout = args.out.as_deref() == Some(std::path::Path::new("-"));
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::msg(format!("cannot write the plan to stdout: {e}")))?;
+    } else if let Some(path) = &args.out {
         planfile::write_bytes(path, &bytes)?;
     }
     drop(bytes);
-    render(&plan, &args.render, args.full)?;
-    if let Some(path) = &args.out {
+    render_to(&plan, &args.render, args.full, to_stdout)?;
+    if let Some(path) = args.out.as_ref().filter(|_| !to_stdout) {
         let target = match (&args.target.simulate, &args.target.graph_url) {
             (Some(snapshot), _) => format!(" --simulate {}", snapshot.display()),
             (None, Some(url)) => format!(" --graph-url {url}"),
@@ -171,6 +203,6 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
 pub fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {
     let plan = planfile::read(&args.plan)?;
     let g = ActionGraph::build(&plan.actions).map_err(|e| CliError::msg(e.to_string()))?;
-    print!("{}", g.to_dot(&plan.actions));
+    print!("{}", crate::render::render_plan_dot(&g, &plan.actions));
     Ok(ExitCode::Ok)
 }

@@ -94,7 +94,7 @@ impl<P: ApplyProgress> ApplyProgress for ApplyBar<P> {
             Some(b) => {
                 b.suspend(|| self.inner.finished(address, outcome));
                 b.inc(1);
-                b.set_message(address.to_string());
+                b.set_message(crate::render::safe(address).into_owned());
             }
             None => self.inner.finished(address, outcome),
         }

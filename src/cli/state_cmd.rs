@@ -43,13 +43,17 @@ async fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
             args.out.display()
         ))
     };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, &args.out).map_err(io)?;
+    // A failed write leaves no `*.export.tmp` behind.
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &args.out)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     let name = raw
         .organization
         .get("displayName")
         .and_then(|v| v.as_str())
         .unwrap_or("the tenant");
+    let name = crate::render::Safe(name);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

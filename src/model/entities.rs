@@ -119,6 +119,9 @@ pub struct CompanySubscription {
     pub created_date_time: Option<String>,
     #[serde(default)]
     pub next_lifecycle_date_time: Option<String>,
+    /// Who owns it: `User` for a self-service sign-up or purchase, null for the organization.
+    #[serde(default)]
+    pub owner_type: Option<String>,
 }
 
 impl CompanySubscription {
@@ -130,6 +133,30 @@ impl CompanySubscription {
     /// Already `Deleted`.
     pub fn is_deleted(&self) -> bool {
         self.status == "Deleted"
+    }
+
+    /// A self-service sign-up product or a free SKU: owned by a user (`ownerType` `User`),
+    /// or a SKU part number of Microsoft's free and viral products (`POWER_BI_STANDARD`,
+    /// `FLOW_FREE`, `*_VIRAL`, `*_FREE`, `TEAMS_EXPLORATORY`, ...). Nobody pays for these;
+    /// they are removed in the Entra admin center > Licenses > Self-service sign-up products.
+    pub fn is_self_service_or_free(&self) -> bool {
+        let sku = self.sku_part_number.to_ascii_uppercase();
+        self.owner_type
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case("User"))
+            || sku.ends_with("_FREE")
+            || sku.ends_with("_VIRAL")
+            || sku.contains("VTRIAL")
+            || matches!(
+                sku.as_str(),
+                "POWER_BI_STANDARD"
+                    | "POWERAPPS_DEV"
+                    | "RIGHTSMANAGEMENT_ADHOC"
+                    | "TEAMS_EXPLORATORY"
+                    | "STREAM"
+                    | "WINDOWS_STORE"
+                    | "MICROSOFT_BUSINESS_CENTER"
+            )
     }
 }
 

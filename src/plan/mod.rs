@@ -4,9 +4,11 @@
 
 mod action;
 mod effects;
+mod risk;
 
 pub use action::*;
 pub use effects::{Change, Effect, Scope};
+pub use risk::Blocker;
 
 use serde::{Deserialize, Serialize};
 

@@ -234,8 +234,12 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlanFileError> {
         source,
     };
     let tmp = path.with_extension("yaml.tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // A failed write (disk full, a directory in the way) leaves no `*.tmp` behind.
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 /// Reads and verifies a plan file ([`input::read_file`] with the plan bound, then

@@ -452,6 +452,25 @@ pub fn write_header(out: &mut String, plan: &Plan) {
         }
     }
     let _ = writeln!(out, "#\n# {}", plan.summary().line());
+    // What the plan destroys beyond its objects, wrapped at about 90 columns.
+    for sentence in plan.data_at_risk() {
+        let mut l = String::new();
+        for word in sentence.split(' ') {
+            if !l.is_empty() && l.len() + word.len() > 86 {
+                out.push_str("# ");
+                comment_text(out, &l);
+                out.push('\n');
+                l.clear();
+            }
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(word);
+        }
+        out.push_str("# ");
+        comment_text(out, &l);
+        out.push('\n');
+    }
     out.push_str(
         "#\n# Manual actions are done by a person in the admin centers; closeout verifies them by\n\
          # reading the tenant. `closeout apply` executes exactly the actions below and refuses\n\

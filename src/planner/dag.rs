@@ -157,35 +157,4 @@ impl ActionGraph {
         }
         deg
     }
-
-    /// Renders the graph in Graphviz dot, action addresses as labels.
-    pub fn to_dot(&self, actions: &[Action]) -> String {
-        let mut out = String::from("digraph closeout {\n  rankdir=LR;\n  node [shape=box];\n");
-        let label = |n: NodeIndex| match self.graph[n] {
-            Node::Action(i) => actions[i].address.clone(),
-            Node::StepGate(s) => format!("step {}: {}", s.number(), s.title()),
-        };
-        for n in self.graph.node_indices() {
-            let shape = match self.graph[n] {
-                Node::Action(i) if actions[i].kind.is_manual() => " shape=hexagon",
-                Node::Action(_) => "",
-                Node::StepGate(_) => " shape=ellipse style=dashed",
-            };
-            out.push_str(&format!(
-                "  n{} [label=\"{}\"{}];\n",
-                n.index(),
-                label(n),
-                shape
-            ));
-        }
-        for e in self.graph.raw_edges() {
-            out.push_str(&format!(
-                "  n{} -> n{};\n",
-                e.source().index(),
-                e.target().index()
-            ));
-        }
-        out.push_str("}\n");
-        out
-    }
 }

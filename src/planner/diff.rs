@@ -327,13 +327,12 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
             a.before = subscription_fields(s);
             a.after = fields([("status", json!("Suspended"))]);
             a.depends_on.push(step_dependency(Step::Users));
-            a.instructions = Some(format!(
-                "{ADMIN_CENTER_BILLING} > {} > Cancel subscription. If the account has more than 25 licences, reduce them first; Microsoft Customer Agreement subscriptions can only be cancelled within 7 days of purchase or renewal, otherwise turn off recurring billing. closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
-                s.sku_part_number, s.id
-            ));
+            a.instructions = Some(cancel_instructions(s));
             if s.is_trial == Some(true) {
-                a.warnings
-                    .push("trial subscription: it can also be left to expire".to_string());
+                a.warnings.push(match &s.next_lifecycle_date_time {
+                    Some(when) => format!("trial subscription: it can also be left to expire (its status changes next at {when}, Graph's nextLifecycleDateTime)"),
+                    None => "trial subscription: it can also be left to expire".to_string(),
+                });
             }
             out.push(a);
         }
@@ -351,14 +350,13 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
         if s.is_active() && spec.manual_actions.cancel_subscriptions {
             d.depends_on.push(cancel_address);
         }
-        d.instructions = Some(format!(
-            "{ADMIN_CENTER_BILLING} > {} > Delete subscription (available once it is disabled). Self-service sign-up products are deleted in the Microsoft Entra admin center > Billing > Licenses. closeout verifies the status becomes Deleted in GET /v1.0/directory/subscriptions/{}.",
-            s.sku_part_number, s.id
-        ));
-        if s.status == "LockedOut" {
-            d.warnings.push(
-                "LockedOut: this subscription may be invisible in the admin center and deletable only by Microsoft support; open a support request if you cannot find it".to_string(),
-            );
+        d.instructions = Some(delete_instructions(s));
+        if s.status == "Suspended" {
+            if let Some(when) = &s.next_lifecycle_date_time {
+                d.warnings.push(format!(
+                    "disabled: Microsoft deletes it on its own when its term ends; its status changes next at {when} (Graph's nextLifecycleDateTime), or delete it in the admin center now"
+                ));
+            }
         }
         out.push(d);
     }
@@ -466,6 +464,142 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     out.push(t);
     out
+}
+
+/// Where and how a person cancels `s`: self-service and free products are removed where
+/// they were signed up for (no billing, no licences to reduce); paid subscriptions in the
+/// admin center's billing, with the licence and Microsoft Customer Agreement caveats only
+/// where they apply.
+fn cancel_instructions(s: &CompanySubscription) -> String {
+    let verify = format!(
+        "closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
+        s.id
+    );
+    if s.is_self_service_or_free() {
+        return format!(
+            "A self-service or free product ({}): Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete; no billing to cancel. {verify}",
+            s.sku_part_number, s.sku_part_number
+        );
+    }
+    let mut how = format!(
+        "{ADMIN_CENTER_BILLING} > {} > Cancel subscription.",
+        s.sku_part_number
+    );
+    if s.is_trial == Some(true) {
+        how.push_str(" A trial can also be left to expire.");
+    } else {
+        if s.total_licenses.is_some_and(|n| n > 25) {
+            how.push_str(&format!(
+                " It has {} licences: the admin center cancels subscriptions of more than 25 licences only after you reduce them (or through Microsoft support).",
+                s.total_licenses.unwrap_or(0)
+            ));
+        }
+        how.push_str(" Under a Microsoft Customer Agreement a subscription can be cancelled only within 7 days of purchase or renewal; otherwise turn off recurring billing and let it end.");
+    }
+    format!("{how} {verify}")
+}
+
+/// Where and how a person deletes `s`; a LockedOut subscription's way is a support request.
+fn delete_instructions(s: &CompanySubscription) -> String {
+    let verify = format!(
+        "closeout verifies the status becomes Deleted in GET /v1.0/directory/subscriptions/{}.",
+        s.id
+    );
+    if s.status == "LockedOut" {
+        return format!(
+            "Open a Microsoft support request (Microsoft 365 admin center > Support > New service request) asking Microsoft to delete the LockedOut subscription {} (subscription id {}): LockedOut subscriptions are often invisible in the admin center and only support can delete them. {verify}",
+            s.sku_part_number, s.id
+        );
+    }
+    if s.is_self_service_or_free() {
+        return format!(
+            "Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete. {verify}",
+            s.sku_part_number
+        );
+    }
+    format!(
+        "{ADMIN_CENTER_BILLING} > {} > Delete subscription (available once it is disabled). {verify}",
+        s.sku_part_number
+    )
+}
+
+/// Whether `a` removes the access of the application `app_id` (appId) closeout signs in
+/// as: its service principal (deleted or disabled) or its registration (deleted, purged).
+pub fn is_own_access(a: &Action, app_id: &str) -> bool {
+    matches!(
+        a.kind,
+        ActionKind::DeleteServicePrincipal
+            | ActionKind::DisableServicePrincipal
+            | ActionKind::DeleteApplication
+            | ActionKind::PurgeApplication
+    ) && a
+        .before
+        .get("appId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| id.eq_ignore_ascii_case(app_id))
+}
+
+/// Makes the actions that remove closeout's own access (see [`is_own_access`]; purges of
+/// its registration follow their delete) wait for every other action but the tenant's
+/// deletion, manual ones included: steps 1 to 4 through their gates, step 5's others by
+/// address. Each gets a warning that says why.
+pub fn own_access_last(actions: &mut [Action], app_id: &str) {
+    let own_apps: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::DeleteApplication && is_own_access(a, app_id))
+        .map(|a| a.object_id.clone())
+        .collect();
+    let own = |a: &Action| {
+        is_own_access(a, app_id)
+            || (a.kind == ActionKind::PurgeApplication && own_apps.contains(&a.object_id))
+    };
+    let own_addresses: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| own(a))
+        .map(|a| a.address.clone())
+        .collect();
+    // What waited for the own app (a domain its identifierUris may use) waits no more:
+    // closeout keeps its access until the end, and says what to change if Graph refuses.
+    for a in actions
+        .iter_mut()
+        .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(&a.address))
+    {
+        let before = a.depends_on.len();
+        a.depends_on.retain(|d| !own_addresses.contains(d));
+        if a.depends_on.len() < before {
+            a.warnings.push(format!(
+                "does not wait for the registration of the application closeout signs in as (appId {app_id}), which goes last: if its identifierUris use this domain, change them (for example to api://{app_id}) first"
+            ));
+        }
+    }
+    let others: Vec<String> = actions
+        .iter()
+        .filter(|a| {
+            a.step() == Step::DeleteDirectory && a.kind != ActionKind::DeleteTenant && !own(a)
+        })
+        .map(|a| a.address.clone())
+        .collect();
+    for a in actions.iter_mut().filter(|a| own(a)) {
+        for s in [
+            Step::Users,
+            Step::CancelSubscriptions,
+            Step::DeleteSubscriptions,
+            Step::Mfa,
+        ] {
+            let gate = step_dependency(s);
+            if !a.depends_on.contains(&gate) {
+                a.depends_on.push(gate);
+            }
+        }
+        for o in &others {
+            if !a.depends_on.contains(o) {
+                a.depends_on.push(o.clone());
+            }
+        }
+        a.warnings.push(format!(
+            "closeout signs in as this application (appId {app_id}): it is removed last, once every other action is done and verified (manual ones included), because afterwards closeout can no longer read the tenant; the tenant's deletion is then confirmed by the sign-in error that names the missing tenant or application"
+        ));
+    }
 }
 
 fn subscription_label(s: &CompanySubscription) -> String {

@@ -9,8 +9,8 @@ mod spec;
 pub use dag::{ActionGraph, DagError, EDGE_RULES};
 pub use diff::{
     application_fields, conditional_access_fields, deleted_user_fields, directory_sync_fields,
-    domain_fields, object_fields, per_user_mfa_fields, security_defaults_fields,
-    service_principal_fields, subscription_fields, user_fields,
+    domain_fields, is_own_access, object_fields, own_access_last, per_user_mfa_fields,
+    security_defaults_fields, service_principal_fields, subscription_fields, user_fields,
 };
 
 /// The DAG's node type.
@@ -69,24 +69,59 @@ pub fn plan(
     plan_id: String,
     created_at: String,
 ) -> Result<Plan, PlanError> {
+    plan_as(state, spec, None, plan_id, created_at)
+}
+
+/// [`plan`] for a closeout signed in as the application `signed_in_app` (its appId, from
+/// the access token's `appid`/`azp` claim or the configured client id; see
+/// [`crate::identity`]). closeout never cuts off its own access: that app's service
+/// principal and registration (and its purge) wait for every other action but the
+/// tenant's deletion, manual ones included, so they go last, with the reason in a warning.
+///
+/// # Errors
+/// As [`plan`].
+pub fn plan_as(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    signed_in_app: Option<&str>,
+    plan_id: String,
+    created_at: String,
+) -> Result<Plan, PlanError> {
     let keep = resolve_keep(state, spec)?;
     let initial_domain = state
         .initial_domain()
         .ok_or(PlanError::NoInitialDomain)?
         .to_string();
     let mut actions = diff::actions(state, spec, &keep);
+    if let Some(app) = signed_in_app {
+        diff::own_access_last(&mut actions, app);
+    }
     let graph = ActionGraph::build(&actions).map_err(|e| match e {
         DagError::Cycle(a) => PlanError::Cycle(a),
         DagError::UnknownDependency { from, to } => PlanError::Cycle(format!("{from} -> {to}")),
     })?;
     // The file order: by step, then kind, then name; the DAG guarantees it is executable.
+    // closeout's own app, when it is in the plan, comes last but for the tenant deletion.
+    let own =
+        |a: &crate::plan::Action| signed_in_app.is_some_and(|app| diff::is_own_access(a, app));
+    let last = |a: &crate::plan::Action| a.kind == crate::plan::ActionKind::DeleteTenant;
     actions.sort_by(|a, b| {
-        (a.step(), a.kind, a.name.to_lowercase(), &a.object_id).cmp(&(
-            b.step(),
-            b.kind,
-            b.name.to_lowercase(),
-            &b.object_id,
-        ))
+        (
+            a.step(),
+            last(a),
+            own(a),
+            a.kind,
+            a.name.to_lowercase(),
+            &a.object_id,
+        )
+            .cmp(&(
+                b.step(),
+                last(b),
+                own(b),
+                b.kind,
+                b.name.to_lowercase(),
+                &b.object_id,
+            ))
     });
     drop(graph);
     Ok(Plan {

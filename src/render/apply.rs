@@ -14,6 +14,7 @@
 //!   "actions": [{"address", "action", "name", "outcome",
 //!                "done_in_earlier_run"?: true, "error"?: {"message", "code", "request_id"},
 //!                "skipped_because"?: "<address of the failed or pending action>",
+//!                "waits_for"?: "<address of the pending action a skipped one waits for>",
 //!                "pending"?: "<why>", "instructions"?: "<where a person does it>",
 //!                "uncertain"?: true}],
 //!   "drift": [{"address", "action", "object_id", "name",
@@ -27,6 +28,7 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 use similar::{ChangeTag, TextDiff};
 
+use super::safe::{safe, Safe};
 use crate::apply::{ApplyReport, Drift, DriftReason, Outcome};
 use crate::plan::{Check, Plan};
 
@@ -40,24 +42,27 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
     writeln!(
         out,
         "Stale plan: tenant {} ({}) changed since plan {} was made ({}). Nothing was changed by this run.",
-        plan.tenant.display_name, plan.tenant.initial_domain, plan.plan_id, plan.created_at
+        Safe(&plan.tenant.display_name),
+        Safe(&plan.tenant.initial_domain),
+        Safe(&plan.plan_id),
+        Safe(&plan.created_at)
     )?;
     writeln!(out)?;
     for d in drift {
         let what = match &d.reason {
-            DriftReason::Changed => format!("{} {}: changed since planning", d.action.describe(), d.name),
-            DriftReason::Gone => format!("{} {}: the object is gone", d.action.describe(), d.name),
+            DriftReason::Changed => format!("{} {}: changed since planning", d.action.describe(), Safe(&d.name)),
+            DriftReason::Gone => format!("{} {}: the object is gone", d.action.describe(), Safe(&d.name)),
             DriftReason::NotInPlan => format!(
                 "{} ({}): appeared or changed since planning and now needs \"{}\", which the plan does not have",
-                d.name,
-                d.object_id,
+                Safe(&d.name),
+                Safe(&d.object_id),
                 d.action.describe()
             ),
-            DriftReason::Unplannable(why) => format!("the tenant can no longer be planned: {why}"),
+            DriftReason::Unplannable(why) => format!("the tenant can no longer be planned: {}", Safe(why)),
         };
         writeln!(out, "  ~ {what}")?;
         if !d.address.is_empty() {
-            writeln!(out, "    {}", d.address)?;
+            writeln!(out, "    {}", Safe(&d.address))?;
         }
         if d.planned.is_empty() && d.live.is_empty() {
             continue;
@@ -73,10 +78,12 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
                 ChangeTag::Insert => '+',
                 ChangeTag::Equal => ' ',
             };
-            write!(out, "    {sign} {change}")?;
-            if change.missing_newline() {
-                writeln!(out)?;
-            }
+            write!(
+                out,
+                "    {sign} {}",
+                safe(change.value().trim_end_matches('\n'))
+            )?;
+            writeln!(out)?;
         }
     }
     writeln!(out)?;
@@ -86,6 +93,15 @@ pub fn render_drift_text(plan: &Plan, drift: &[Drift], out: &mut dyn Write) -> i
         drift.len()
     )?;
     Ok(())
+}
+
+/// Whether an action skipped `because` of `because` is pending rather than failed: its
+/// cause (the root the applier names) waits on a person or on Microsoft.
+pub fn waits_on_pending(report: &ApplyReport, because: &str) -> bool {
+    report
+        .outcomes
+        .iter()
+        .any(|(a, o)| a == because && matches!(o, Outcome::Pending(_)))
 }
 
 /// Writes the final report of an apply for a person.
@@ -98,16 +114,24 @@ pub fn render_report_text(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out)?;
+    let waiting: Vec<bool> = report
+        .outcomes
+        .iter()
+        .map(
+            |(_, o)| matches!(o, Outcome::Skipped { because } if waits_on_pending(report, because)),
+        )
+        .collect();
+    let waiting_n = waiting.iter().filter(|w| **w).count();
     writeln!(
         out,
-        "Apply {}: {} done, {} already done, {} manual verified, {} failed, {} skipped, {} manual pending{}.",
+        "Apply {}: {} done, {} already done, {} manual verified, {} failed, {} skipped after a failure, {} pending{}.",
         if report.interrupted { "interrupted" } else { "finished" },
         report.done(),
         report.already_done(),
         report.verified(),
         report.failed(),
-        report.skipped(),
-        report.pending(),
+        report.skipped() - waiting_n,
+        report.pending() + waiting_n,
         if report.interrupted_count() > 0 {
             format!(", {} interrupted", report.interrupted_count())
         } else {
@@ -139,36 +163,38 @@ pub fn render_report_text(
     if !failed.is_empty() {
         writeln!(out, "\nFailed:")?;
         for (a, f) in failed {
-            writeln!(out, "  {a}")?;
+            writeln!(out, "  {}", Safe(a))?;
             if f.code.is_some() || f.request_id.is_some() {
                 writeln!(
                     out,
                     "      Graph code {}, request-id {}",
-                    f.code.as_deref().unwrap_or("none"),
-                    f.request_id.as_deref().unwrap_or("none")
+                    Safe(f.code.as_deref().unwrap_or("none")),
+                    Safe(f.request_id.as_deref().unwrap_or("none"))
                 )?;
             }
             for line in f.message.lines() {
-                writeln!(out, "      {line}")?;
+                writeln!(out, "      {}", Safe(line))?;
             }
         }
     }
     let mut skipped_by: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, o) in &report.outcomes {
+    let mut waits_by: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((a, o), w) in report.outcomes.iter().zip(&waiting) {
         if let Outcome::Skipped { because } = o {
-            *skipped_by.entry(because.as_str()).or_default() += 1;
+            if !*w {
+                *skipped_by.entry(because.as_str()).or_default() += 1;
+            } else if plan.action(a).is_some_and(|a| !a.kind.is_manual()) {
+                *waits_by.entry(because.as_str()).or_default() += 1;
+            }
         }
     }
     if !skipped_by.is_empty() {
-        writeln!(
-            out,
-            "\nSkipped (they depend on an action that did not succeed):"
-        )?;
+        writeln!(out, "\nSkipped (they depend on an action that failed):")?;
         for (cause, n) in skipped_by {
-            writeln!(out, "  {n} action(s) because of {cause}")?;
+            writeln!(out, "  {n} action(s) because of {}", Safe(cause))?;
         }
     }
-    let waiting: Vec<_> = report
+    let on_microsoft: Vec<_> = report
         .outcomes
         .iter()
         .filter_map(|(a, o)| match o {
@@ -179,20 +205,33 @@ pub fn render_report_text(
             _ => None,
         })
         .collect();
-    if !waiting.is_empty() {
+    if !on_microsoft.is_empty() {
         writeln!(out, "\nWaiting on Microsoft (apply again later):")?;
-        for (a, why) in waiting {
-            writeln!(out, "  {} {}: {why}", a.kind.describe(), a.name)?;
+        for (a, why) in on_microsoft {
+            writeln!(
+                out,
+                "  {} {}: {}",
+                a.kind.describe(),
+                Safe(&a.name),
+                Safe(why)
+            )?;
         }
     }
-    // Manual actions not verified yet: pending ones, and those still waiting for their
-    // prerequisites (the tenant deletion, a subscription's deletion after its cancellation).
+    if !waits_by.is_empty() {
+        writeln!(out, "\nPending (they run once what they wait for is done):")?;
+        for (cause, n) in waits_by {
+            writeln!(out, "  {n} action(s) wait for {}", Safe(cause))?;
+        }
+    }
+    // Manual actions not verified yet: pending ones, and those still waiting for another
+    // manual action (the tenant deletion, a subscription's deletion after its cancellation).
     let pending: Vec<_> = report
         .outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Pending(_) | Outcome::Skipped { .. }))
-        .filter_map(|(a, _)| plan.action(a))
-        .filter(|a| a.kind.is_manual())
+        .zip(&waiting)
+        .filter(|((_, o), w)| matches!(o, Outcome::Pending(_)) || **w)
+        .filter_map(|((a, o), _)| plan.action(a).map(|a| (a, o)))
+        .filter(|(a, _)| a.kind.is_manual())
         .collect();
     let blocked = checklist.is_some_and(|c| c.iter().any(|c| !c.passed));
     if !pending.is_empty() {
@@ -200,27 +239,31 @@ pub fn render_report_text(
             out,
             "\nManual actions pending (do them, then run `closeout apply` on the same plan again; closeout verifies them by reading the tenant):"
         )?;
-        for a in pending {
+        for (a, o) in pending {
             writeln!(
                 out,
                 "  [ ] {} {} (id {})",
                 a.kind.describe(),
-                a.name,
-                a.object_id
+                Safe(&a.name),
+                Safe(&a.object_id)
             )?;
+            if let Outcome::Skipped { because } = o {
+                writeln!(out, "      pending: waits for {} first", Safe(because))?;
+            }
             if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
                 writeln!(
                     out,
                     "      blocked: the pre-flight checklist below fails; the admin center path is shown once it passes"
                 )?;
             } else if let Some(i) = &a.instructions {
-                writeln!(out, "      where: {i}")?;
+                writeln!(out, "      where: {}", Safe(i))?;
             }
             for w in &a.warnings {
-                writeln!(out, "      warning: {w}")?;
+                writeln!(out, "      warning: {}", Safe(w))?;
             }
         }
     }
+    let blockers = plan.closure_blockers();
     if let Some(checks) = checklist {
         writeln!(
             out,
@@ -231,11 +274,17 @@ pub fn render_report_text(
                 out,
                 "  [{}] {}: {}",
                 if c.passed { "pass" } else { "FAIL" },
-                c.name,
-                c.requirement
+                Safe(&c.name),
+                Safe(&c.requirement)
             )?;
             for b in &c.blocking {
-                writeln!(out, "        blocking: {b}")?;
+                writeln!(out, "        blocking: {}", Safe(b))?;
+            }
+            if let Some(b) = (!c.passed)
+                .then(|| blockers.iter().find(|b| b.check == c.name))
+                .flatten()
+            {
+                writeln!(out, "        this plan leaves them: {}", b.why)?;
             }
             if c.more > 0 {
                 writeln!(out, "        ... and {} more", c.more)?;
@@ -260,6 +309,72 @@ pub fn render_report_text(
                 .is_some_and(|x| x.kind == crate::plan::ActionKind::DeleteTenant)
     }) {
         writeln!(out, "\nThe tenant is gone. Closure complete.")?;
+    }
+    Ok(())
+}
+
+/// The review shown before apply asks for confirmation, as Terraform shows the plan before
+/// `yes`: the tenant, per step how many actions there are and how many are still to do,
+/// the kept users, the data at risk, and what confirming does. `to_do[i]` says whether
+/// `plan.actions[i]` is still to do (the drift check's verdict).
+pub fn render_confirmation(plan: &Plan, to_do: &[bool], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\nPlan {} for tenant {} ({}, {}), made {}:",
+        Safe(&plan.plan_id),
+        Safe(&plan.tenant.display_name),
+        Safe(&plan.tenant.initial_domain),
+        Safe(&plan.tenant.id),
+        Safe(&plan.created_at)
+    )?;
+    for step in crate::plan::Step::ALL {
+        let mut kinds: BTreeMap<crate::plan::ActionKind, (usize, usize)> = BTreeMap::new();
+        for (i, a) in plan.actions.iter().enumerate() {
+            if a.step() == step {
+                let e = kinds.entry(a.kind).or_default();
+                e.0 += 1;
+                if to_do.get(i).copied().unwrap_or(true) {
+                    e.1 += 1;
+                }
+            }
+        }
+        let total: usize = kinds.values().map(|k| k.0).sum();
+        let open: usize = kinds.values().map(|k| k.1).sum();
+        let detail: Vec<String> = kinds
+            .iter()
+            .map(|(k, (n, _))| format!("{n} {}", k.describe()))
+            .collect();
+        let what = if total == 0 {
+            "nothing to do".to_string()
+        } else if open == total {
+            detail.join(", ")
+        } else {
+            format!("{} ({open} of {total} still to do)", detail.join(", "))
+        };
+        writeln!(out, "  step {} {:<34} {what}", step.number(), step.title())?;
+    }
+    let kept: Vec<String> = plan
+        .keep
+        .iter()
+        .map(|k| {
+            if k.roles.is_empty() {
+                Safe(&k.user_principal_name).to_string()
+            } else {
+                format!(
+                    "{} ({})",
+                    Safe(&k.user_principal_name),
+                    Safe(&k.roles.join(", "))
+                )
+            }
+        })
+        .collect();
+    writeln!(out, "Kept: {}", kept.join(", "))?;
+    let risk = plan.data_at_risk();
+    if !risk.is_empty() {
+        writeln!(out, "Data at risk:")?;
+        for line in risk {
+            writeln!(out, "  {line}")?;
+        }
     }
     Ok(())
 }
@@ -322,6 +437,10 @@ pub fn report_json(
             }
             Outcome::Skipped { because } => {
                 m.insert("skipped_because".into(), json!(because));
+                if report.is_some_and(|r| waits_on_pending(r, because)) {
+                    // Waiting for a pending action, not broken by a failure.
+                    m.insert("waits_for".into(), json!(because));
+                }
             }
             Outcome::Pending(why) => {
                 m.insert("pending".into(), json!(why));

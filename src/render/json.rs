@@ -173,6 +173,6 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
             })
             .collect(),
     };
-    serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
+    super::safe::write_json(&mut *out, &doc, false)?;
     writeln!(out)
 }

@@ -31,26 +31,42 @@ impl Default for MarkdownOptions {
     }
 }
 
-/// Escapes text for a Markdown paragraph or table cell.
-fn esc(s: &str) -> String {
+/// Escapes text for a Markdown paragraph or table cell, so tenant text is shown literally:
+/// characters a terminal or browser would obey are shown as `\u{202e}` (see
+/// [`super::safe`]); Markdown's punctuation is backslash-escaped (emphasis, code, links,
+/// tables, headings, strikethrough, images); HTML's `<`, `>` and `&` become entities; and
+/// `@` and `#` are followed by a zero-width-space entity, which GitHub shows as nothing but
+/// which stops `@team` mentions and `#123` references. Backslash escapes and `&#64;` do not
+/// stop them: GitHub finds mentions after the Markdown is rendered
+/// (<https://github.com/github/cmark-gfm/issues/181>).
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
+            c if super::safe::is_unsafe(c) => {
+                out.push_str(&super::safe::safe(c.encode_utf8(&mut [0; 4])))
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' | '~' | '!' => {
                 out.push('\\');
                 out.push(c);
             }
             '&' => out.push_str("&amp;"),
-            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '@' => out.push_str("@&#8203;"),
+            '#' => out.push_str("#&#8203;"),
             _ => out.push(c),
         }
     }
     out
 }
 
-/// A code span, safe inside a table cell.
-fn code(s: &str) -> String {
-    let cleaned = s.replace('`', "'").replace(['\n', '\r'], " ");
+/// A code span, safe inside a table cell: unsafe characters shown escaped, backticks (which
+/// would end the span) shown as `'`, pipes escaped for GitHub's tables. Inside a code span
+/// Markdown, HTML and mentions are inert.
+pub(crate) fn code(s: &str) -> String {
+    let cleaned = super::safe::safe(s).replace('`', "'");
     format!("`{}`", cleaned.replace('|', "\\|"))
 }
 
@@ -145,6 +161,24 @@ pub fn render_plan_markdown(
             if manual == 1 { "it" } else { "them" },
             if manual == 1 { "it" } else { "them" },
         )?;
+    }
+    if !view.blockers.is_empty() {
+        let lines: Vec<String> = view
+            .blockers
+            .iter()
+            .map(|b| format!("- {}: {}", esc(b.check), esc(&b.why)))
+            .collect();
+        writeln!(
+            out,
+            "> [!WARNING]\n> This plan cannot close the tenant: once it is applied, these still block the deletion:\n>\n> {}\n",
+            lines.join("\n> ")
+        )?;
+    }
+    if !view.data_at_risk.is_empty() {
+        writeln!(out, "> [!CAUTION]")?;
+        let lines: Vec<String> = view.data_at_risk.iter().map(|l| esc(l)).collect();
+        writeln!(out, "> {}", lines.join("\n>\n> "))?;
+        writeln!(out)?;
     }
     warnings(view, opts, out)?;
 

@@ -1,15 +1,21 @@
 //! Renders plans for people (text, Markdown) and machines (JSON). Every renderer reads the
 //! same view model ([`view::PlanView`]); renderers write to `impl Write` and decide nothing.
 
+#[cfg(test)]
+mod adversarial;
 mod apply;
+mod dot;
 mod json;
 mod markdown;
 pub mod redact;
+pub mod safe;
 mod text;
 pub mod view;
 
-pub use apply::{render_drift_text, render_report_text, report_json};
+pub use apply::{render_confirmation, render_drift_text, render_report_text, report_json};
+pub use dot::render_plan_dot;
 pub use json::{render_plan_json, JSON_FORMAT_VERSION};
 pub use markdown::{render_plan_markdown, MarkdownOptions};
+pub use safe::{safe, safe_lines, write_json, Safe};
 pub use text::{render_plan_text, TextOptions};
 pub use view::{plan_view, PlanView, ViewOptions};

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
+use super::safe::Safe;
 use super::view::{ActionView, PlanView};
 use crate::plan::ActionKind;
 
@@ -79,16 +80,22 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
     writeln!(
         out,
         "{b}Tenant:{b:#} {} ({}, {})",
-        view.tenant_name, view.initial_domain, view.tenant_id
+        Safe(&view.tenant_name),
+        Safe(&view.initial_domain),
+        Safe(view.tenant_id)
     )?;
     let kept: Vec<String> = view
         .keep
         .iter()
         .map(|k| {
             if k.roles.is_empty() {
-                k.user_principal_name.to_string()
+                Safe(&k.user_principal_name).to_string()
             } else {
-                format!("{} [{}]", k.user_principal_name, k.roles.join(", "))
+                format!(
+                    "{} [{}]",
+                    Safe(&k.user_principal_name),
+                    Safe(&k.roles.join(", "))
+                )
             }
         })
         .collect();
@@ -96,9 +103,9 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
     writeln!(
         out,
         "{d}Plan {} made {} by closeout {}{}{d:#}",
-        view.plan_id,
-        view.created_at,
-        view.closeout_version,
+        Safe(view.plan_id),
+        Safe(view.created_at),
+        Safe(view.closeout_version),
         if view.redacted {
             "; names redacted"
         } else {
@@ -165,24 +172,53 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
     for c in &view.preflight {
         if c.passed {
             let s = p.pass;
-            writeln!(out, "  [{s}pass{s:#}] {}: {}", c.name, c.requirement)?;
+            writeln!(
+                out,
+                "  [{s}pass{s:#}] {}: {}",
+                Safe(c.name),
+                Safe(c.requirement)
+            )?;
         } else {
             let s = p.fail;
             let n = c.blocking.len();
+            let stays = view.blockers.iter().find(|b| b.check == c.name);
             writeln!(
                 out,
-                "  [{s}FAIL{s:#}] {}: {} ({} blocking; this plan removes what it can)",
-                c.name,
-                c.requirement,
-                n + c.more
+                "  [{s}FAIL{s:#}] {}: {} ({} blocking; {})",
+                Safe(c.name),
+                Safe(c.requirement),
+                n + c.more,
+                match stays {
+                    Some(b) => format!("still blocking after this plan: {}", b.why),
+                    None => "this plan removes what it can".to_string(),
+                }
             )?;
             let show = if opts.full { n } else { n.min(5) };
             for b in &c.blocking[..show] {
-                writeln!(out, "        {b}")?;
+                writeln!(out, "        {}", Safe(b))?;
             }
             if show < n || c.more > 0 {
                 writeln!(out, "        ... and {} more", n - show + c.more)?;
             }
+        }
+    }
+    if !view.blockers.is_empty() {
+        writeln!(out)?;
+        let w = p.fail;
+        writeln!(
+            out,
+            "{w}This plan cannot close the tenant:{w:#} once it is applied, these still block the deletion:"
+        )?;
+        for b in &view.blockers {
+            writeln!(out, "  {}: {}", b.check, b.why)?;
+        }
+    }
+    if !view.data_at_risk.is_empty() {
+        writeln!(out)?;
+        let w = p.warn;
+        writeln!(out, "{w}Data at risk:{w:#}")?;
+        for line in &view.data_at_risk {
+            writeln!(out, "  {line}")?;
         }
     }
     writeln!(out)?;
@@ -202,18 +238,18 @@ fn write_action(
         "  {s}{}{s:#} {} {}",
         a.kind.symbol(),
         a.kind.describe(),
-        a.name
+        Safe(&a.name)
     )?;
     let w = p.warn;
     for warning in &a.warnings {
-        writeln!(out, "      {w}warning:{w:#} {warning}")?;
+        writeln!(out, "      {w}warning:{w:#} {}", Safe(warning))?;
     }
     match &a.instructions {
         Some(_) if a.kind == ActionKind::DeleteTenant && !checklist_passes => writeln!(
             out,
             "      how: once every line of the pre-flight checklist below passes, `closeout apply` shows where to delete the tenant"
         )?,
-        Some(i) => writeln!(out, "      how: {i}")?,
+        Some(i) => writeln!(out, "      how: {}", Safe(i))?,
         None => {}
     }
     Ok(())

@@ -32,6 +32,11 @@ pub struct PlanView<'a> {
     pub preflight: Vec<CheckView<'a>>,
     pub summary: Summary,
     pub redacted: bool,
+    /// What the plan destroys beyond its objects, and the advice to back up first
+    /// ([`Plan::data_at_risk`]).
+    pub data_at_risk: Vec<String>,
+    /// What still keeps the tenant once the plan is done ([`Plan::closure_blockers`]).
+    pub blockers: Vec<crate::plan::Blocker>,
 }
 
 /// A kept user.
@@ -160,6 +165,8 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
             .collect(),
         summary: plan.summary(),
         redacted: r.is_some(),
+        data_at_risk: plan.data_at_risk(),
+        blockers: plan.closure_blockers(),
     }
 }
 

@@ -118,7 +118,8 @@ fn close_completely(name: &str, admin: &str) {
         "Graph calls the simulator rejected"
     );
 
-    sb.closeout(&["sim", "delete-tenant", snap]).expect(0);
+    sb.closeout(&["sim", "delete-tenant", "--simulate", snap])
+        .expect(0);
     let last = sb
         .closeout(&["apply", s(&plan), "--simulate", snap])
         .expect(0);
@@ -136,7 +137,9 @@ fn every_example_tenant_closes_completely() {
 fn the_tenant_cannot_be_deleted_before_the_plan_is_done() {
     let sb = Sandbox::new();
     let snap = tenant("hybrid");
-    let refused = sb.closeout(&["sim", "delete-tenant", s(&snap)]).expect(1);
+    let refused = sb
+        .closeout(&["sim", "delete-tenant", "--simulate", s(&snap)])
+        .expect(1);
     assert!(refused.stderr.contains("blocking"), "{}", refused.stderr);
 }
 
@@ -383,7 +386,7 @@ fn apply_wait_polls_until_the_administrator_is_done() {
                 "--auto-approve",
                 "--wait",
                 "--poll-interval",
-                "200ms",
+                "1s",
                 "--timeout",
                 "1s",
             ],
@@ -401,7 +404,7 @@ fn apply_wait_polls_until_the_administrator_is_done() {
             "--auto-approve",
             "--wait",
             "--poll-interval",
-            "300ms",
+            "1s",
             "--timeout",
             "60s",
         ])

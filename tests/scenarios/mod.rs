@@ -1,12 +1,16 @@
 mod closure;
+mod guidance;
 mod hostile;
+mod hostile_text;
 mod input_files;
 mod own_effects;
 mod permissions;
 mod protocol;
 mod review;
 mod signals_and_lock;
+mod small_things;
 mod stale_and_resume;
 mod status_validate;
 mod tamper;
 mod walking_skeleton;
+mod workflow_lint;

@@ -358,7 +358,7 @@ fn confirmation_accepts_only_the_initial_domain() {
     assert!(out.contains("Apply finished: 6 done"), "{out}");
 
     // Without a terminal and without --auto-approve, apply refuses.
-    sb.closeout(&["sim", "reset", s(&snap)]);
+    sb.closeout(&["sim", "reset", "--simulate", s(&snap)]);
     let sim2 = Sim::start(load(&snap));
     let run = closeout(&sb, &sim2.url(), &["apply", s(&plan)]).expect(1);
     assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);

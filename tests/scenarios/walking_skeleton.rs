@@ -100,7 +100,8 @@ fn apply_then_plan_again_leaves_only_manual_actions() {
         .contains("Plan: 0 users to delete, 0 to purge, 0 MFA settings to disable"));
 
     // The state persists; reset goes back to the snapshot.
-    sb.closeout(&["sim", "reset", s(&snap)]).expect(0);
+    sb.closeout(&["sim", "reset", "--simulate", s(&snap)])
+        .expect(0);
     let fresh = sb
         .closeout(&["plan", "--simulate", s(&snap), "--keep", CONTOSO_ADMIN])
         .expect(0);
