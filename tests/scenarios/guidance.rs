@@ -100,6 +100,7 @@ fn apply_counts_what_it_lists_and_waiting_is_pending_not_failed() {
         .filter(|a| a.get("waits_for").is_some())
         .count();
     assert!(waiting > 0, "{json}");
+    assert_eq!(doc["counts"]["waiting"], waiting, "{json}");
 }
 
 #[test]
