@@ -454,6 +454,7 @@ async fn run_connected(
     };
     apply::check_tenant(plan, &live)?;
     apply::check_guards(plan, &live)?;
+    check_own_access_last(plan, signed_in_app)?;
 
     let check = drift::check(plan, &live);
     if !check.is_clean() {
@@ -598,6 +599,29 @@ fn expected_wait_until(plan: &Plan) -> Option<String> {
         .filter(|(t, _)| *t > now)
         .max_by_key(|(t, _)| *t)
         .map(|(_, s)| Safe(s).to_string())
+}
+
+/// Refuses a plan that would remove the access of the application closeout signs in as
+/// before the rest of the plan: one made while signed in as another identity (the planner
+/// orders its own app last, see [`crate::planner::plan_as`], only for the app it knows).
+fn check_own_access_last(plan: &Plan, signed_in_app: Option<&str>) -> Result<(), CliError> {
+    let Some(app) = signed_in_app else {
+        return Ok(());
+    };
+    let gates: Vec<String> = (1..=4).map(|n| format!("step:{n}")).collect();
+    let early = plan.actions.iter().find(|a| {
+        crate::planner::is_own_access(a, app) && !gates.iter().all(|g| a.depends_on.contains(g))
+    });
+    match early {
+        None => Ok(()),
+        Some(a) => Err(CliError::msg(format!(
+            "this plan would {} {} ({}), the application closeout signs in as (appId {}), before the rest of the plan, which would cut off closeout's access midway. Nothing was changed. Plan again signed in as this application (`closeout plan` then puts its removal last), or apply with another identity",
+            a.kind.describe(),
+            Safe(&a.name),
+            Safe(&a.address),
+            Safe(app)
+        ))),
+    }
 }
 
 /// Whether `e` is the sign-in service saying the application closeout signs in as does not

@@ -17,7 +17,9 @@ Exit codes:
 
 const APPLY_HELP: &str = "\
 Apply refuses a stale plan (the tenant changed since planning: exit 4), an edited plan, a
-plan for another tenant and an unknown plan format. It asks you to type the tenant's initial
+plan for another tenant, an unknown plan format, and a plan that would remove the access of
+the application it signs in as before the rest of the plan. It shows the plan's review (per
+step, the kept users, the data at risk), then asks you to type the tenant's initial
 domain (e.g. contoso.onmicrosoft.com) before changing anything; --auto-approve skips that
 (for CI), and without a terminal apply refuses unless given. Simulated tenants (--simulate)
 are rehearsals and need no confirmation.

@@ -10,7 +10,8 @@
 //!   "result": "complete" | "waiting_on_manual" | "failed" | "interrupted" | "stale_plan",
 //!   "exit_code": 0 | 1 | 3 | 4 | 130,
 //!   "counts": {"done", "already_done", "verified", "failed", "skipped", "pending",
-//!              "interrupted", "done_in_earlier_run"},
+//!              "interrupted", "done_in_earlier_run",
+//!              "waiting" (of the skipped: those waiting for a pending action)},
 //!   "actions": [{"address", "action", "name", "outcome",
 //!                "done_in_earlier_run"?: true, "error"?: {"message", "code", "request_id"},
 //!                "skipped_because"?: "<address of the failed or pending action>",
@@ -455,6 +456,11 @@ pub fn report_json(
         }
         actions.push(entry);
     }
+    // Skipped actions that wait for a pending one (not broken by a failure): counted apart.
+    let waiting = actions
+        .iter()
+        .filter(|a| a.get("waits_for").is_some())
+        .count();
     json!({
         "report": "closeout-apply/1",
         "plan_id": plan.plan_id,
@@ -470,6 +476,7 @@ pub fn report_json(
             "pending": counts["pending"],
             "interrupted": counts["interrupted"],
             "done_in_earlier_run": earlier.len(),
+            "waiting": waiting,
         },
         "actions": actions,
         "drift": serde_json::to_value(drift).unwrap_or(Value::Null),

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::view::{ActionView, PlanView};
 
 /// Version of the JSON document's shape (`format_version`), `MAJOR.MINOR`.
-pub const JSON_FORMAT_VERSION: &str = "1.0";
+pub const JSON_FORMAT_VERSION: &str = "1.1";
 
 #[derive(Serialize)]
 struct Document<'v> {
@@ -27,6 +27,16 @@ struct Document<'v> {
     summary: Summary,
     actions: Vec<Action<'v>>,
     preflight: Vec<Check<'v>>,
+    /// Since 1.1: what the plan's deletions take with them, and the advice to back up.
+    data_at_risk: &'v [String],
+    /// Since 1.1: what still keeps the tenant once the plan is done (empty: it can close).
+    cannot_close: Vec<Blocker<'v>>,
+}
+
+#[derive(Serialize)]
+struct Blocker<'v> {
+    check: &'static str,
+    why: &'v str,
 }
 
 #[derive(Serialize)]
@@ -170,6 +180,15 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
                 requirement: c.requirement,
                 blocking: c.blocking.iter().map(|b| b.as_ref()).collect(),
                 blocking_total: c.blocking.len() + c.more,
+            })
+            .collect(),
+        data_at_risk: &view.data_at_risk,
+        cannot_close: view
+            .blockers
+            .iter()
+            .map(|b| Blocker {
+                check: b.check,
+                why: &b.why,
             })
             .collect(),
     };

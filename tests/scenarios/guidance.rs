@@ -100,6 +100,7 @@ fn apply_counts_what_it_lists_and_waiting_is_pending_not_failed() {
         .filter(|a| a.get("waits_for").is_some())
         .count();
     assert!(waiting > 0, "{json}");
+    assert_eq!(doc["counts"]["waiting"], waiting, "{json}");
 }
 
 #[test]
@@ -408,4 +409,52 @@ fn apply_wait_names_the_date_it_expects_to_wait_until() {
         "{}",
         run.stdout
     );
+}
+
+/// A plan made as another identity would remove the applying app's access early: refused.
+#[test]
+fn apply_refuses_a_plan_that_removes_its_own_access_early() {
+    let own_app = "3a1f8358-9658-496d-8ef5-cd7175905fd7";
+    let sb = Sandbox::new();
+    let sim = crate::common::Sim::open(&tenant("contoso"));
+    let url = sim.url();
+    let planner =
+        unsigned_jwt(&serde_json::json!({"appid": "11111111-1111-4111-8111-111111111111"}));
+    let applier = unsigned_jwt(&serde_json::json!({"appid": own_app}));
+    let plan = sb.path("plan.yaml");
+    sb.closeout_env(
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--auth",
+            "token",
+            "--keep",
+            "admin@contoso.com",
+            "-o",
+            s(&plan),
+        ],
+        &[("CLOSEOUT_ACCESS_TOKEN", planner.as_str())],
+    )
+    .expect(0);
+    let run = sb
+        .closeout_env(
+            &[
+                "apply",
+                s(&plan),
+                "--graph-url",
+                &url,
+                "--auth",
+                "token",
+                "--auto-approve",
+            ],
+            &[("CLOSEOUT_ACCESS_TOKEN", applier.as_str())],
+        )
+        .expect(1);
+    assert!(
+        run.stderr.contains("cut off closeout's access"),
+        "{}",
+        run.stderr
+    );
+    assert!(sim.writes().is_empty(), "nothing was changed");
 }

@@ -196,3 +196,23 @@ fn apply_reviews_the_plan_before_its_confirmation() {
         "nothing is written before confirmation"
     );
 }
+
+/// Error messages quote names too: they reach the terminal neutralised.
+#[test]
+fn errors_quoting_names_reach_no_terminal_raw() {
+    let sb = Sandbox::new();
+    let run = sb.closeout(&[
+        "plan",
+        "--simulate",
+        s(&tenant("contoso")),
+        "--keep",
+        "evil\u{1b}]0;owned\u{7}\u{202e}@contoso.com",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\\u{1b}]0;owned\\u{7}\\u{202e}"),
+        "{}",
+        run.stderr
+    );
+    assert_inert("plan error", &run);
+}

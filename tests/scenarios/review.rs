@@ -234,7 +234,7 @@ fn show_json_of_every_checked_in_plan_validates_against_the_schema() {
             let n = yaml["actions"].as_sequence().unwrap().len();
             assert_eq!(doc["actions"].as_array().unwrap().len(), n);
             assert_eq!(doc["summary"]["total"], n);
-            assert_eq!(doc["format_version"], "1.0");
+            assert_eq!(doc["format_version"], "1.1");
             assert_eq!(doc["redacted"], redact);
             let first = &yaml["actions"][0];
             assert_eq!(
