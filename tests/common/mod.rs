@@ -34,6 +34,13 @@ pub fn token_with(app_roles: &[&str], directory_roles: &[&str], app_id: &str) ->
     )
 }
 
+/// A token with every permission graph-sim checks and the Global Administrator role, for
+/// the app `app_id` (tests about which app closeout signs in as).
+pub fn token_for_app(app_id: &str) -> String {
+    let perms = graph_sim::permissions::all_permissions();
+    token_with(&perms, &["62e90394-69f5-4237-9190-012177145e10"], app_id)
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

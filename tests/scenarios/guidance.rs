@@ -236,17 +236,6 @@ fn a_spec_that_cannot_close_the_tenant_warns_at_plan_time() {
     assert!(!ok.stderr.contains("cannot close"), "{}", ok.stderr);
 }
 
-/// An unsigned JWT (`header.payload.sig`) whose payload carries `claims`.
-fn unsigned_jwt(claims: &serde_json::Value) -> String {
-    use base64::Engine as _;
-    let e = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    format!(
-        "{}.{}.not-a-signature",
-        e(br#"{"alg":"none","typ":"JWT"}"#),
-        e(claims.to_string().as_bytes())
-    )
-}
-
 /// closeout never cuts off its own access: the app it signs in as (the token's `appid`)
 /// goes last, after every other action (manual ones included) but the tenant deletion.
 #[test]
@@ -255,14 +244,7 @@ fn the_app_closeout_signs_in_as_goes_last() {
     let sb = Sandbox::new();
     let sim = crate::common::Sim::open(&tenant("contoso"));
     let url = sim.url();
-    let token = unsigned_jwt(&serde_json::json!({
-        "appid": own_app,
-        "tid": "0a7cd3ea-d201-4ae7-918f-afbe0ea70bdd",
-        "idtyp": "app",
-        "roles": ["Directory.ReadWrite.All", "User.ReadWrite.All", "Application.ReadWrite.All",
-                  "Domain.ReadWrite.All", "Policy.ReadWrite.ConditionalAccess",
-                  "Policy.ReadWrite.AuthenticationMethod", "Organization.ReadWrite.All"],
-    }));
+    let token = crate::common::token_for_app(own_app);
     let env = [("CLOSEOUT_ACCESS_TOKEN", token.as_str())];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
@@ -418,9 +400,8 @@ fn apply_refuses_a_plan_that_removes_its_own_access_early() {
     let sb = Sandbox::new();
     let sim = crate::common::Sim::open(&tenant("contoso"));
     let url = sim.url();
-    let planner =
-        unsigned_jwt(&serde_json::json!({"appid": "11111111-1111-4111-8111-111111111111"}));
-    let applier = unsigned_jwt(&serde_json::json!({"appid": own_app}));
+    let planner = crate::common::token_for_app("11111111-1111-4111-8111-111111111111");
+    let applier = crate::common::token_for_app(own_app);
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
         &[

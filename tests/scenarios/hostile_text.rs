@@ -157,7 +157,7 @@ fn apply_reviews_the_plan_before_its_confirmation() {
     let snapshot = hostile_contoso(&sb);
     let sim = Sim::open(&snapshot);
     let url = sim.url();
-    let token = [("CLOSEOUT_ACCESS_TOKEN", "not-a-real-token")];
+    let token = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
     let plan = sb.path("plan.yaml");
     sb.closeout_env(
         &[
