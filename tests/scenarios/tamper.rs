@@ -333,8 +333,8 @@ fn yaml_tricks_are_refused_even_with_a_recomputed_digest() {
     assert!(m.contains("format version 1 is not supported"), "{m}");
 }
 
-/// Random hostile or ordinary characters at random positions (bounded; the long run sets
-/// `CLOSEOUT_TAMPER_CASES`).
+/// Random hostile or ordinary characters inserted, replacing one, or one deleted, at random
+/// positions (bounded; the long run sets `CLOSEOUT_TAMPER_CASES`).
 #[test]
 fn random_insertions_are_refused() {
     let text = sample();
@@ -361,8 +361,18 @@ fn random_insertions_are_refused() {
             ordinary[rng.random_range(0..ordinary.len())]
         };
         let mut t = text.clone();
-        t.insert(at, c);
-        let what = format!("seed {seed} case {i}: {c:?} at byte {at}");
+        // Insert, replace or delete one character.
+        let mode = rng.random_range(0..3);
+        let next = text[at..].chars().next();
+        match (mode, next) {
+            (1, Some(n)) => t.replace_range(at..at + n.len_utf8(), &c.to_string()),
+            (2, Some(n)) => t.replace_range(at..at + n.len_utf8(), ""),
+            _ => t.insert(at, c),
+        }
+        if t == text {
+            continue;
+        }
+        let what = format!("seed {seed} case {i}: mode {mode}, {c:?} at byte {at}");
         let forged = forge_digest(&t);
         refused(&what, &t);
         // With the digest recomputed an ordinary character inside a value may be a valid
