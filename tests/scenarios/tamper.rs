@@ -428,6 +428,13 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     p.actions.insert(user + 1, dup);
     cases.push(("the same action twice", p, "appears twice"));
     let mut p = base.clone();
+    let mut twin = p.actions[user].clone();
+    twin.object_id = twin.object_id.to_uppercase();
+    twin.address = Action::address_of(twin.kind, &twin.object_id);
+    p.actions.insert(user + 1, twin);
+    let twin_field = format!("actions[{}].id", user + 1);
+    cases.push(("one object under two addresses", p, twin_field.as_str()));
+    let mut p = base.clone();
     p.tenant.id = p.tenant.id.to_uppercase();
     cases.push(("upper-case tenant id", p, "tenant.id"));
     let mut p = base.clone();
@@ -462,6 +469,9 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
         .unwrap();
     p.actions[d].depends_on = vec![format!("delete_user.{}", id.to_uppercase())];
     cases.push(("dependency spelt in upper case", p, "depends_on"));
+    let sb = Sandbox::new();
+    let sim = Sim::open(&tenant("trial"));
+    let url = sim.url();
     for (what, plan, field) in cases {
         let bytes = planfile::to_bytes(&plan);
         let e = refused(what, std::str::from_utf8(&bytes).unwrap());
@@ -471,7 +481,19 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
             "{what}: {m}"
         );
         assert!(m.contains(field), "{what}: names {field}: {m}");
+        // Through the binary: refused before anything reaches the tenant.
+        let path = sb.path("forged.plan.yaml");
+        planfile::write_bytes(&path, &bytes).unwrap();
+        let run = sb
+            .closeout_env(
+                &["apply", s(&path), "--auto-approve", "--graph-url", &url],
+                &[TOKEN],
+            )
+            .expect(1);
+        assert!(run.stderr.contains(field), "{what}: {}", run.stderr);
+        assert!(!has_raw_controls(&run.stderr), "{what}");
     }
+    nothing_written(&sim, "second spellings");
 }
 
 /// Through the binary: a dozen tampered files, each refused by `show` and `apply` with exit
