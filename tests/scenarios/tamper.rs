@@ -481,19 +481,24 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
             "{what}: {m}"
         );
         assert!(m.contains(field), "{what}: names {field}: {m}");
-        // Through the binary: refused before anything reaches the tenant.
+        // Through the binary: refused before anything reaches the tenant (so before the
+        // token is ever used).
         let path = sb.path("forged.plan.yaml");
         planfile::write_bytes(&path, &bytes).unwrap();
         let run = sb
             .closeout_env(
                 &["apply", s(&path), "--auto-approve", "--graph-url", &url],
-                &[TOKEN],
+                &[(
+                    "CLOSEOUT_ACCESS_TOKEN",
+                    "never-sent-the-plan-is-refused-first",
+                )],
             )
             .expect(1);
         assert!(run.stderr.contains(field), "{what}: {}", run.stderr);
         assert!(!has_raw_controls(&run.stderr), "{what}");
     }
     nothing_written(&sim, "second spellings");
+    assert!(sim.log().is_empty(), "refused before reading the tenant: {:?}", sim.log());
 }
 
 /// Through the binary: a dozen tampered files, each refused by `show` and `apply` with exit
