@@ -175,13 +175,34 @@ fn located(file: &Path, line: Option<usize>, column: Option<usize>) -> String {
     }
 }
 
+/// The largest snapshot file read: 512 MiB (closeout's bound for snapshots too).
+pub const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+
 /// Loads and validates a snapshot file. JSON is recognised by a `.json` extension or by
 /// content starting with `{`; anything else is read as YAML.
+///
+/// The path must resolve (symlinks followed) to a regular file of at most
+/// [`MAX_SNAPSHOT_BYTES`]: a FIFO, a device or a directory is refused before it is opened.
 pub fn load_snapshot(path: &Path) -> Result<Snapshot, SnapshotError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Io {
+    let io = |source| SnapshotError::Io {
         file: path.to_path_buf(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() || meta.len() > MAX_SNAPSHOT_BYTES {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            if meta.is_file() {
+                format!(
+                    "larger than a snapshot may be ({} bytes; at most {MAX_SNAPSHOT_BYTES})",
+                    meta.len()
+                )
+            } else {
+                "not a regular file".to_string()
+            },
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
     parse_snapshot(&text, path)
 }
 

@@ -331,8 +331,8 @@ fn yaml_tricks_are_refused_even_with_a_recomputed_digest() {
     assert!(m.contains("format version 1 is not supported"), "{m}");
 }
 
-/// Random hostile or ordinary characters at random positions (bounded; the long run sets
-/// `CLOSEOUT_TAMPER_CASES`).
+/// Random hostile or ordinary characters inserted, replacing one, or one deleted, at random
+/// positions (bounded; the long run sets `CLOSEOUT_TAMPER_CASES`).
 #[test]
 fn random_insertions_are_refused() {
     let text = sample();
@@ -359,8 +359,18 @@ fn random_insertions_are_refused() {
             ordinary[rng.random_range(0..ordinary.len())]
         };
         let mut t = text.clone();
-        t.insert(at, c);
-        let what = format!("seed {seed} case {i}: {c:?} at byte {at}");
+        // Insert, replace or delete one character.
+        let mode = rng.random_range(0..3);
+        let next = text[at..].chars().next();
+        match (mode, next) {
+            (1, Some(n)) => t.replace_range(at..at + n.len_utf8(), &c.to_string()),
+            (2, Some(n)) => t.replace_range(at..at + n.len_utf8(), ""),
+            _ => t.insert(at, c),
+        }
+        if t == text {
+            continue;
+        }
+        let what = format!("seed {seed} case {i}: mode {mode}, {c:?} at byte {at}");
         let forged = forge_digest(&t);
         refused(&what, &t);
         // With the digest recomputed an ordinary character inside a value may be a valid
@@ -416,6 +426,13 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     p.actions.insert(user + 1, dup);
     cases.push(("the same action twice", p, "appears twice"));
     let mut p = base.clone();
+    let mut twin = p.actions[user].clone();
+    twin.object_id = twin.object_id.to_uppercase();
+    twin.address = Action::address_of(twin.kind, &twin.object_id);
+    p.actions.insert(user + 1, twin);
+    let twin_field = format!("actions[{}].id", user + 1);
+    cases.push(("one object under two addresses", p, twin_field.as_str()));
+    let mut p = base.clone();
     p.tenant.id = p.tenant.id.to_uppercase();
     cases.push(("upper-case tenant id", p, "tenant.id"));
     let mut p = base.clone();
@@ -450,6 +467,9 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
         .unwrap();
     p.actions[d].depends_on = vec![format!("delete_user.{}", id.to_uppercase())];
     cases.push(("dependency spelt in upper case", p, "depends_on"));
+    let sb = Sandbox::new();
+    let sim = Sim::open(&tenant("trial"));
+    let url = sim.url();
     for (what, plan, field) in cases {
         let bytes = planfile::to_bytes(&plan);
         let e = refused(what, std::str::from_utf8(&bytes).unwrap());
@@ -459,7 +479,24 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
             "{what}: {m}"
         );
         assert!(m.contains(field), "{what}: names {field}: {m}");
+        // Through the binary: refused before anything reaches the tenant (so before the
+        // token is ever used).
+        let path = sb.path("forged.plan.yaml");
+        planfile::write_bytes(&path, &bytes).unwrap();
+        let run = sb
+            .closeout_env(
+                &["apply", s(&path), "--auto-approve", "--graph-url", &url],
+                &[(
+                    "CLOSEOUT_ACCESS_TOKEN",
+                    "never-sent-the-plan-is-refused-first",
+                )],
+            )
+            .expect(1);
+        assert!(run.stderr.contains(field), "{what}: {}", run.stderr);
+        assert!(!has_raw_controls(&run.stderr), "{what}");
     }
+    nothing_written(&sim, "second spellings");
+    assert!(sim.log().is_empty(), "refused before reading the tenant: {:?}", sim.log());
 }
 
 /// Through the binary: a dozen tampered files, each refused by `show` and `apply` with exit
