@@ -51,7 +51,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # shared/ sits beside the project root (see shared/README.md).
-DEFAULT_CSDL = HERE.parent.parent.parent / "shared" / "reference" / "graph" / "v1.0-Prod.csdl"
+DEFAULT_CSDL = HERE.parent.parent / "sim" / "schema" / "v1.0-Prod.csdl.gz"
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -120,7 +120,12 @@ class Schema:
     def __init__(self, path: Path):
         self.types: dict[str, StructuredType] = {}
         self.enums: dict[str, tuple[set[str], bool]] = {}
-        root = ET.parse(path).getroot()
+        if str(path).endswith(".gz"):
+            import gzip
+            with gzip.open(path) as f:
+                root = ET.parse(f).getroot()
+        else:
+            root = ET.parse(path).getroot()
         aliases = {}
         schemas = list(root.iter(EDM + "Schema"))
         for s in schemas:
@@ -656,7 +661,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", type=Path, help="snapshot files (default: every snapshot beside this script)")
     ap.add_argument("--csdl", type=Path, default=Path(os.environ.get("CLOSEOUT_CSDL", DEFAULT_CSDL)),
-                    help="Graph v1.0 $metadata (default: ../shared/reference/graph/v1.0-Prod.csdl from the project root)")
+                    help="Graph v1.0 $metadata, plain or gzipped (default: sim/schema/v1.0-Prod.csdl.gz, the copy in this repository)")
     ap.add_argument("--summary", action="store_true", help="print what each snapshot contains")
     args = ap.parse_args(argv)
     if not args.csdl.is_file():

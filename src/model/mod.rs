@@ -1,6 +1,6 @@
 //! The tenant as closeout understands it: Graph entities read into typed values.
 //! Pure data: no I/O, no URLs, no knowledge of plans. Property names follow Graph's v1.0
-//! schema (`../shared/reference/graph/v1.0-Prod.csdl`); properties closeout does not use
+//! schema (`sim/schema/v1.0-Prod.csdl.gz`); properties closeout does not use
 //! are not kept.
 
 mod entities;
