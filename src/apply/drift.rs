@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::TenantState;
-use crate::plan::{Action, ActionKind, Change, Effect, Plan, Scope};
+use crate::plan::{Action, ActionKind, Change, Effect, Fields, Plan, Scope};
 use crate::planner::{self, object_fields, ClosureSpec};
 
 /// Where an action stands on the live tenant.
@@ -65,9 +65,9 @@ pub struct Drift {
     pub name: String,
     pub reason: DriftReason,
     /// The fields the plan recorded (empty when the plan has no action on the object).
-    pub planned: BTreeMap<String, Value>,
+    pub planned: Fields,
     /// The fields as read now (empty when the object is gone).
-    pub live: BTreeMap<String, Value>,
+    pub live: Fields,
 }
 
 /// The result of a drift check: one [`LiveState`] per plan action (plan order) and the
@@ -181,8 +181,7 @@ fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
     });
     a.after
         .iter()
-        .filter(|(k, _)| !(own_gone && matches!(k.as_str(), "deleted" | "purged" | "exists")))
-        .map(|(k, v)| (k.as_str(), v))
+        .filter(|(k, _)| !(own_gone && matches!(*k, "deleted" | "purged" | "exists")))
         .collect()
 }
 
@@ -197,11 +196,7 @@ fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
 /// - every field as planned (`before`), or as one of the plan's actions may have set it
 ///   ([`Action::effects`]): to do;
 /// - anything else: drift.
-fn classify(
-    effects: &Effects<'_>,
-    a: &Action,
-    live: &TenantState,
-) -> (LiveState, BTreeMap<String, Value>) {
+fn classify(effects: &Effects<'_>, a: &Action, live: &TenantState) -> (LiveState, Fields) {
     use ActionKind as K;
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
         let nothing_required = matches!(
@@ -213,7 +208,7 @@ fn classify(
         } else {
             LiveState::Drifted
         };
-        return (state, BTreeMap::new());
+        return (state, Fields::new());
     };
     let as_planned = |k: &str| -> bool {
         let (have, want) = (fields.get(k), a.before.get(k));
@@ -225,18 +220,14 @@ fn classify(
     };
     let target = target_fields(a);
     let reached = !target.is_empty()
-        && target.iter().all(|(k, want)| match fields.get(*k) {
+        && target.iter().all(|(k, want)| match fields.get(k) {
             Some(h) if same(h, want) => true,
             Some(h) => {
-                a.before.get(*k).is_none_or(|b| !same(b, h)) && effects.later_may_set(a, k, h)
+                a.before.get(k).is_none_or(|b| !same(b, h)) && effects.later_may_set(a, k, h)
             }
             None => false,
         });
-    let keys: BTreeSet<&str> = fields
-        .keys()
-        .chain(a.before.keys())
-        .map(String::as_str)
-        .collect();
+    let keys: BTreeSet<&str> = fields.keys().chain(a.before.keys()).collect();
     if reached
         && keys
             .iter()
@@ -299,7 +290,7 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
                     object_id: a.object_id.clone(),
                     name: a.name.clone(),
                     reason: DriftReason::NotInPlan,
-                    planned: BTreeMap::new(),
+                    planned: Fields::new(),
                     live: a.before.clone(),
                 });
             }
@@ -310,8 +301,8 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
             object_id: plan.tenant.id.clone(),
             name: plan.tenant.initial_domain.clone(),
             reason: DriftReason::Unplannable(e.to_string()),
-            planned: BTreeMap::new(),
-            live: BTreeMap::new(),
+            planned: Fields::new(),
+            live: Fields::new(),
         }),
     }
     out

@@ -118,16 +118,18 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let mut plan = planner::plan(&state, &spec, String::new(), now_rfc3339())?;
-    let bytes = planfile::seal(&mut plan);
+    // The plan holds what it needs: the tenant as read is no longer kept (memory at scale).
+    drop(state);
+    planfile::seal_id(&mut plan);
     planfile::check_identifiers(&plan).map_err(|e| {
         CliError::msg(format!(
             "closeout would not be able to read this plan back: {e}"
         ))
     })?;
     if let Some(path) = &args.out {
-        planfile::write_bytes(path, &bytes)?;
+        // Streamed to disk while hashed: the file's bytes are never all in memory.
+        planfile::write(path, &plan)?;
     }
-    drop(bytes);
     render(&plan, &args.render, args.full)?;
     if let Some(path) = &args.out {
         let target = match (&args.target.simulate, &args.target.graph_url) {

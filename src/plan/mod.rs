@@ -4,9 +4,11 @@
 
 mod action;
 mod effects;
+mod fields;
 
 pub use action::*;
 pub use effects::{Change, Effect, Scope};
+pub use fields::Fields;
 
 use serde::{Deserialize, Serialize};
 

@@ -6,13 +6,13 @@
 //! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 
 use super::yaml;
 use crate::ident;
-use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Target, TenantRef};
+use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Target, TenantRef};
 
 /// The deepest nesting of a `before`/`after` value the reader follows.
 const MAX_VALUE_DEPTH: usize = 16;
@@ -244,10 +244,10 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
-    fn json_map(&mut self, key: &str) -> R<BTreeMap<String, Value>> {
+    fn json_map(&mut self, key: &str) -> R<Fields> {
         let head = format!("  {key}:");
         if self.line()? != head {
-            return Ok(BTreeMap::new());
+            return Ok(Fields::new());
         }
         self.exact(&head)?;
         let map = self.json_entries(4, 1)?;
@@ -621,12 +621,12 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         Vec::new()
     };
     let before = if r.at_end() {
-        BTreeMap::new()
+        Fields::new()
     } else {
         r.json_map("before")?
     };
     let after = if r.at_end() {
-        BTreeMap::new()
+        Fields::new()
     } else {
         r.json_map("after")?
     };

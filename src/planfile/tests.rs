@@ -15,6 +15,27 @@ fn checked_in_plan_reads_and_writes_back_byte_for_byte() {
     assert_eq!(to_bytes(&plan), bytes.to_vec());
 }
 
+#[test]
+fn streamed_writes_give_the_bytes_of_seal() {
+    // Larger than one 64 KiB piece of the streamed writer.
+    let mut plan = contoso();
+    let actions = plan.actions.clone();
+    for _ in 0..12 {
+        plan.actions.extend(actions.iter().cloned());
+    }
+    let mut sealed = plan.clone();
+    let bytes = seal(&mut sealed);
+    assert!(bytes.len() > 3 << 16);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.plan.yaml");
+    seal_to_file(&path, &mut plan).unwrap();
+    assert_eq!(plan.plan_id, sealed.plan_id);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    write(&path, &plan).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&plan));
+    assert!(!path.with_extension("yaml.tmp").exists());
+}
+
 /// Characters of every class the writer must escape or quote, and ordinary ones.
 const POOL: &[char] = &[
     'a',

@@ -79,16 +79,16 @@ pub fn plan(
         DagError::Cycle(a) => PlanError::Cycle(a),
         DagError::UnknownDependency { from, to } => PlanError::Cycle(format!("{from} -> {to}")),
     })?;
-    // The file order: by step, then kind, then name; the DAG guarantees it is executable.
-    actions.sort_by(|a, b| {
-        (a.step(), a.kind, a.name.to_lowercase(), &a.object_id).cmp(&(
-            b.step(),
-            b.kind,
-            b.name.to_lowercase(),
-            &b.object_id,
-        ))
-    });
     drop(graph);
+    // The file order: by step, then kind, then name; the DAG guarantees it is executable.
+    // Kind and object id make each key unique (one address per action), so an unstable
+    // sort gives the one order, in place (no buffer of half the plan).
+    actions.sort_unstable_by(|a, b| {
+        (a.step(), a.kind)
+            .cmp(&(b.step(), b.kind))
+            .then_with(|| cmp_lowercase(&a.name, &b.name))
+            .then_with(|| a.object_id.cmp(&b.object_id))
+    });
     Ok(Plan {
         tenant: TenantRef {
             id: state.organization.id.clone(),
@@ -103,6 +103,18 @@ pub fn plan(
         actions,
         preflight: preflight(state, &spec_keep_ids(state, spec)),
     })
+}
+
+/// `a.to_lowercase().cmp(&b.to_lowercase())`, without allocating when both are ASCII (a
+/// plan of 100,000s of actions compares names millions of times while sorting).
+fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    } else {
+        a.to_lowercase().cmp(&b.to_lowercase())
+    }
 }
 
 fn spec_keep_ids(state: &TenantState, spec: &ClosureSpec) -> Vec<String> {

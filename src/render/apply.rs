@@ -28,9 +28,9 @@ use serde_json::{json, Value};
 use similar::{ChangeTag, TextDiff};
 
 use crate::apply::{ApplyReport, Drift, DriftReason, Outcome};
-use crate::plan::{Check, Plan};
+use crate::plan::{Check, Fields, Plan};
 
-fn field_lines(fields: &BTreeMap<String, Value>) -> String {
+fn field_lines(fields: &Fields) -> String {
     fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
