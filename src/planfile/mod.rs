@@ -406,10 +406,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             ))
         }
     }
-    if let Some((at, c)) = text
-        .char_indices()
-        .find(|&(_, c)| c != '\n' && input::is_hidden_or_control(c))
-    {
+    if let Some((at, c)) = first_hidden(text) {
         let what = match c {
             '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
                 "a line break other than \\n"
@@ -457,6 +454,27 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         });
     }
     Ok(parsed.plan)
+}
+
+/// The first character of `text` other than `\n` that [`input::is_hidden_or_control`]
+/// refuses, and its offset: `text.char_indices().find(..)`, with ASCII text (nearly all of
+/// a plan file) scanned byte by byte without decoding characters.
+fn first_hidden(text: &str) -> Option<(usize, char)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // ASCII but C0 controls (other than \n) and DEL is never refused.
+        let skip = b[i..]
+            .iter()
+            .position(|&c| (c < 0x20 && c != b'\n') || c >= 0x7f)?;
+        i += skip;
+        let c = text[i..].chars().next()?;
+        if input::is_hidden_or_control(c) {
+            return Some((i, c));
+        }
+        i += c.len_utf8();
+    }
+    None
 }
 
 /// Every `\n` is preceded by `\r` and every `\r` followed by `\n`.

@@ -6,8 +6,6 @@
 //! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use super::yaml;
@@ -551,23 +549,35 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         Ok(c)
     })?;
 
-    let mut addresses: HashSet<String> = HashSet::new();
-    let mut index = 0usize;
+    let mut address_at: Vec<usize> = Vec::new();
     let actions = r.section("actions", |r| {
-        let i = index;
-        index += 1;
-        let a = action(r, i)?;
-        if !addresses.insert(a.0.address.clone()) {
-            return Err(invalid(
-                a.1,
-                format!(
-                    "actions[{i}]: address {} appears twice",
-                    shown(&a.0.address)
-                ),
-            ));
-        }
-        Ok(a.0)
+        let (a, at) = action(r, address_at.len())?;
+        address_at.push(at);
+        Ok(a)
     })?;
+    // An address twice: the first action (in file order) whose address an earlier one has.
+    // Found by sorting indices, without a second copy of every address.
+    let mut by_address: Vec<u32> = (0..actions.len() as u32).collect();
+    by_address.sort_unstable_by(|&x, &y| {
+        let (x, y) = (x as usize, y as usize);
+        actions[x].address.cmp(&actions[y].address).then(x.cmp(&y))
+    });
+    let twice = by_address
+        .windows(2)
+        .filter(|w| actions[w[0] as usize].address == actions[w[1] as usize].address)
+        .map(|w| w[1] as usize)
+        .min();
+    drop(by_address);
+    if let Some(i) = twice {
+        return Err(invalid(
+            address_at[i],
+            format!(
+                "actions[{i}]: address {} appears twice",
+                shown(&actions[i].address)
+            ),
+        ));
+    }
+    drop(address_at);
     if !r.at_end() {
         return Err(edited(
             r.pos,

@@ -228,3 +228,25 @@ fn crlf_throughout_reads_as_lf_and_nothing_else_does() {
     );
     assert!(e.contains("\\u{d}"), "shows the CR escaped: {e}");
 }
+
+#[test]
+fn control_scan_finds_what_a_character_scan_finds() {
+    let slow = |t: &str| {
+        t.char_indices()
+            .find(|&(_, c)| c != '\n' && input::is_hidden_or_control(c))
+    };
+    let chars = (0..0x3200u32)
+        .chain(0xFE00..0x1_0000)
+        .chain(0x1_10B0..0x1_10D0)
+        .chain(0x1_BCA0..0x1_BCA8)
+        .chain(0x1_D170..0x1_D180)
+        .chain(0xE_0000..0xE_0100)
+        .filter_map(char::from_u32);
+    for c in chars {
+        for t in [format!("{c}"), format!("ab\n{c}é"), format!("ü\n{c}{c}")] {
+            assert_eq!(first_hidden(&t), slow(&t), "{t:?}");
+        }
+    }
+    let plan = String::from_utf8(include_bytes!("../../plans/contoso.plan.yaml").to_vec()).unwrap();
+    assert_eq!(first_hidden(&plan), None);
+}
