@@ -57,7 +57,7 @@ for n in "${sizes[@]}"; do
   echo "== $n users" >&2
   d=$work/$n
   mkdir -p "$d"
-  "$SIM" generate --users "$n" --seed 7 -o "$d/tenant.yaml"
+  "$SIM" generate --users "$n" --seed 7 -o "$d/tenant.yaml" >/dev/null
   "$SIM" serve "$d/tenant.yaml" --port 0 --log "$d/requests.jsonl" >"$d/serve.out" 2>"$d/serve.err" &
   server=$!
   for _ in $(seq 600); do

@@ -134,6 +134,15 @@ impl<K: AsRef<str>> FromIterator<(K, Value)> for Fields {
     }
 }
 
+impl<K: AsRef<str>> Extend<(K, Value)> for Fields {
+    /// Inserts each pair ([`Fields::insert`]: a later value for a name replaces an earlier).
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
 impl<'a> IntoIterator for &'a Fields {
     type Item = (&'a str, &'a Value);
     type IntoIter = std::iter::Map<

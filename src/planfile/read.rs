@@ -6,6 +6,8 @@
 //! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::yaml;
@@ -168,21 +170,25 @@ impl<'a> Reader<'a> {
     }
 
     /// `key: value` entries of a JSON object at `indent` spaces.
-    fn json_entries(&mut self, indent: usize, depth: usize) -> R<serde_json::Map<String, Value>> {
+    /// Collected into `M`: a JSON object for nested values, [`Fields`] for `before`/`after`.
+    fn json_entries<M>(&mut self, indent: usize, depth: usize) -> R<M>
+    where
+        M: Default + Extend<(String, Value)>,
+    {
         if depth > MAX_VALUE_DEPTH {
             return Err(edited(
                 self.pos,
                 "a value nested deeper than closeout writes",
             ));
         }
-        let mut map = serde_json::Map::new();
+        let mut map = M::default();
         while !self.at_end() && self.indent_is(indent) {
             let l = self.line()?;
             let at = self.pos;
             let (key, rest) = split_key(&l[indent..], at + indent)?;
             self.advance(l);
             let value = self.json_rest(rest, at, (indent, indent + 2), depth)?;
-            map.insert(key, value);
+            map.extend([(key, value)]);
         }
         Ok(map)
     }
@@ -210,7 +216,8 @@ impl<'a> Reader<'a> {
                 if self.indent_is(seq) && self.peek(&format!("{}-", " ".repeat(seq))) {
                     self.json_items(seq, depth + 1).map(Value::Array)
                 } else if self.indent_is(map) {
-                    self.json_entries(map, depth + 1).map(Value::Object)
+                    self.json_entries::<serde_json::Map<String, Value>>(map, depth + 1)
+                        .map(Value::Object)
                 } else {
                     Err(edited(self.pos, "a value is missing"))
                 }
@@ -248,11 +255,12 @@ impl<'a> Reader<'a> {
             return Ok(Fields::new());
         }
         self.exact(&head)?;
-        let map = self.json_entries(4, 1)?;
+        let mut map: Fields = self.json_entries(4, 1)?;
+        map.shrink_to_fit();
         if map.is_empty() {
             return Err(edited(self.pos, format!("`{key}:` without entries")));
         }
-        Ok(map.into_iter().collect())
+        Ok(map)
     }
 }
 
@@ -555,19 +563,13 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         address_at.push(at);
         Ok(a)
     })?;
-    // An address twice: the first action (in file order) whose address an earlier one has.
-    // Found by sorting indices, without a second copy of every address.
-    let mut by_address: Vec<u32> = (0..actions.len() as u32).collect();
-    by_address.sort_unstable_by(|&x, &y| {
-        let (x, y) = (x as usize, y as usize);
-        actions[x].address.cmp(&actions[y].address).then(x.cmp(&y))
-    });
-    let twice = by_address
-        .windows(2)
-        .filter(|w| actions[w[0] as usize].address == actions[w[1] as usize].address)
-        .map(|w| w[1] as usize)
-        .min();
-    drop(by_address);
+    // An address twice: the first action (in file order) whose address an earlier one has
+    // (a set borrowing the addresses, not holding a copy of each).
+    let mut seen: HashSet<&str> = HashSet::with_capacity(actions.len());
+    let twice = actions
+        .iter()
+        .position(|a| !seen.insert(a.address.as_str()));
+    drop(seen);
     if let Some(i) = twice {
         return Err(invalid(
             address_at[i],
