@@ -18,7 +18,7 @@
 //! is drift. `tests/scenarios/own_effects.rs` proves the class: no subset of a plan's own
 //! effects is ever drift.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -275,12 +275,14 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
     }
 
     // Objects that appeared or changed: plan again and look for actions the plan lacks.
-    match planner::plan(live, &spec_of(plan), String::new(), String::new()) {
+    // Only what the saved plan lacks is computed (no second copy of its actions).
+    let saved: HashSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
+    let known = |kind: ActionKind, id: &str| saved.contains(Action::address_of(kind, id).as_str());
+    match planner::actions_not_known(live, &spec_of(plan), &known) {
         Ok(fresh) => {
-            let saved: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
             let mut reported: BTreeSet<String> =
                 out.drift.iter().map(|d| d.object_id.clone()).collect();
-            for a in &fresh.actions {
+            for a in &fresh {
                 if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.clone()) {
                     continue;
                 }
@@ -369,6 +371,39 @@ mod tests {
             ..ClosureSpec::default()
         };
         planner::plan(t, &spec, "p".into(), "now".into()).unwrap()
+    }
+
+    /// What the drift check computes for a saved plan is exactly the fresh plan's actions
+    /// that the saved one lacks, in plan order, for every subset of known addresses.
+    #[test]
+    fn actions_not_known_are_the_fresh_plans_actions_the_saved_one_lacks() {
+        let mut t = tenant();
+        t.deleted_users.push(User {
+            deleted_date_time: Some("2026-01-01T00:00:00Z".into()),
+            ..user("gone", "gone@t.onmicrosoft.com")
+        });
+        let spec = spec_of(&plan_of(&t));
+        let full = planner::plan(&t, &spec, String::new(), String::new()).unwrap();
+        let n = full.actions.len();
+        assert!((6..16).contains(&n), "{n} actions");
+        for mask in 0u32..(1 << n) {
+            let known: HashSet<&str> = full
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, a)| a.address.as_str())
+                .collect();
+            let is_known =
+                |k: ActionKind, id: &str| known.contains(Action::address_of(k, id).as_str());
+            let got = planner::actions_not_known(&t, &spec, &is_known).unwrap();
+            let want: Vec<&Action> = full
+                .actions
+                .iter()
+                .filter(|a| !known.contains(a.address.as_str()))
+                .collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "mask {mask:b}");
+        }
     }
 
     fn state_of(plan: &Plan, check: &DriftCheck, address: &str) -> LiveState {

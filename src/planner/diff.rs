@@ -222,6 +222,18 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> 
 
 /// Computes the actions (unsorted) that take `state` to the target.
 pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Vec<Action> {
+    actions_except(state, spec, keep, &|_, _| false)
+}
+
+/// [`actions`], leaving out users all of whose actions `known(kind, object id)` already
+/// knows (the drift check asks for what a saved plan lacks: building the 100,000s of user
+/// actions it has would double its memory). Every other action is computed as usual.
+pub fn actions_except(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    keep: &[KeptUser],
+    known: &dyn Fn(ActionKind, &str) -> bool,
+) -> Vec<Action> {
     let kept: BTreeSet<&str> = keep.iter().map(|k| k.id.as_str()).collect();
     // Reserved once: users and their purges are nearly all of a large plan, and a vector
     // grown by doubling would keep up to twice their space.
@@ -256,6 +268,11 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     for u in &state.users {
         if kept.contains(u.id.as_str()) {
+            continue;
+        }
+        if known(ActionKind::DeleteUser, &u.id)
+            && (!spec.purge_recycle_bin || known(ActionKind::PurgeUser, &u.id))
+        {
             continue;
         }
         let mut a = action(
@@ -306,6 +323,9 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     if spec.purge_recycle_bin {
         for u in &state.deleted_users {
+            if known(ActionKind::PurgeUser, &u.id) {
+                continue;
+            }
             let mut p = action(
                 ActionKind::PurgeUser,
                 &u.id,

@@ -21,7 +21,7 @@ pub use preflight::preflight;
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;
-use crate::plan::{KeptUser, Plan, TenantRef, TOOL_VERSION};
+use crate::plan::{Action, ActionKind, KeptUser, Plan, TenantRef, TOOL_VERSION};
 
 /// Why a plan cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -80,15 +80,7 @@ pub fn plan(
         DagError::UnknownDependency { from, to } => PlanError::Cycle(format!("{from} -> {to}")),
     })?;
     drop(graph);
-    // The file order: by step, then kind, then name; the DAG guarantees it is executable.
-    // Kind and object id make each key unique (one address per action), so an unstable
-    // sort gives the one order, in place (no buffer of half the plan).
-    actions.sort_unstable_by(|a, b| {
-        (a.step(), a.kind)
-            .cmp(&(b.step(), b.kind))
-            .then_with(|| cmp_lowercase(&a.name, &b.name))
-            .then_with(|| a.object_id.cmp(&b.object_id))
-    });
+    sort_actions(&mut actions);
     Ok(Plan {
         tenant: TenantRef {
             id: state.organization.id.clone(),
@@ -103,6 +95,40 @@ pub fn plan(
         actions,
         preflight: preflight(state, &spec_keep_ids(state, spec)),
     })
+}
+
+/// The file order: by step, then kind, then name; the DAG guarantees it is executable.
+/// Kind and object id make each key unique (one address per action), so an unstable sort
+/// gives the one order, in place (no buffer of half the plan).
+fn sort_actions(actions: &mut [Action]) {
+    actions.sort_unstable_by(|a, b| {
+        (a.step(), a.kind)
+            .cmp(&(b.step(), b.kind))
+            .then_with(|| cmp_lowercase(&a.name, &b.name))
+            .then_with(|| a.object_id.cmp(&b.object_id))
+    });
+}
+
+/// The actions [`plan`] would plan for `state` that `known(kind, object id)` does not
+/// already know, in plan order, or why no plan can be made ([`plan`]'s errors but a
+/// cycle: no DAG is built). Users whose every action is known are not computed at all, so
+/// the drift check of a saved plan of 100,000s of users holds no second copy of them. The
+/// result may still hold known actions of other objects: callers filter.
+///
+/// # Errors
+/// As [`plan`]: no kept Global Administrator, a kept user that does not exist, no initial
+/// domain.
+pub fn actions_not_known(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    known: &dyn Fn(ActionKind, &str) -> bool,
+) -> Result<Vec<Action>, PlanError> {
+    let keep = resolve_keep(state, spec)?;
+    state.initial_domain().ok_or(PlanError::NoInitialDomain)?;
+    let mut actions = diff::actions_except(state, spec, &keep, known);
+    actions.retain(|a| !known(a.kind, &a.object_id));
+    sort_actions(&mut actions);
+    Ok(actions)
 }
 
 /// `a.to_lowercase().cmp(&b.to_lowercase())`, without allocating when both are ASCII (a
