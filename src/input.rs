@@ -212,19 +212,15 @@ pub fn first_hidden_or_control(text: &str) -> Option<(usize, char)> {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        if c < 0x80 {
-            if (c < 0x20 && c != b'\n') || c == 0x7F {
-                return Some((i, c as char));
-            }
-            i += 1;
-        } else {
-            let ch = text[i..].chars().next()?;
-            if is_hidden_or_control(ch) {
-                return Some((i, ch));
-            }
-            i += ch.len_utf8();
+        // Printable ASCII and `\n` are never refused: skip them without decoding.
+        i += b[i..]
+            .iter()
+            .position(|&c| (c < 0x20 && c != b'\n') || c >= 0x7f)?;
+        let c = text[i..].chars().next()?;
+        if is_hidden_or_control(c) {
+            return Some((i, c));
         }
+        i += c.len_utf8();
     }
     None
 }

@@ -18,13 +18,13 @@
 //! is drift. `tests/scenarios/own_effects.rs` proves the class: no subset of a plan's own
 //! effects is ever drift.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::TenantState;
-use crate::plan::{Action, ActionKind, Change, Effect, Plan, Scope};
+use crate::plan::{Action, ActionKind, Change, Effect, Fields, Plan, Scope};
 use crate::planner::{self, object_fields, ClosureSpec};
 
 /// Where an action stands on the live tenant.
@@ -65,9 +65,9 @@ pub struct Drift {
     pub name: String,
     pub reason: DriftReason,
     /// The fields the plan recorded (empty when the plan has no action on the object).
-    pub planned: BTreeMap<String, Value>,
+    pub planned: Fields,
     /// The fields as read now (empty when the object is gone).
-    pub live: BTreeMap<String, Value>,
+    pub live: Fields,
 }
 
 /// The result of a drift check: one [`LiveState`] per plan action (plan order) and the
@@ -181,8 +181,7 @@ fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
     });
     a.after
         .iter()
-        .filter(|(k, _)| !(own_gone && matches!(k.as_str(), "deleted" | "purged" | "exists")))
-        .map(|(k, v)| (k.as_str(), v))
+        .filter(|(k, _)| !(own_gone && matches!(*k, "deleted" | "purged" | "exists")))
         .collect()
 }
 
@@ -197,11 +196,7 @@ fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
 /// - every field as planned (`before`), or as one of the plan's actions may have set it
 ///   ([`Action::effects`]): to do;
 /// - anything else: drift.
-fn classify(
-    effects: &Effects<'_>,
-    a: &Action,
-    live: &TenantState,
-) -> (LiveState, BTreeMap<String, Value>) {
+fn classify(effects: &Effects<'_>, a: &Action, live: &TenantState) -> (LiveState, Fields) {
     use ActionKind as K;
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
         let nothing_required = matches!(
@@ -213,7 +208,7 @@ fn classify(
         } else {
             LiveState::Drifted
         };
-        return (state, BTreeMap::new());
+        return (state, Fields::new());
     };
     let as_planned = |k: &str| -> bool {
         let (have, want) = (fields.get(k), a.before.get(k));
@@ -225,18 +220,14 @@ fn classify(
     };
     let target = target_fields(a);
     let reached = !target.is_empty()
-        && target.iter().all(|(k, want)| match fields.get(*k) {
+        && target.iter().all(|(k, want)| match fields.get(k) {
             Some(h) if same(h, want) => true,
             Some(h) => {
-                a.before.get(*k).is_none_or(|b| !same(b, h)) && effects.later_may_set(a, k, h)
+                a.before.get(k).is_none_or(|b| !same(b, h)) && effects.later_may_set(a, k, h)
             }
             None => false,
         });
-    let keys: BTreeSet<&str> = fields
-        .keys()
-        .chain(a.before.keys())
-        .map(String::as_str)
-        .collect();
+    let keys: BTreeSet<&str> = fields.keys().chain(a.before.keys()).collect();
     if reached
         && keys
             .iter()
@@ -284,12 +275,14 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
     }
 
     // Objects that appeared or changed: plan again and look for actions the plan lacks.
-    match planner::plan(live, &spec_of(plan), String::new(), String::new()) {
+    // Only what the saved plan lacks is computed (no second copy of its actions).
+    let saved: HashSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
+    let known = |kind: ActionKind, id: &str| saved.contains(Action::address_of(kind, id).as_str());
+    match planner::actions_not_known(live, &spec_of(plan), &known) {
         Ok(fresh) => {
-            let saved: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
             let mut reported: BTreeSet<String> =
                 out.drift.iter().map(|d| d.object_id.clone()).collect();
-            for a in &fresh.actions {
+            for a in &fresh {
                 if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.clone()) {
                     continue;
                 }
@@ -299,7 +292,7 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
                     object_id: a.object_id.clone(),
                     name: a.name.clone(),
                     reason: DriftReason::NotInPlan,
-                    planned: BTreeMap::new(),
+                    planned: Fields::new(),
                     live: a.before.clone(),
                 });
             }
@@ -310,8 +303,8 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
             object_id: plan.tenant.id.clone(),
             name: plan.tenant.initial_domain.clone(),
             reason: DriftReason::Unplannable(e.to_string()),
-            planned: BTreeMap::new(),
-            live: BTreeMap::new(),
+            planned: Fields::new(),
+            live: Fields::new(),
         }),
     }
     out
@@ -378,6 +371,39 @@ mod tests {
             ..ClosureSpec::default()
         };
         planner::plan(t, &spec, "p".into(), "now".into()).unwrap()
+    }
+
+    /// What the drift check computes for a saved plan is exactly the fresh plan's actions
+    /// that the saved one lacks, in plan order, for every subset of known addresses.
+    #[test]
+    fn actions_not_known_are_the_fresh_plans_actions_the_saved_one_lacks() {
+        let mut t = tenant();
+        t.deleted_users.push(User {
+            deleted_date_time: Some("2026-01-01T00:00:00Z".into()),
+            ..user("gone", "gone@t.onmicrosoft.com")
+        });
+        let spec = spec_of(&plan_of(&t));
+        let full = planner::plan(&t, &spec, String::new(), String::new()).unwrap();
+        let n = full.actions.len();
+        assert!((6..16).contains(&n), "{n} actions");
+        for mask in 0u32..(1 << n) {
+            let known: HashSet<&str> = full
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, a)| a.address.as_str())
+                .collect();
+            let is_known =
+                |k: ActionKind, id: &str| known.contains(Action::address_of(k, id).as_str());
+            let got = planner::actions_not_known(&t, &spec, &is_known).unwrap();
+            let want: Vec<&Action> = full
+                .actions
+                .iter()
+                .filter(|a| !known.contains(a.address.as_str()))
+                .collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "mask {mask:b}");
+        }
     }
 
     fn state_of(plan: &Plan, check: &DriftCheck, address: &str) -> LiveState {

@@ -1,7 +1,6 @@
 //! One closure action: what it does to which object, and why.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Microsoft's five closure steps ("Close your account"), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -266,10 +265,10 @@ pub struct Action {
     /// The object's fields the decision depended on, with Graph's property names, as read
     /// when planning. Apply compares them with the live object (drift detection).
     #[serde(default)]
-    pub before: BTreeMap<String, serde_json::Value>,
+    pub before: super::Fields,
     /// The fields after the action (`{"deleted": true}` for deletions).
     #[serde(default)]
-    pub after: BTreeMap<String, serde_json::Value>,
+    pub after: super::Fields,
     /// Addresses of actions that must finish first, or `step:N` for every action of step N.
     #[serde(default)]
     pub depends_on: Vec<String>,

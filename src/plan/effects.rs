@@ -93,7 +93,7 @@ impl Action {
         for (k, v) in &self.after {
             let gone = GONE_FIELDS
                 .iter()
-                .any(|(f, b)| k == f && v.as_bool() == Some(*b));
+                .any(|(f, b)| k == *f && v.as_bool() == Some(*b));
             out.push(if gone {
                 Effect::gone(self.kind, me())
             } else {

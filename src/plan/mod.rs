@@ -4,10 +4,12 @@
 
 mod action;
 mod effects;
+mod fields;
 mod risk;
 
 pub use action::*;
 pub use effects::{Change, Effect, Scope};
+pub use fields::Fields;
 pub use risk::Blocker;
 
 use serde::{Deserialize, Serialize};

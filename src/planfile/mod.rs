@@ -179,6 +179,69 @@ pub fn seal(plan: &mut Plan) -> Vec<u8> {
     file_bytes(plan, &plan.plan_id.clone(), &body)
 }
 
+/// [`seal`] without the bytes: canonical order and spelling, and the plan's id, hashing the
+/// body piece by piece (for `closeout plan` without `-o`, and before [`seal_to_file`]).
+pub fn seal_id(plan: &mut Plan) {
+    canonicalize(plan);
+    let mut h = Sha256::new();
+    yaml::write_body_pieces(plan, &mut |piece| h.update(piece.as_bytes()));
+    plan.plan_id = hex(&h.finalize())[..16].to_string();
+}
+
+/// [`seal`] and [`write_bytes`] in one, streamed: the file is written piece by piece while
+/// its digest is computed, then the digest is written into the stamp, so a plan of
+/// 100,000s of actions never exists as one string in memory. The file holds exactly the
+/// bytes [`seal`] returns. Atomic (a temporary file renamed into place).
+///
+/// Errors: [`PlanFileError::Write`] when the file cannot be written.
+pub fn seal_to_file(path: &Path, plan: &mut Plan) -> Result<(), PlanFileError> {
+    seal_id(plan);
+    write_streamed(path, plan)
+}
+
+/// Writes `plan` as it is (the bytes of [`to_bytes`]) to `path` without building them in
+/// memory: header and stamp (digest zeroed), then the body in pieces, each hashed as it is
+/// written; finally the digest over it all replaces the zeros in place.
+fn write_streamed(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
+    use std::io::{Seek, SeekFrom, Write};
+    let io = |source| PlanFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("yaml.tmp");
+    let result = (|| -> std::io::Result<()> {
+        let mut head = String::with_capacity(4096);
+        yaml::write_header(&mut head, plan);
+        head.push_str(&yaml::version_line());
+        let zeros = "0".repeat(64);
+        let (d0, d1) = yaml::write_stamp(&mut head, &plan.plan_id, &plan.created_at, &zeros);
+        let mut h = Sha256::new();
+        h.update(&head.as_bytes()[..d0]);
+        h.update(&head.as_bytes()[d1..]);
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+        w.write_all(head.as_bytes())?;
+        let mut failed = None;
+        yaml::write_body_pieces(plan, &mut |piece| {
+            if failed.is_none() {
+                h.update(piece.as_bytes());
+                failed = w.write_all(piece.as_bytes()).err();
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut file = w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(d0 as u64))?;
+        file.write_all(hex(&h.finalize()).as_bytes())?;
+        file.flush()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 /// Checks what [`parse`] will require of a plan's identifiers before it is saved: canonical
 /// tenant id, initial domain, kept user ids and action ids, no kept user or address twice.
 /// A tenant whose ids closeout cannot spell canonically (a server answering something else
@@ -222,9 +285,10 @@ pub fn check_identifiers(plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes a plan file (atomically: a temporary file renamed into place).
+/// Writes a plan file as it is (the bytes of [`to_bytes`], streamed; atomically: a
+/// temporary file renamed into place).
 pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
-    write_bytes(path, &to_bytes(plan))
+    write_streamed(path, plan)
 }
 
 /// Writes plan-file bytes made by [`seal`] or [`to_bytes`] (atomically).

@@ -6,13 +6,13 @@
 //! is involved: anchors, aliases, tags, merge keys, comments, other quoting styles, unknown
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 use serde_json::Value;
 
 use super::yaml;
 use crate::ident;
-use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Target, TenantRef};
+use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Target, TenantRef};
 
 /// The deepest nesting of a `before`/`after` value the reader follows.
 const MAX_VALUE_DEPTH: usize = 16;
@@ -183,21 +183,25 @@ impl<'a> Reader<'a> {
     }
 
     /// `key: value` entries of a JSON object at `indent` spaces.
-    fn json_entries(&mut self, indent: usize, depth: usize) -> R<serde_json::Map<String, Value>> {
+    /// Collected into `M`: a JSON object for nested values, [`Fields`] for `before`/`after`.
+    fn json_entries<M>(&mut self, indent: usize, depth: usize) -> R<M>
+    where
+        M: Default + Extend<(String, Value)>,
+    {
         if depth > MAX_VALUE_DEPTH {
             return Err(edited(
                 self.pos,
                 "a value nested deeper than closeout writes",
             ));
         }
-        let mut map = serde_json::Map::new();
+        let mut map = M::default();
         while !self.at_end() && self.indent_is(indent) {
             let l = self.line()?;
             let at = self.pos;
             let (key, rest) = split_key(&l[indent..], at + indent)?;
             self.advance(l);
             let value = self.json_rest(rest, at, (indent, indent + 2), depth)?;
-            map.insert(key, value);
+            map.extend([(key, value)]);
         }
         Ok(map)
     }
@@ -225,7 +229,8 @@ impl<'a> Reader<'a> {
                 if self.indent_is(seq) && self.peek(&format!("{}-", " ".repeat(seq))) {
                     self.json_items(seq, depth + 1).map(Value::Array)
                 } else if self.indent_is(map) {
-                    self.json_entries(map, depth + 1).map(Value::Object)
+                    self.json_entries::<serde_json::Map<String, Value>>(map, depth + 1)
+                        .map(Value::Object)
                 } else {
                     Err(edited(self.pos, "a value is missing"))
                 }
@@ -257,21 +262,14 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
-    fn json_map(&mut self, key: &str) -> R<BTreeMap<String, Value>> {
-        let l = self.line()?;
-        if l.strip_prefix("  ").and_then(|r| r.strip_prefix(key)) != Some(":") {
-            return Ok(BTreeMap::new());
+    fn json_map(&mut self, key: &str) -> R<Fields> {
+        let head = format!("  {key}:");
+        if self.line()? != head {
+            return Ok(Fields::new());
         }
-        self.advance(l);
-        let mut map = BTreeMap::new();
-        while !self.at_end() && self.indent_is(4) {
-            let l = self.line()?;
-            let at = self.pos;
-            let (key, rest) = split_key(&l[4..], at + 4)?;
-            self.advance(l);
-            let value = self.json_rest(rest, at, (4, 6), 1)?;
-            map.insert(key, value);
-        }
+        self.exact(&head)?;
+        let mut map: Fields = self.json_entries(4, 1)?;
+        map.shrink_to_fit();
         if map.is_empty() {
             return Err(edited(self.pos, format!("`{key}:` without entries")));
         }
@@ -572,28 +570,29 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         Ok(c)
     })?;
 
-    let mut offsets: Vec<usize> = Vec::new();
+    let mut address_at: Vec<usize> = Vec::new();
     let actions = r.section("actions", |r| {
-        let (a, at) = action(r, offsets.len())?;
-        offsets.push(at);
+        let (a, at) = action(r, address_at.len())?;
+        address_at.push(at);
         Ok(a)
     })?;
-    // No address twice (sorted, not hashed: one object, one action of a kind).
-    let mut order: Vec<usize> = (0..actions.len()).collect();
-    order.sort_unstable_by(|&x, &y| actions[x].address.cmp(&actions[y].address).then(x.cmp(&y)));
-    if let Some(w) = order
-        .windows(2)
-        .find(|w| actions[w[0]].address == actions[w[1]].address)
-    {
-        let i = w[1];
+    // An address twice: the first action (in file order) whose address an earlier one has
+    // (a set borrowing the addresses, not holding a copy of each).
+    let mut seen: HashSet<&str> = HashSet::with_capacity(actions.len());
+    let twice = actions
+        .iter()
+        .position(|a| !seen.insert(a.address.as_str()));
+    drop(seen);
+    if let Some(i) = twice {
         return Err(invalid(
-            offsets[i],
+            address_at[i],
             format!(
                 "actions[{i}]: address {} appears twice",
                 shown(&actions[i].address)
             ),
         ));
     }
+    drop(address_at);
     if !r.at_end() {
         return Err(edited(
             r.pos,
@@ -647,12 +646,12 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         Vec::new()
     };
     let before = if r.at_end() {
-        BTreeMap::new()
+        Fields::new()
     } else {
         r.json_map("before")?
     };
     let after = if r.at_end() {
-        BTreeMap::new()
+        Fields::new()
     } else {
         r.json_map("after")?
     };

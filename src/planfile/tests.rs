@@ -15,6 +15,27 @@ fn checked_in_plan_reads_and_writes_back_byte_for_byte() {
     assert_eq!(to_bytes(&plan), bytes.to_vec());
 }
 
+#[test]
+fn streamed_writes_give_the_bytes_of_seal() {
+    // Larger than one 64 KiB piece of the streamed writer.
+    let mut plan = contoso();
+    let actions = plan.actions.clone();
+    for _ in 0..12 {
+        plan.actions.extend(actions.iter().cloned());
+    }
+    let mut sealed = plan.clone();
+    let bytes = seal(&mut sealed);
+    assert!(bytes.len() > 3 << 16);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.plan.yaml");
+    seal_to_file(&path, &mut plan).unwrap();
+    assert_eq!(plan.plan_id, sealed.plan_id);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    write(&path, &plan).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&plan));
+    assert!(!path.with_extension("yaml.tmp").exists());
+}
+
 /// Characters of every class the writer must escape or quote, and ordinary ones.
 const POOL: &[char] = &[
     'a',
@@ -206,4 +227,26 @@ fn crlf_throughout_reads_as_lf_and_nothing_else_does() {
         "{e}"
     );
     assert!(e.contains("\\u{d}"), "shows the CR escaped: {e}");
+}
+
+#[test]
+fn control_scan_finds_what_a_character_scan_finds() {
+    let slow = |t: &str| {
+        t.char_indices()
+            .find(|&(_, c)| c != '\n' && input::is_hidden_or_control(c))
+    };
+    let chars = (0..0x3200u32)
+        .chain(0xFE00..0x1_0000)
+        .chain(0x1_10B0..0x1_10D0)
+        .chain(0x1_BCA0..0x1_BCA8)
+        .chain(0x1_D170..0x1_D180)
+        .chain(0xE_0000..0xE_0100)
+        .filter_map(char::from_u32);
+    for c in chars {
+        for t in [format!("{c}"), format!("ab\n{c}é"), format!("ü\n{c}{c}")] {
+            assert_eq!(crate::input::first_hidden_or_control(&t), slow(&t), "{t:?}");
+        }
+    }
+    let plan = String::from_utf8(include_bytes!("../../plans/contoso.plan.yaml").to_vec()).unwrap();
+    assert_eq!(crate::input::first_hidden_or_control(&plan), None);
 }

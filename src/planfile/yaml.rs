@@ -14,7 +14,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::input::is_hidden_or_control;
-use crate::plan::{Action, ActionKind, Check, KeptUser, Plan, Step, Target, TenantRef};
+use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Step, Target, TenantRef};
 
 /// The plan-file format version this closeout reads and writes. Any change to the bytes the
 /// writer emits bumps it, so a file of another version is "unknown version", never "edited".
@@ -246,7 +246,7 @@ fn json_item(out: &mut String, indent: usize, v: &Value) {
     }
 }
 
-fn json_map(out: &mut String, key: &str, m: &BTreeMap<String, Value>) {
+fn json_map(out: &mut String, key: &str, m: &Fields) {
     if m.is_empty() {
         return;
     }
@@ -334,26 +334,60 @@ pub fn write_action(out: &mut String, a: &Action) {
     json_map(out, "after", &a.after);
 }
 
-/// A list section (`keep`, `preflight`, `actions`): `key: []`, or `key:` and the items.
-pub fn write_section<T>(out: &mut String, key: &str, items: &[T], item: fn(&mut String, &T)) {
-    out.push_str(key);
-    if items.is_empty() {
-        out.push_str(": []\n");
-        return;
-    }
-    out.push_str(":\n");
-    for i in items {
-        item(out, i);
-    }
-}
-
 /// The body: everything after the `plan:` stamp line.
 pub fn write_body(out: &mut String, plan: &Plan) {
-    write_tenant(out, &plan.tool_version, &plan.tenant);
-    write_section(out, "keep", &plan.keep, write_kept);
-    write_target(out, &plan.target);
-    write_section(out, "preflight", &plan.preflight, write_check);
-    write_section(out, "actions", &plan.actions, write_action);
+    write_body_pieces(plan, &mut |piece| out.push_str(piece));
+}
+
+/// The body as [`write_body`] writes it, handed to `sink` piece by piece (the tenant, each
+/// section head, each item), so a large plan is hashed or written to disk without the whole
+/// body in memory: the concatenation of the pieces is exactly `write_body`'s text.
+pub fn write_body_pieces(plan: &Plan, sink: &mut dyn FnMut(&str)) {
+    let mut piece = String::with_capacity(4096);
+    let mut flush = |piece: &mut String| {
+        sink(piece);
+        piece.clear();
+    };
+    write_tenant(&mut piece, &plan.tool_version, &plan.tenant);
+    flush(&mut piece);
+    section_pieces(&mut piece, &mut flush, "keep", &plan.keep, write_kept);
+    write_target(&mut piece, &plan.target);
+    flush(&mut piece);
+    section_pieces(
+        &mut piece,
+        &mut flush,
+        "preflight",
+        &plan.preflight,
+        write_check,
+    );
+    section_pieces(
+        &mut piece,
+        &mut flush,
+        "actions",
+        &plan.actions,
+        write_action,
+    );
+}
+
+/// A list section (`keep`, `preflight`, `actions`): `key: []`, or `key:` and the items,
+/// handed on in pieces of about 64 KiB.
+fn section_pieces<T>(
+    piece: &mut String,
+    flush: &mut dyn FnMut(&mut String),
+    key: &str,
+    items: &[T],
+    item: fn(&mut String, &T),
+) {
+    piece.push_str(key);
+    piece.push_str(if items.is_empty() { ": []\n" } else { ":\n" });
+    for i in items {
+        item(piece, i);
+        // Pieces of about 64 KiB: few calls, little memory.
+        if piece.len() >= 1 << 16 {
+            flush(piece);
+        }
+    }
+    flush(piece);
 }
 
 /// `format_version: 2`.

@@ -13,7 +13,7 @@ use crate::model::{
     Application, CompanySubscription, ConditionalAccessPolicy, Domain, PerUserMfaState,
     ServicePrincipal, TenantState, User, PRIVILEGED_ROLE_TEMPLATE_IDS,
 };
-use crate::plan::{Action, ActionKind, KeptUser, Step};
+use crate::plan::{Action, ActionKind, Fields, KeptUser, Step};
 
 /// Where people cancel and delete subscriptions.
 const ADMIN_CENTER_BILLING: &str =
@@ -29,24 +29,24 @@ fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<Strin
         object_id: object_id.to_string(),
         name: name.to_string(),
         reason: reason.into(),
-        before: BTreeMap::new(),
-        after: BTreeMap::new(),
+        before: Fields::new(),
+        after: Fields::new(),
         depends_on: Vec::new(),
         warnings: Vec::new(),
         instructions: None,
     }
 }
 
-fn fields<const N: usize>(pairs: [(&str, Value); N]) -> BTreeMap<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
+    pairs.into_iter().collect()
 }
 
-fn deleted() -> BTreeMap<String, Value> {
+fn deleted() -> Fields {
     fields([("deleted", json!(true))])
 }
 
 /// The fields of a user that deciding to delete it depended on.
-pub fn user_fields(state: &TenantState, u: &User) -> BTreeMap<String, Value> {
+pub fn user_fields(state: &TenantState, u: &User) -> Fields {
     let mut skus: Vec<&str> = u
         .assigned_licenses
         .iter()
@@ -69,7 +69,7 @@ pub fn user_fields(state: &TenantState, u: &User) -> BTreeMap<String, Value> {
 }
 
 /// The fields of a subscription that its manual actions depend on.
-pub fn subscription_fields(s: &CompanySubscription) -> BTreeMap<String, Value> {
+pub fn subscription_fields(s: &CompanySubscription) -> Fields {
     fields([
         ("skuPartNumber", json!(s.sku_part_number)),
         ("skuId", json!(s.sku_id)),
@@ -81,7 +81,7 @@ pub fn subscription_fields(s: &CompanySubscription) -> BTreeMap<String, Value> {
 }
 
 /// The fields of a user already in the recycle bin that purging it depended on.
-pub fn deleted_user_fields(u: &User) -> BTreeMap<String, Value> {
+pub fn deleted_user_fields(u: &User) -> Fields {
     fields([
         ("deleted", json!(true)),
         ("deletedDateTime", json!(u.deleted_date_time)),
@@ -89,7 +89,7 @@ pub fn deleted_user_fields(u: &User) -> BTreeMap<String, Value> {
 }
 
 /// The fields of the organization that turning off directory synchronization depended on.
-pub fn directory_sync_fields(state: &TenantState) -> BTreeMap<String, Value> {
+pub fn directory_sync_fields(state: &TenantState) -> Fields {
     fields([(
         "onPremisesSyncEnabled",
         json!(state.organization.on_premises_sync_enabled),
@@ -97,12 +97,12 @@ pub fn directory_sync_fields(state: &TenantState) -> BTreeMap<String, Value> {
 }
 
 /// The fields of the security defaults policy that turning it off depended on.
-pub fn security_defaults_fields(state: &TenantState) -> BTreeMap<String, Value> {
+pub fn security_defaults_fields(state: &TenantState) -> Fields {
     fields([("isEnabled", json!(state.security_defaults.is_enabled))])
 }
 
 /// The fields of a Conditional Access policy that disabling it depended on.
-pub fn conditional_access_fields(p: &ConditionalAccessPolicy) -> BTreeMap<String, Value> {
+pub fn conditional_access_fields(p: &ConditionalAccessPolicy) -> Fields {
     fields([
         ("displayName", json!(p.display_name)),
         ("state", json!(p.state)),
@@ -111,7 +111,7 @@ pub fn conditional_access_fields(p: &ConditionalAccessPolicy) -> BTreeMap<String
 }
 
 /// The per-user MFA field of a (kept) user.
-pub fn per_user_mfa_fields(state: &TenantState, user_id: &str) -> BTreeMap<String, Value> {
+pub fn per_user_mfa_fields(state: &TenantState, user_id: &str) -> Fields {
     fields([(
         "perUserMfaState",
         json!(state.per_user_mfa_of(user_id).as_str()),
@@ -120,7 +120,7 @@ pub fn per_user_mfa_fields(state: &TenantState, user_id: &str) -> BTreeMap<Strin
 
 /// The fields of a service principal that deleting (own and third-party apps) or
 /// disabling it (Microsoft first-party apps, which also record `accountEnabled`) depended on.
-pub fn service_principal_fields(sp: &ServicePrincipal) -> BTreeMap<String, Value> {
+pub fn service_principal_fields(sp: &ServicePrincipal) -> Fields {
     let mut f = fields([
         ("appId", json!(sp.app_id)),
         (
@@ -129,18 +129,18 @@ pub fn service_principal_fields(sp: &ServicePrincipal) -> BTreeMap<String, Value
         ),
     ]);
     if sp.is_first_party() {
-        f.insert("accountEnabled".into(), json!(sp.account_enabled));
+        f.insert("accountEnabled", json!(sp.account_enabled));
     }
     f
 }
 
 /// The fields of an app registration that deleting it depended on.
-pub fn application_fields(app: &Application) -> BTreeMap<String, Value> {
+pub fn application_fields(app: &Application) -> Fields {
     fields([("appId", json!(app.app_id))])
 }
 
 /// The fields of a custom domain that removing it depended on.
-pub fn domain_fields(d: &Domain) -> BTreeMap<String, Value> {
+pub fn domain_fields(d: &Domain) -> Fields {
     fields([
         ("isDefault", json!(d.is_default)),
         ("isVerified", json!(d.is_verified)),
@@ -153,11 +153,7 @@ pub fn domain_fields(d: &Domain) -> BTreeMap<String, Value> {
 /// the object is not where the kind looks for it. Purge actions look in both places: an
 /// active object gives `{"deleted": false}`, one in the recycle bin
 /// `{"deleted": true, ...}`. Used by apply to tell an unchanged object from drift.
-pub fn object_fields(
-    state: &TenantState,
-    kind: ActionKind,
-    object_id: &str,
-) -> Option<BTreeMap<String, Value>> {
+pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> Option<Fields> {
     let id = object_id;
     let same = |a: &str| a.eq_ignore_ascii_case(id);
     match kind {
@@ -226,8 +222,32 @@ pub fn object_fields(
 
 /// Computes the actions (unsorted) that take `state` to the target.
 pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Vec<Action> {
+    actions_except(state, spec, keep, &|_, _| false)
+}
+
+/// [`actions`], leaving out users all of whose actions `known(kind, object id)` already
+/// knows (the drift check asks for what a saved plan lacks: building the 100,000s of user
+/// actions it has would double its memory). Every other action is computed as usual.
+pub fn actions_except(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    keep: &[KeptUser],
+    known: &dyn Fn(ActionKind, &str) -> bool,
+) -> Vec<Action> {
     let kept: BTreeSet<&str> = keep.iter().map(|k| k.id.as_str()).collect();
-    let mut out = Vec::new();
+    // Reserved once: users and their purges are nearly all of a large plan, and a vector
+    // grown by doubling would keep up to twice their space.
+    let per_user = if spec.purge_recycle_bin { 2 } else { 1 };
+    let mut out = Vec::with_capacity(
+        state.users.len() * per_user
+            + state.deleted_users.len()
+            + 2 * (state.subscriptions.len() + state.applications.len())
+            + state.service_principals.len()
+            + state.deleted_applications.len()
+            + state.conditional_access_policies.len()
+            + state.domains.len()
+            + 8,
+    );
 
     // Step 1: directory sync, users, recycle bin.
     let sync_on = state.organization.on_premises_sync_enabled == Some(true);
@@ -248,6 +268,11 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     for u in &state.users {
         if kept.contains(u.id.as_str()) {
+            continue;
+        }
+        if known(ActionKind::DeleteUser, &u.id)
+            && (!spec.purge_recycle_bin || known(ActionKind::PurgeUser, &u.id))
+        {
             continue;
         }
         let mut a = action(
@@ -298,6 +323,9 @@ pub fn actions(state: &TenantState, spec: &ClosureSpec, keep: &[KeptUser]) -> Ve
     }
     if spec.purge_recycle_bin {
         for u in &state.deleted_users {
+            if known(ActionKind::PurgeUser, &u.id) {
+                continue;
+            }
             let mut p = action(
                 ActionKind::PurgeUser,
                 &u.id,

@@ -128,7 +128,7 @@ fn retext(plan: &mut Plan, f: &mut dyn FnMut() -> String) {
             a.instructions = Some(f());
         }
         if a.before.contains_key("userPrincipalName") {
-            a.before.insert("userPrincipalName".into(), json!(f()));
+            a.before.insert("userPrincipalName", json!(f()));
         }
     }
     for c in &mut plan.preflight {
@@ -182,8 +182,8 @@ fn drift(plan: &Plan, f: &mut dyn FnMut() -> String) -> Vec<Drift> {
             object_id: f(),
             name: f(),
             reason: DriftReason::Unplannable(f()),
-            planned: [("displayName".to_string(), json!(f()))].into(),
-            live: [("displayName".to_string(), json!(f()))].into(),
+            planned: [("displayName", json!(f()))].into_iter().collect(),
+            live: [("displayName", json!(f()))].into_iter().collect(),
         })
         .collect()
 }

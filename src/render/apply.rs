@@ -31,9 +31,9 @@ use similar::{ChangeTag, TextDiff};
 
 use super::safe::{safe, Safe};
 use crate::apply::{ApplyReport, Drift, DriftReason, Outcome};
-use crate::plan::{Check, Plan};
+use crate::plan::{Check, Fields, Plan};
 
-fn field_lines(fields: &BTreeMap<String, Value>) -> String {
+fn field_lines(fields: &Fields) -> String {
     fields.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 

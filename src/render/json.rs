@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::view::{ActionView, PlanView};
+use crate::plan::Fields;
 
 /// Version of the JSON document's shape (`format_version`), `MAJOR.MINOR`.
 pub const JSON_FORMAT_VERSION: &str = "1.1";
@@ -91,8 +91,8 @@ struct Action<'v> {
     object_id: &'v str,
     name: &'v str,
     reason: &'v str,
-    before: &'v BTreeMap<String, Value>,
-    after: &'v BTreeMap<String, Value>,
+    before: &'v Fields,
+    after: &'v Fields,
     depends_on: Vec<&'v str>,
     warnings: Vec<&'v str>,
     instructions: Option<&'v str>,

@@ -46,7 +46,7 @@ impl Redactor {
             }
             for fields in [&a.before, &a.after] {
                 for key in NAME_PROPERTIES {
-                    if let Some(serde_json::Value::String(s)) = fields.get(*key) {
+                    if let Some(serde_json::Value::String(s)) = fields.get(key) {
                         names.push(s);
                     }
                 }

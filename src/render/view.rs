@@ -2,13 +2,11 @@
 //! names already redacted when asked. Commands decide, renderers render: the text, JSON and
 //! Markdown views differ only in layout, never in what they say.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use serde_json::Value;
+use std::borrow::Cow;
 
 use super::redact::{is_sensitive_name, Redactor, NAME_PROPERTIES};
-use crate::plan::{Action, ActionKind, Plan, Step, Summary};
+use crate::plan::{Action, ActionKind, Fields, Plan, Step, Summary};
 
 /// What the view shows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,8 +62,8 @@ pub struct ActionView<'a> {
     pub object_id: Cow<'a, str>,
     pub name: Cow<'a, str>,
     pub reason: Cow<'a, str>,
-    pub before: Cow<'a, BTreeMap<String, Value>>,
-    pub after: Cow<'a, BTreeMap<String, Value>>,
+    pub before: Cow<'a, Fields>,
+    pub after: Cow<'a, Fields>,
     pub depends_on: Vec<Cow<'a, str>>,
     pub warnings: Vec<Cow<'a, str>>,
     pub instructions: Option<Cow<'a, str>>,
@@ -185,16 +183,16 @@ fn maybe_text<'a>(r: Option<&Redactor>, s: &'a str) -> Cow<'a, str> {
 }
 
 fn action_view<'a>(a: &'a Action, r: Option<&Redactor>) -> ActionView<'a> {
-    let fields = |m: &'a BTreeMap<String, Value>| -> Cow<'a, BTreeMap<String, Value>> {
+    let fields = |m: &'a Fields| -> Cow<'a, Fields> {
         let Some(r) = r else {
             return Cow::Borrowed(m);
         };
-        if !NAME_PROPERTIES.iter().any(|k| m.contains_key(*k)) {
+        if !NAME_PROPERTIES.iter().any(|k| m.contains_key(k)) {
             return Cow::Borrowed(m);
         }
         let mut out = m.clone();
         for key in NAME_PROPERTIES {
-            if let Some(Value::String(s)) = out.get_mut(*key) {
+            if let Some(Value::String(s)) = out.get_mut(key) {
                 *s = r.token(s);
             }
         }

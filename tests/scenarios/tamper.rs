@@ -496,7 +496,11 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
         assert!(!has_raw_controls(&run.stderr), "{what}");
     }
     nothing_written(&sim, "second spellings");
-    assert!(sim.log().is_empty(), "refused before reading the tenant: {:?}", sim.log());
+    assert!(
+        sim.log().is_empty(),
+        "refused before reading the tenant: {:?}",
+        sim.log()
+    );
 }
 
 /// Through the binary: a dozen tampered files, each refused by `show` and `apply` with exit
