@@ -77,7 +77,7 @@ pub fn sim_state_file(snapshot: &Path, state_dir_arg: Option<&Path>) -> Result<P
 
 /// Refuses a snapshot that is not a regular file, is over the snapshot bound, or nests
 /// deeper than [`crate::input::MAX_NESTING`] ([`crate::input`]), before graph-sim parses it.
-fn check_snapshot_file(snapshot: &Path) -> Result<(), CliError> {
+pub fn check_snapshot_file(snapshot: &Path) -> Result<(), CliError> {
     use crate::input::{self, FileKind, MAX_NESTING};
     let bytes =
         input::read_file(snapshot, FileKind::Snapshot).map_err(|e| CliError::msg(e.to_string()))?;

@@ -1,14 +1,16 @@
 //! `closeout sim`: reset simulated tenants and play the administrator's portal steps.
 
 use super::args::SimCommand;
-use super::connect::{open_sim_store, sim_state_file, state_dir};
+use super::connect::{check_snapshot_file, open_sim_store, sim_state_file, state_dir};
 use super::error::{CliError, ExitCode};
 
 pub async fn run(cmd: SimCommand) -> Result<ExitCode, CliError> {
     match cmd {
         SimCommand::Reset(t) => {
             // Only a snapshot is reset: a plan file, a journal or a typo is refused before
-            // anything is forgotten.
+            // anything is forgotten. The file goes through the input-file bounds first (a
+            // FIFO, a device, a huge or deeply nested file is refused at once).
+            check_snapshot_file(&t.simulate)?;
             let snapshot = graph_sim::load_snapshot(&t.simulate).map_err(|e| {
                 CliError::msg(format!(
                     "{}: not a tenant snapshot, nothing was reset: {}",

@@ -511,6 +511,15 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
             roles,
         };
         r.check(start, |o| yaml::write_kept(o, &k))?;
+        if let Some(w) = k.roles.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(invalid(
+                id_at,
+                format!(
+                    "keep[].roles names '{}' twice or out of order (closeout writes them sorted, each once)",
+                    shown(&w[1])
+                ),
+            ));
+        }
         if !ident::is_guid(&k.id) {
             return Err(invalid(
                 id_at,
@@ -701,6 +710,18 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
                 ),
             ));
         }
+    }
+    // One spelling of the list too: step gates first, then addresses, sorted, each once
+    // (what `canonicalize` writes); a prerequisite named twice is refused.
+    let key = |d: &str| (!d.starts_with("step:"), d.to_string());
+    if let Some(w) = a.depends_on.windows(2).find(|w| key(&w[0]) >= key(&w[1])) {
+        return Err(invalid(
+            address_at,
+            format!(
+                "actions[{i}].depends_on names '{}' twice or out of order (closeout writes step gates first, then addresses, sorted, each once)",
+                shown(&w[1])
+            ),
+        ));
     }
     Ok((a, address_at))
 }

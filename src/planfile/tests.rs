@@ -250,3 +250,51 @@ fn control_scan_finds_what_a_character_scan_finds() {
     let plan = String::from_utf8(include_bytes!("../../plans/contoso.plan.yaml").to_vec()).unwrap();
     assert_eq!(crate::input::first_hidden_or_control(&plan), None);
 }
+
+/// A forged plan (digest and header recomputed by [`to_bytes`]) that names one prerequisite
+/// twice, lists `depends_on` out of closeout's order, or a kept user's role twice or out of
+/// order is refused at parse, for every action and kept user of the sample plan and a
+/// seeded choice of entries (the red team found duplicate `depends_on` entries accepted).
+#[test]
+fn forged_lists_with_an_entry_twice_or_out_of_order_are_refused() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let base = contoso();
+    let refused = |p: &Plan, what: &str| match parse(Path::new("forged.plan.yaml"), &to_bytes(p)) {
+        Err(PlanFileError::Invalid { message, .. }) => {
+            assert!(
+                message.contains("twice or out of order"),
+                "{what}: {message}"
+            )
+        }
+        other => panic!("{what}: accepted or refused otherwise: {other:?}"),
+    };
+    let mut tried = 0;
+    for i in 0..base.actions.len() {
+        let deps = &base.actions[i].depends_on;
+        if deps.is_empty() {
+            continue;
+        }
+        let mut p = base.clone();
+        let j = rng.random_range(0..deps.len());
+        p.actions[i].depends_on.insert(j, deps[j].clone());
+        refused(&p, &format!("actions[{i}] dependency twice"));
+        if deps.len() > 1 {
+            let mut p = base.clone();
+            let k = rng.random_range(1..deps.len());
+            p.actions[i].depends_on.swap(k - 1, k);
+            refused(&p, &format!("actions[{i}] dependencies swapped"));
+        }
+        tried += 1;
+    }
+    for i in 0..base.keep.len() {
+        let mut p = base.clone();
+        let role = p.keep[i].roles[0].clone();
+        p.keep[i].roles.push(role);
+        refused(&p, &format!("keep[{i}] role twice"));
+        let mut p = base.clone();
+        p.keep[i].roles.insert(0, "~ not sorted".into());
+        refused(&p, &format!("keep[{i}] roles out of order"));
+    }
+    assert!(tried > 10, "the sample plan has actions with prerequisites");
+}

@@ -589,13 +589,28 @@ fn client_options(cloud: Cloud, authority_host: Option<String>) -> azure_core::h
     }
 }
 
+/// Reads a credential file (certificate, federated token) through the input-file bounds
+/// ([`crate::input::read_file`] with [`crate::input::FileKind::Token`]: a regular file once
+/// symlinks are followed, at most 64 KiB), so a FIFO, `/dev/zero` or a huge file is refused
+/// at once.
+///
+/// Errors: [`AuthError::File`] naming the path, never the file's content.
+fn read_credential_file(kind: AuthKind, path: &std::path::Path) -> Result<Vec<u8>, AuthError> {
+    crate::input::read_file(path, crate::input::FileKind::Token).map_err(|e| AuthError::File {
+        kind,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 /// Constructs the token provider for `spec` in `cloud` (no network call: the first token
 /// is requested by the first Graph request). `env` is consulted for
 /// `AZURE_AUTHORITY_HOST` only.
 ///
 /// # Errors
 /// [`AuthError`] when azure_identity refuses the configuration (e.g. a malformed tenant id)
-/// or a certificate file can't be read or parsed.
+/// or a certificate or federated token file can't be read (not a regular file, over 64
+/// KiB) or parsed.
 pub fn provider(
     spec: &CredentialSpec,
     cloud: Cloud,
@@ -645,11 +660,7 @@ pub fn provider(
             path,
             password,
         } => {
-            let bytes = std::fs::read(path).map_err(|e| AuthError::File {
-                kind,
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let bytes = read_credential_file(kind, path)?;
             id::ClientCertificateCredential::new(
                 tenant.clone(),
                 client_id.clone(),
@@ -672,15 +683,21 @@ pub fn provider(
             tenant,
             client_id,
             token_file,
-        } => id::WorkloadIdentityCredential::new(Some(id::WorkloadIdentityCredentialOptions {
-            credential_options: id::ClientAssertionCredentialOptions {
-                client_options: options(),
-            },
-            client_id: Some(client_id.clone()),
-            tenant_id: Some(tenant.clone()),
-            token_file_path: Some(token_file.clone()),
-        }))
-        .map_err(err)?,
+        } => {
+            // azure_identity reads the file itself (again at each refresh, the way projected
+            // tokens rotate), without bounds: it is checked here first, so a FIFO, a device
+            // or a huge file is refused at once rather than blocking or exhausting memory.
+            read_credential_file(kind, token_file)?;
+            id::WorkloadIdentityCredential::new(Some(id::WorkloadIdentityCredentialOptions {
+                credential_options: id::ClientAssertionCredentialOptions {
+                    client_options: options(),
+                },
+                client_id: Some(client_id.clone()),
+                tenant_id: Some(tenant.clone()),
+                token_file_path: Some(token_file.clone()),
+            }))
+            .map_err(err)?
+        }
         CredentialSpec::AzureCli { tenant } => {
             id::AzureCliCredential::new(Some(id::AzureCliCredentialOptions {
                 tenant_id: tenant.clone(),

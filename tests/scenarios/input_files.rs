@@ -11,11 +11,17 @@ use crate::common::{root, s, tenant, Sandbox};
 
 /// Runs closeout with `args`; kills it and fails if it takes more than five seconds.
 fn quick(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    quick_env(sb, args, &[])
+}
+
+/// [`quick`] with extra environment variables.
+fn quick_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
         .args(args)
         .env("CLOSEOUT_STATE_DIR", sb.path("state"))
         .env_remove("CLOSEOUT_ACCESS_TOKEN")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -155,4 +161,65 @@ fn specs_and_snapshots_are_bounded_too() {
     let (code, err) = quick(&sb, &["plan", "--simulate", s(&deep), "--keep", "a@b.c"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("nests deeper"), "{err}");
+}
+
+/// Every other input-file role goes through the same bounds: `closeout sim reset`'s
+/// snapshot, the certificate file (`AZURE_CLIENT_CERTIFICATE_PATH`) and the federated token
+/// file (`AZURE_FEDERATED_TOKEN_FILE`, which azure_identity would otherwise read unbounded).
+/// Each is given a FIFO, `/dev/zero`, a file over its bound and (for the snapshot) a deeply
+/// nested file; each is refused at once with exit 1 (the red team found `sim reset` hanging
+/// on a FIFO and a deep flow mapping, the credential files blocking on a FIFO and reading
+/// `/dev/urandom` until memory ran out).
+#[test]
+fn every_input_file_role_is_bounded() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("fifo");
+    mkfifo(&fifo);
+    let big = sb.path("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(600 << 20)
+        .unwrap();
+    let deep = sb.path("deep.yaml");
+    std::fs::write(&deep, format!("a: {}\n", "{b: ".repeat(1 << 17))).unwrap();
+    for file in [s(&fifo), "/dev/zero", s(&big), s(&deep)] {
+        let (code, err) = quick(&sb, &["sim", "reset", "--simulate", file]);
+        assert_eq!(code, 1, "sim reset {file}: {err}");
+        assert!(
+            ["not a regular file", "larger than", "nests deeper"]
+                .iter()
+                .any(|m| err.contains(m)),
+            "sim reset {file}: {err}"
+        );
+    }
+    let tenant_id = "0a7cd3ea-d201-4ae7-918f-afbe0ea70bdd";
+    let client = "00000000-0000-4000-8000-000000000001";
+    for file in [s(&fifo), "/dev/zero", s(&big)] {
+        for (auth, var) in [
+            ("certificate", "AZURE_CLIENT_CERTIFICATE_PATH"),
+            ("workload-identity", "AZURE_FEDERATED_TOKEN_FILE"),
+        ] {
+            let (code, err) = quick_env(
+                &sb,
+                &[
+                    "plan",
+                    "--keep",
+                    "a@b.c",
+                    "--graph-url",
+                    "http://127.0.0.1:9/",
+                ],
+                &[
+                    ("CLOSEOUT_AUTH", auth),
+                    ("AZURE_TENANT_ID", tenant_id),
+                    ("AZURE_CLIENT_ID", client),
+                    (var, file),
+                ],
+            );
+            assert_eq!(code, 1, "{auth} {file}: {err}");
+            assert!(
+                err.contains("not a regular file") || err.contains("larger than"),
+                "{auth} {file}: {err}"
+            );
+        }
+    }
 }
