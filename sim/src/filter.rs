@@ -14,6 +14,7 @@
 use serde_json::Value;
 
 use crate::error::GraphError;
+use crate::schema::hand::{is_extension_attribute, USER_FILTER_SUPPORT};
 use crate::schema::{is_guid, Kind, Schema};
 use crate::snapshot::Object;
 
@@ -432,6 +433,9 @@ impl Expr {
             }
             Expr::Not(_) => Some("not"),
             Expr::Ne(..) => Some("ne"),
+            // "null values" are an advanced query wherever the page's tables allow them.
+            Expr::Eq(_, Lit::Null) => Some("null"),
+            Expr::In(_, lits) if lits.contains(&Lit::Null) => Some("null"),
             Expr::Call(Func::EndsWith, ..) => Some("endsWith"),
             Expr::Any(_, body) => body.advanced_operator(),
             // Order comparisons (createdDateTime ge ...) and collection counts
@@ -439,6 +443,91 @@ impl Expr {
             Expr::Cmp(_, rel, _) => Some(rel.name()),
             Expr::Count(..) => Some("$count"),
             _ => None,
+        }
+    }
+
+    /// The first operator that needs the advanced query parameters on entity type `ty` (names
+    /// already resolved), or 400 `Request_UnsupportedQuery` when the page's table has no such
+    /// query for the property. For `user` this follows the per-property table
+    /// [`USER_FILTER_SUPPORT`] ("Support for filter by properties of Microsoft Entra ID
+    /// (directory) objects", <https://learn.microsoft.com/graph/aad-advanced-queries>): for
+    /// example `officeLocation eq 'x'` and `jobTitle eq null` need the advanced parameters,
+    /// `createdDateTime ge ...` works by default, `startsWith(jobTitle,'a')` is refused. Other
+    /// types use the operator rule of [`Expr::advanced_operator`].
+    pub(crate) fn advanced_need(&self, ty: &str) -> Result<Option<&'static str>, GraphError> {
+        if ty != "user" {
+            return Ok(self.advanced_operator());
+        }
+        self.user_need(None)
+    }
+
+    /// [`Expr::advanced_need`] for users; `coll` is the collection property of an enclosing
+    /// `any()` lambda (its element operators are looked up on that property).
+    fn user_need(&self, coll: Option<&str>) -> Result<Option<&'static str>, GraphError> {
+        // Column of the page's table: eq ne NOT ge le in startsWith null.
+        let cell = |prop: &str, col: usize, op: &'static str| {
+            let name = coll.unwrap_or(prop);
+            let unsupported = || {
+                GraphError::unsupported_query(format!(
+                    "Unsupported or invalid query filter clause specified for property '{name}' of resource 'User'."
+                ))
+            };
+            let row = USER_FILTER_SUPPORT
+                .iter()
+                .find(|(p, _)| p.eq_ignore_ascii_case(name))
+                .map(|(_, cells)| cells.as_bytes());
+            let Some(row) = row else {
+                // Directory extension attributes filter with eq by default
+                // (<https://learn.microsoft.com/graph/extensibility-overview>).
+                return if is_extension_attribute(name) {
+                    Ok((col != 0 && col != 5).then_some(op))
+                } else {
+                    Err(unsupported())
+                };
+            };
+            // "The in operator is supported by default whenever eq operator is supported by
+            // default"; "All properties that support the eq operator also support the ne or not
+            // operators" (advanced).
+            let c = match col {
+                1 | 2 if row[0] != b'-' => b'A',
+                5 if row[5] == b'-' => row[0],
+                _ => row[col],
+            };
+            match c {
+                b'D' => Ok(None),
+                b'A' => Ok(Some(op)),
+                _ => Err(unsupported()),
+            }
+        };
+        let either = |a: Option<&'static str>, b: Option<&'static str>| a.or(b);
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => Ok(either(a.user_need(coll)?, b.user_need(coll)?)),
+            Expr::Not(e) => {
+                e.user_need(coll)?;
+                Ok(Some("not"))
+            }
+            Expr::Eq(p, Lit::Null) => cell(p, 7, "null"),
+            Expr::Ne(p, Lit::Null) => cell(p, 7, "null").map(|_| Some("ne")),
+            Expr::Eq(p, _) => cell(p, 0, "eq"),
+            Expr::Ne(p, _) => cell(p, 1, "ne"),
+            Expr::In(p, lits) => {
+                let null = if lits.contains(&Lit::Null) {
+                    cell(p, 7, "null")?
+                } else {
+                    None
+                };
+                Ok(either(null, cell(p, 5, "in")?))
+            }
+            Expr::Call(Func::StartsWith, p, _) => cell(p, 6, "startsWith"),
+            // endsWith: only mail, otherMails, userPrincipalName, proxyAddresses (checked in
+            // `resolve`), always advanced.
+            Expr::Call(Func::EndsWith, ..) => Ok(Some("endsWith")),
+            Expr::Cmp(p, rel, _) => match rel {
+                Rel::Ge | Rel::Gt => cell(p, 3, rel.name()),
+                Rel::Le | Rel::Lt => cell(p, 4, rel.name()),
+            },
+            Expr::Count(..) => Ok(Some("$count")),
+            Expr::Any(p, body) => body.user_need(Some(coll.unwrap_or(p))),
         }
     }
 
@@ -674,6 +763,46 @@ mod tests {
                 .advanced_operator(),
             None
         );
+        // Per-property rules of the page's user table, not per operator.
+        let need = |f: &str| {
+            let mut e = parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            e.resolve("user").unwrap_or_else(|e| panic!("{f}: {e}"));
+            e.advanced_need("user")
+        };
+        for (f, want) in [
+            ("jobTitle eq null", Some("null")),
+            ("userType eq null or accountEnabled eq true", Some("null")),
+            ("officeLocation eq 'x'", Some("eq")),
+            ("mobilePhone in ('1')", Some("in")),
+            ("createdDateTime ge 2024-01-01T00:00:00Z", None),
+            ("jobTitle le 'm'", None),
+            ("accountEnabled ge true", Some("ge")),
+            ("id in ('a', 'b')", None),
+            ("userType in ('Guest')", None),
+            ("startsWith(displayName,'a') or userType eq 'Guest'", None),
+            (
+                "assignedLicenses/any(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)",
+                None,
+            ),
+            ("proxyAddresses/any(p:startsWith(p,'smtp:'))", None),
+            ("userType ne null", Some("ne")),
+            ("not(displayName eq 'a')", Some("not")),
+        ] {
+            assert_eq!(need(f).unwrap(), want, "{f}");
+        }
+        for f in [
+            "mail eq null",
+            "displayName ge 'a'",
+            "startsWith(jobTitle,'a')",
+            "aboutMe eq 'x'",
+            "accountEnabled eq null",
+        ] {
+            assert_eq!(need(f).unwrap_err().code, "Request_UnsupportedQuery", "{f}");
+        }
+        // Other entity types keep the operator rule, with null values advanced.
+        let mut e = parse("displayName eq null").unwrap();
+        e.resolve("application").unwrap();
+        assert_eq!(e.advanced_need("application").unwrap(), Some("null"));
         for bad in [
             "userType eq",
             "userType eq 'x' and",

@@ -316,7 +316,7 @@ pub(crate) fn resolve(q: &Query, ty: &str) -> Result<Query, GraphError> {
     }
     if let Some(f) = &mut out.filter {
         f.resolve(ty)?;
-        if let Some(op) = f.advanced_operator() {
+        if let Some(op) = f.advanced_need(ty)? {
             if !q.advanced() {
                 return Err(GraphError::unsupported_query(format!(
                     "Operator '{op}' is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"

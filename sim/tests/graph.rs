@@ -159,6 +159,31 @@ async fn filter_subset_and_advanced_queries_need_eventual() {
         .get("/v1.0/users?$filter=assignedLicenses/any(x:x/skuId eq 6fd2c87f-b296-42f0-b197-1e91e994b900)&$select=id")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Which queries need the advanced parameters is per property, as the page's user table
+    // says (aad-advanced-queries, "Support for filter by properties"): null values and
+    // officeLocation need them, createdDateTime ge works by default, mail eq null never.
+    for (q, basic, advanced) in [
+        ("jobTitle eq null", 400, 200),
+        ("officeLocation eq 'x'", 400, 200),
+        ("createdDateTime ge 2020-01-01T00:00:00Z", 200, 200),
+        ("mail eq null", 400, 400),
+        ("startsWith(jobTitle,'a')", 400, 400),
+    ] {
+        let r = c.get(&format!("/v1.0/users?$filter={q}&$select=id")).await;
+        assert_eq!(r.status, basic, "{q}: {}", r.body);
+        if basic == 400 {
+            assert_eq!(code(&r), "Request_UnsupportedQuery", "{q}");
+        }
+        let r = c
+            .send_with(
+                "GET",
+                &format!("/v1.0/users?$filter={q}&$select=id&$count=true"),
+                &[("ConsistencyLevel", "eventual")],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, advanced, "{q} (advanced): {}", r.body);
+    }
     // $count=true without the header is ignored (no @odata.count), as documented.
     let r = c.get("/v1.0/users?$count=true&$select=id").await;
     assert_eq!(r.status, 200);

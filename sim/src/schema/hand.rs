@@ -115,6 +115,63 @@ pub(crate) const USER_DEFAULT_PROPERTIES: &[&str] = &[
     "id",
 ];
 
+/// `$filter` support per `user` property, transcribed from the table "Support for filter by
+/// properties of Microsoft Entra ID (directory) objects" on
+/// <https://learn.microsoft.com/graph/aad-advanced-queries> (user). One letter per column,
+/// in the page's order `eq ne NOT ge le in startsWith null`: `D` works by default, `A` needs
+/// the advanced query parameters, `-` is a blank cell (the query is not valid for that
+/// property). "Properties that are not listed here do not support `$filter` at all." (The
+/// beta-only `infoCatalogs` row is left out: v1.0 has no such property.)
+pub(crate) const USER_FILTER_SUPPORT: &[(&str, &str)] = &[
+    ("accountEnabled", "DAAAAD--"),
+    ("ageGroup", "DAA--D--"),
+    ("assignedLicenses", "D-A-----"),
+    ("assignedPlans", "D-A-----"),
+    ("businessPhones", "D-A-----"),
+    ("city", "DAAD-DDA"),
+    ("companyName", "AAAAAAAA"),
+    ("consentProvidedForMinor", "DAA--D--"),
+    ("country", "DAADDDDA"),
+    ("createdDateTime", "DAADDA--"),
+    ("creationType", "DAA--D--"),
+    ("deletedDateTime", "DAADDA--"),
+    ("department", "DAADDDDA"),
+    ("displayName", "DAA--DDA"),
+    ("employeeHireDate", "AA-AAA--"),
+    ("employeeId", "DA--A-DA"),
+    ("employeeType", "AA-AAAA-"),
+    ("givenName", "DA-DDDDA"),
+    ("id", "DAA-----"),
+    ("identities", "D-------"),
+    ("imAddresses", "DAADD-D-"),
+    ("isResourceAccount", "DA------"),
+    ("jobTitle", "DA-DDD-A"),
+    ("mail", "DA-DDDD-"),
+    ("mailNickname", "DA-DDDDA"),
+    ("mobilePhone", "AA-AAAAA"),
+    ("officeLocation", "AA-AAAAA"),
+    ("onPremisesExtensionAttributes", "AA-AAA--"),
+    ("onPremisesImmutableId", "AA-AAA--"),
+    ("onPremisesLastSyncDateTime", "AA-AAA--"),
+    ("onPremisesSamAccountName", "AA-AAAA-"),
+    ("onPremisesSecurityIdentifier", "DA---D-A"),
+    ("onPremisesSyncEnabled", "DA-AAD--"),
+    ("onPremisesUserPrincipalName", "DA-DDDD-"),
+    ("otherMails", "DA-DDDD-"),
+    ("passwordPolicies", "AA-----A"),
+    ("postalCode", "AA-AAAAA"),
+    ("preferredLanguage", "AA-AAAAA"),
+    ("proxyAddresses", "DA-DD-DA"),
+    ("showInAddressList", "AA-AAA--"),
+    ("signInActivity", "DA-DD---"),
+    ("state", "DA-DDDDA"),
+    ("streetAddress", "AA-AAAAA"),
+    ("surname", "DA-DDDDA"),
+    ("usageLocation", "DA-DDDD-"),
+    ("userPrincipalName", "DA--DDD-"),
+    ("userType", "DAA--D-A"),
+];
+
 /// Default properties of an entity type without `$select`: users the eleven above; the
 /// other types graph-sim serves return every structural property (`None`), as their list
 /// and get pages show in their response examples.
@@ -179,6 +236,16 @@ mod tests {
                 "{}.{} is in the CSDL",
                 r.ty,
                 r.name
+            );
+        }
+        for (p, cells) in USER_FILTER_SUPPORT {
+            assert!(
+                crate::schema::Schema::get().property("user", p).is_some(),
+                "{p}"
+            );
+            assert!(
+                cells.len() == 8 && cells.chars().all(|c| "DA-".contains(c)),
+                "{p}"
             );
         }
         for p in USER_DEFAULT_PROPERTIES {
