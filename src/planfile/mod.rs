@@ -235,11 +235,12 @@ fn write_streamed(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         file.write_all(hex(&h.finalize()).as_bytes())?;
         file.flush()
     })();
-    if let Err(e) = result {
+    // A failed write or rename (disk full, a directory in the way) leaves no `*.tmp` behind.
+    if let Err(e) = result.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(())
 }
 
 /// Checks what [`parse`] will require of a plan's identifiers before it is saved: canonical
