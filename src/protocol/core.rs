@@ -481,6 +481,14 @@ impl Core {
         };
         let at = p.reserve(method, path, count);
         let wait = at.saturating_duration_since(Instant::now());
+        // A pause the service asked for (a huge Retry-After, shared by every worker) is
+        // bounded by the run's deadline like any other wait.
+        self.check_deadline(wait, method, path, &|| {
+            format!(
+                "the service asked closeout to pause {} s, past the run's deadline",
+                wait.as_secs()
+            )
+        })?;
         self.report_wait(
             wait,
             WaitReason::Pacing {
