@@ -826,6 +826,13 @@ async fn select_filter_and_patch_are_checked_against_the_schema() {
         "collections are [], never null"
     );
     bad_name(&c.get("/v1.0/users?$select=id,userTyp").await, "userTyp");
+    // Single-user-only properties: 501 on the collection, served for one user (user-list).
+    let r = c.get("/v1.0/users?$select=id,aboutMe").await;
+    assert_eq!(r.status, 501, "{}", r.body);
+    let r = c
+        .get(&format!("/v1.0/users/{ANN}?$select=id,aboutMe"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     bad_name(
         &c.get(&format!("/v1.0/users/{ANN}?$select=x-extra")).await,
         "x-extra",

@@ -13,6 +13,7 @@ use super::common::{
 };
 use crate::collection::Collection;
 use crate::error::GraphError;
+use crate::schema::hand::USER_SINGLE_ONLY;
 use crate::snapshot::str_prop;
 use crate::store::{Op, Store};
 use crate::wire::{GraphResponse, Outcome};
@@ -31,6 +32,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
     match ctx.path().as_slice() {
         ["users"] => {
             only(m, &["GET"])?;
+            single_only(ctx)?;
             store.read(|t| list(ctx, &USERS, &t.users))
         }
         ["users", "$count"] => store.read(|t| count(ctx, &USERS, &t.users)),
@@ -88,6 +90,28 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
             per_user_mfa(ctx, ctx.seg[1].clone())
         }
         _ => Err(ctx.unknown()),
+    }
+}
+
+/// `$select` of a property Graph serves only for a single user (`aboutMe`, `mailboxSettings`,
+/// ... [`USER_SINGLE_ONLY`]) on the `/users` collection: 501 Not Implemented, as
+/// <https://learn.microsoft.com/graph/api/user-list> ("Response") documents.
+fn single_only(ctx: &Ctx) -> Result<(), GraphError> {
+    let Some(select) = &ctx.q.select else {
+        return Ok(());
+    };
+    match select
+        .iter()
+        .find(|p| USER_SINGLE_ONLY.iter().any(|s| s.eq_ignore_ascii_case(p)))
+    {
+        Some(p) => Err(GraphError::new(
+            501,
+            "NotImplemented",
+            format!(
+                "The property '{p}' can only be read for a single user, not in a user collection."
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

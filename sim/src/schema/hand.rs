@@ -172,6 +172,28 @@ pub(crate) const USER_FILTER_SUPPORT: &[(&str, &str)] = &[
     ("userType", "DAA--D-A"),
 ];
 
+/// User properties Graph returns only for a single user, never in a collection: "Certain
+/// properties cannot be returned within a user collection. The following properties are only
+/// supported when retrieving a single user: aboutMe, birthday, hireDate, interests, mySite,
+/// pastProjects, preferredName, responsibilities, schools, skills, mailboxSettings", and
+/// "Attempting to use `$select` on the `/users` collection to retrieve properties that cannot
+/// be returned within a user collection (for example, the request `../users?$select=aboutMe`)
+/// returns a `501 Not Implemented` error code"
+/// (<https://learn.microsoft.com/graph/api/user-list>, "Optional query parameters", "Response").
+pub(crate) const USER_SINGLE_ONLY: &[&str] = &[
+    "aboutMe",
+    "birthday",
+    "hireDate",
+    "interests",
+    "mySite",
+    "pastProjects",
+    "preferredName",
+    "responsibilities",
+    "schools",
+    "skills",
+    "mailboxSettings",
+];
+
 /// Default properties of an entity type without `$select`: users the eleven above; the
 /// other types graph-sim serves return every structural property (`None`), as their list
 /// and get pages show in their response examples.
@@ -248,7 +270,7 @@ mod tests {
                 "{p}"
             );
         }
-        for p in USER_DEFAULT_PROPERTIES {
+        for p in USER_SINGLE_ONLY.iter().chain(USER_DEFAULT_PROPERTIES) {
             assert!(
                 crate::schema::Schema::get().property("user", p).is_some(),
                 "{p}"
