@@ -51,6 +51,46 @@ pub struct Check {
     /// How many more blocking objects there are beyond those listed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub more: usize,
+    /// Why the line could not be evaluated (no access to the service that holds the answer,
+    /// a report not served in this cloud): `passed` is then false, and the line is shown as
+    /// "not checked: REASON", never as a pass. The tenant-deletion path is shown only when
+    /// every blocking line passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
+    /// Information for people (e.g. the data the closure destroys), not a prerequisite of
+    /// tenant deletion: never blocks, whatever `passed` says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub informational: bool,
+}
+
+impl Check {
+    /// A line that blocks the deletion path until it passes.
+    pub fn new(name: &str, requirement: &str, blocking: Vec<String>, more: usize) -> Check {
+        Check {
+            name: name.to_string(),
+            passed: blocking.is_empty() && more == 0,
+            requirement: requirement.to_string(),
+            blocking,
+            more,
+            not_checked: None,
+            informational: false,
+        }
+    }
+
+    /// A line that could not be evaluated, with the reason (shown as "not checked: REASON").
+    pub fn not_checked(name: &str, requirement: &str, reason: &str) -> Check {
+        Check {
+            not_checked: Some(reason.to_string()),
+            passed: false,
+            ..Check::new(name, requirement, Vec::new(), 0)
+        }
+    }
+
+    /// Whether this line stands between the tenant and its deletion: a failed or
+    /// unchecked prerequisite (informational lines never block).
+    pub fn blocks(&self) -> bool {
+        !self.informational && !self.passed
+    }
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -29,7 +29,7 @@ impl Plan {
             self.preflight
                 .iter()
                 .find(|c| c.name == name)
-                .filter(|c| !c.passed)
+                .filter(|c| c.blocks())
                 .map(|c| c.blocking.len() + c.more)
         };
         let count = |k: ActionKind| self.actions.iter().filter(|a| a.kind == k).count();

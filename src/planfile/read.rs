@@ -568,12 +568,20 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         } else {
             0
         };
+        let not_checked = if r.peek("  not_checked: ") {
+            Some(r.string_field("  not_checked: ")?.0)
+        } else {
+            None
+        };
+        let informational = r.peek("  informational: ") && r.bool_field("  informational: ")?;
         let c = Check {
             name,
             passed,
             requirement,
             blocking,
             more,
+            not_checked,
+            informational,
         };
         r.check(start, |o| yaml::write_check(o, &c))?;
         Ok(c)

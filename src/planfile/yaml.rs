@@ -308,6 +308,12 @@ pub fn write_check(out: &mut String, c: &Check) {
     if c.more > 0 {
         raw_line(out, 2, "more", &c.more.to_string());
     }
+    if let Some(why) = &c.not_checked {
+        line(out, 2, "not_checked", why);
+    }
+    if c.informational {
+        raw_line(out, 2, "informational", "true");
+    }
 }
 
 /// One item of `actions`.

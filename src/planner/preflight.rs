@@ -13,11 +13,8 @@ fn check(name: &str, requirement: &str, mut blocking: Vec<String>) -> Check {
     let more = blocking.len().saturating_sub(BLOCKING_LIST_LIMIT);
     blocking.truncate(BLOCKING_LIST_LIMIT);
     Check {
-        name: name.to_string(),
         passed,
-        requirement: requirement.to_string(),
-        blocking,
-        more,
+        ..Check::new(name, requirement, blocking, more)
     }
 }
 

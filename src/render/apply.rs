@@ -234,7 +234,7 @@ pub fn render_report_text(
         .filter_map(|((a, o), _)| plan.action(a).map(|a| (a, o)))
         .filter(|(a, _)| a.kind.is_manual())
         .collect();
-    let blocked = checklist.is_some_and(|c| c.iter().any(|c| !c.passed));
+    let blocked = checklist.is_some_and(|c| c.iter().any(|c| c.blocks()));
     if !pending.is_empty() {
         writeln!(
             out,
@@ -274,10 +274,18 @@ pub fn render_report_text(
             writeln!(
                 out,
                 "  [{}] {}: {}",
-                if c.passed { "pass" } else { "FAIL" },
+                match (&c.not_checked, c.informational, c.passed) {
+                    (Some(_), _, _) => "not checked",
+                    (None, true, _) => "info",
+                    (None, false, true) => "pass",
+                    (None, false, false) => "FAIL",
+                },
                 Safe(&c.name),
                 Safe(&c.requirement)
             )?;
+            if let Some(why) = &c.not_checked {
+                writeln!(out, "        not checked: {}", Safe(why))?;
+            }
             for b in &c.blocking {
                 writeln!(out, "        blocking: {}", Safe(b))?;
             }

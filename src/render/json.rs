@@ -105,6 +105,10 @@ struct Check<'v> {
     requirement: &'v str,
     blocking: Vec<&'v str>,
     blocking_total: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_checked: Option<&'v str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    informational: bool,
 }
 
 fn action<'v>(a: &'v ActionView<'v>) -> Action<'v> {
@@ -180,6 +184,8 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
                 requirement: c.requirement,
                 blocking: c.blocking.iter().map(|b| b.as_ref()).collect(),
                 blocking_total: c.blocking.len() + c.more,
+                not_checked: c.not_checked.as_deref(),
+                informational: c.informational,
             })
             .collect(),
         data_at_risk: &view.data_at_risk,

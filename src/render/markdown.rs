@@ -283,9 +283,17 @@ pub fn render_plan_markdown(
         writeln!(
             out,
             "| {} | {} | {} | {} |",
-            if c.passed { "✅" } else { "❌" },
+            match (&c.not_checked, c.informational, c.passed) {
+                (Some(_), _, _) => "⚠️ not checked",
+                (None, true, _) => "ℹ️",
+                (None, false, true) => "✅",
+                (None, false, false) => "❌",
+            },
             esc(c.name),
-            esc(c.requirement),
+            match &c.not_checked {
+                Some(why) => format!("{}: not checked: {}", esc(c.requirement), esc(why)),
+                None => esc(c.requirement).to_string(),
+            },
             dash_if_zero(c.blocking.len() + c.more)
         )?;
     }

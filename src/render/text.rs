@@ -144,7 +144,7 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
             continue;
         }
         // Long lists are cut per kind, so every kind of action in the step is seen.
-        let checklist_passes = view.preflight.iter().all(|c| c.passed);
+        let checklist_passes = !view.preflight.iter().any(|c| c.blocks());
         for run in step.actions.chunk_by(|a, b| a.kind == b.kind) {
             let shown = if opts.full {
                 run.len()
@@ -170,7 +170,21 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
         "{b}Pre-flight checklist for deleting the tenant (as read now):{b:#}"
     )?;
     for c in &view.preflight {
-        if c.passed {
+        if let Some(why) = &c.not_checked {
+            let s = p.fail;
+            writeln!(
+                out,
+                "  [{s}not checked{s:#}] {}: {}: {}",
+                Safe(c.name),
+                Safe(c.requirement),
+                Safe(why)
+            )?;
+        } else if c.informational {
+            writeln!(out, "  [info] {}: {}", Safe(c.name), Safe(c.requirement))?;
+            for b in &c.blocking {
+                writeln!(out, "        {}", Safe(b))?;
+            }
+        } else if c.passed {
             let s = p.pass;
             writeln!(
                 out,

@@ -77,6 +77,17 @@ pub struct CheckView<'a> {
     pub blocking: Vec<Cow<'a, str>>,
     /// Blocking objects beyond those listed.
     pub more: usize,
+    /// Why the line could not be evaluated (shown instead of pass/FAIL).
+    pub not_checked: Option<Cow<'a, str>>,
+    /// Information only: never blocks.
+    pub informational: bool,
+}
+
+impl CheckView<'_> {
+    /// Whether the line stands between the tenant and its deletion.
+    pub fn blocks(&self) -> bool {
+        !self.informational && !self.passed
+    }
 }
 
 impl PlanView<'_> {
@@ -159,6 +170,8 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
                 requirement: &c.requirement,
                 blocking: c.blocking.iter().map(|b| maybe_text(r, b)).collect(),
                 more: c.more,
+                not_checked: c.not_checked.as_deref().map(|w| maybe_text(r, w)),
+                informational: c.informational,
             })
             .collect(),
         summary: plan.summary(),
