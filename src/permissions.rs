@@ -679,7 +679,7 @@ pub fn readme_table() -> String {
     for (what, perms) in rows {
         out.push_str(&format!("| {what} | {} |\n", perms[0]));
     }
-    out.push_str("| `cancel_subscription`, `delete_subscription`, `delete_tenant` | none: manual, verified by reading |\n");
+    out.push_str("| `cancel_subscription`, `delete_subscription`, `delete_self_service_product`, `remove_unexplained_sku`, `delete_tenant` | none: manual, verified by reading |\n");
     out
 }
 

@@ -21,7 +21,8 @@ What it checks (see shared/snapshot-format.md and shared/graph-facts.md):
     role members are ids of (not deleted) users, `perUserMfa` keys are member
     users with a valid `perUserMfaState`, `subscribedSkus` match the
     subscriptions' skuIds (part numbers, subscriptionIds, prepaidUnits per status,
-    capabilityStatus, consumedUnits = users holding the licence), assigned
+    capabilityStatus, consumedUnits = users holding the licence; a SKU with
+    `subscriptionIds: []` may have no subscription, on purpose), assigned
     licences name a subscribed SKU, soft-deleted objects carry `deletedDateTime`
     and deleted users' UPNs are prefixed with their object id without dashes,
     security defaults on excludes an `enabled` conditional access policy, CA
@@ -535,7 +536,11 @@ class Checker:
                 self.err(p + ("capabilityStatus",), f"capabilityStatus is one of {SUBSCRIPTION_STATUSES}")
             subs = subs_by_sku.get(sku, [])
             if not subs:
-                self.err(p + ("skuId",), f"no subscription has skuId {sku}")
+                # A SKU only subscribedSkus shows (no companySubscription behind it) exists
+                # in real tenants and blocks their deletion; a snapshot says so on purpose
+                # with an explicit empty subscriptionIds.
+                if k.get("subscriptionIds") != []:
+                    self.err(p + ("skuId",), f"no subscription has skuId {sku} (say subscriptionIds: [] for a SKU only subscribedSkus shows)")
                 continue
             for s in subs:
                 if s.get("skuPartNumber") != k.get("skuPartNumber"):

@@ -49,6 +49,12 @@ pub(crate) fn handle(shared: &Shared, method: &str, path: &str) -> GraphResponse
         ("POST", ["portal", "subscriptions", id, "support-delete"]) => {
             done(store.portal_support_delete_subscription(id))
         }
+        ("POST", ["portal", "subscriptions", id, "remove-self-service"]) => {
+            done(store.portal_remove_self_service_product(id))
+        }
+        ("POST", ["portal", "subscribedSkus", sku_id, "support-remove"]) => {
+            done(store.portal_support_remove_sku(sku_id))
+        }
         ("POST", ["portal", "tenant", "delete"]) => done(store.portal_delete_tenant()),
         ("GET", ["portal", "tenant", "blockers"]) => {
             ok(json!({"blockers": store.tenant_deletion_blockers()}))

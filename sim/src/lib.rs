@@ -27,6 +27,7 @@ mod graph;
 pub mod permissions;
 mod query;
 pub mod schema;
+pub mod self_service;
 mod server;
 pub mod snapshot;
 mod state;

@@ -85,6 +85,14 @@ pub(crate) enum Op {
         id: String,
     },
     DeleteTenant,
+    /// Entra admin center > Licenses > Self-service sign-up products > Delete.
+    RemoveSelfServiceProduct {
+        id: String,
+    },
+    /// Microsoft support removes a subscribedSku no subscription explains (by `skuId`).
+    SupportRemoveSku {
+        sku_id: String,
+    },
 }
 
 /// Why an [`Op`] was refused.
@@ -308,6 +316,8 @@ impl Tenant {
             Op::DeleteSubscription { id } => self.delete_subscription(id, false),
             Op::SupportDeleteSubscription { id } => self.delete_subscription(id, true),
             Op::DeleteTenant => self.delete_tenant(),
+            Op::RemoveSelfServiceProduct { id } => self.remove_self_service_product(id),
+            Op::SupportRemoveSku { sku_id } => self.support_remove_sku(sku_id),
         }
     }
 
@@ -898,6 +908,105 @@ impl Tenant {
         }
     }
 
+    /// Entra admin center > Licenses > Self-service sign-up products > Delete: only a
+    /// product the page lists ([`crate::self_service::is_self_service`]) that is not
+    /// already Deleted; it becomes Deleted at once, and its SKU with it when nothing else
+    /// keeps the SKU alive.
+    fn remove_self_service_product(&mut self, id: &str) -> Result<(), OpError> {
+        let status = self.subscription_status(id)?;
+        let sub = self.subscriptions.get(id);
+        let listed = sub.is_some_and(|s| {
+            crate::self_service::is_self_service(
+                str_prop(s, "skuPartNumber").unwrap_or(""),
+                str_prop(s, "ownerType"),
+            )
+        });
+        let refuse = |message: String| -> Result<(), OpError> {
+            Err(PortalError::InvalidState {
+                kind: "subscription".into(),
+                id: id.to_string(),
+                message,
+            }
+            .into())
+        };
+        if !listed {
+            return refuse(
+                "is not a self-service sign-up product; cancel and delete it in the Microsoft 365 admin center".into(),
+            );
+        }
+        if status == "Deleted" {
+            return refuse("is already Deleted".into());
+        }
+        self.set_subscription_status(id, "Deleted");
+        Ok(())
+    }
+
+    /// The subscribedSkus (by object id) that are not Deleted and that no subscription that
+    /// is not Deleted explains (listed in `subscriptionIds`, or of the same `skuId`).
+    fn unexplained_skus(&self) -> Vec<String> {
+        self.subscribed_skus
+            .iter()
+            .filter(|k| str_prop(k, "capabilityStatus") != Some("Deleted"))
+            .filter(|k| {
+                let sku_id = str_prop(k, "skuId").unwrap_or("");
+                let listed: Vec<&str> = k
+                    .get("subscriptionIds")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                !self.subscriptions.iter().any(|s| {
+                    str_prop(s, "status") != Some("Deleted")
+                        && (listed.iter().any(|l| {
+                            Some(*l) == object_id(s)
+                                || Some(*l) == str_prop(s, "commerceSubscriptionId")
+                        }) || (!sku_id.is_empty()
+                            && str_prop(s, "skuId")
+                                .is_some_and(|x| x.eq_ignore_ascii_case(sku_id))))
+                })
+            })
+            .filter_map(|k| object_id(k).map(str::to_string))
+            .collect()
+    }
+
+    /// Microsoft support removes a SKU that no subscription explains: its
+    /// `capabilityStatus` becomes Deleted and its prepaid units zero. A SKU with a
+    /// subscription behind it is refused (delete the subscription instead).
+    fn support_remove_sku(&mut self, sku_id: &str) -> Result<(), OpError> {
+        let ids: Vec<String> = self
+            .subscribed_skus
+            .iter()
+            .filter(|k| str_prop(k, "skuId").is_some_and(|x| x.eq_ignore_ascii_case(sku_id)))
+            .filter_map(|k| object_id(k).map(str::to_string))
+            .collect();
+        if ids.is_empty() {
+            return Err(PortalError::NotFound {
+                kind: "subscribedSku".into(),
+                id: sku_id.to_string(),
+            }
+            .into());
+        }
+        let unexplained = self.unexplained_skus();
+        if !ids.iter().all(|i| unexplained.contains(i)) {
+            return Err(PortalError::InvalidState {
+                kind: "subscribedSku".into(),
+                id: sku_id.to_string(),
+                message: "has a subscription behind it (or is already Deleted); delete the subscription instead".into(),
+            }
+            .into());
+        }
+        for id in ids {
+            if let Some(sku) = self.subscribed_skus.get_mut(&id) {
+                sku.insert("capabilityStatus".into(), Value::String("Deleted".into()));
+                let mut prepaid = Map::new();
+                for k in ["enabled", "warning", "suspended", "lockedOut"] {
+                    prepaid.insert(k.into(), Value::from(0));
+                }
+                sku.insert("prepaidUnits".into(), Value::Object(prepaid));
+            }
+        }
+        Ok(())
+    }
+
     /// Admin center > Billing > Your products > Cancel subscription.
     fn cancel_subscription(&mut self, id: &str) -> Result<(), OpError> {
         let status = self.subscription_status(id)?;
@@ -1016,6 +1125,22 @@ impl Tenant {
                         "is {status}; subscriptions must be cancelled and deleted (Deprovisioned)"
                     ),
                 ));
+            }
+        }
+        // A SKU only subscribedSkus shows blocks too; only Microsoft support removes it
+        // (MicrosoftDocs/microsoft-365-docs issue 9087; the deletion article's "contact
+        // Microsoft support").
+        for id in self.unexplained_skus() {
+            if let Some(k) = self.subscribed_skus.get(&id) {
+                out.push(Blocker {
+                    kind: "subscribedSku".into(),
+                    id,
+                    name: str_prop(k, "skuPartNumber").unwrap_or("").to_string(),
+                    reason: format!(
+                        "is {} with no subscription behind it; only Microsoft support can remove it",
+                        str_prop(k, "capabilityStatus").unwrap_or("")
+                    ),
+                });
             }
         }
         for d in self.domains.iter() {
@@ -1339,6 +1464,20 @@ impl Store {
     /// Microsoft support deletes a subscription the admin center can't (e.g. `LockedOut`).
     pub fn portal_support_delete_subscription(&self, id: &str) -> Result<(), PortalError> {
         self.portal(Op::SupportDeleteSubscription { id: id.to_string() })
+    }
+
+    /// Entra admin center > Licenses > Self-service sign-up products > Delete: a
+    /// self-service product (viral SKU, or `ownerType` `User`) becomes Deleted at once.
+    pub fn portal_remove_self_service_product(&self, id: &str) -> Result<(), PortalError> {
+        self.portal(Op::RemoveSelfServiceProduct { id: id.to_string() })
+    }
+
+    /// Microsoft support removes the subscribedSku `sku_id` (its `skuId`) that no
+    /// subscription explains: `capabilityStatus` becomes Deleted.
+    pub fn portal_support_remove_sku(&self, sku_id: &str) -> Result<(), PortalError> {
+        self.portal(Op::SupportRemoveSku {
+            sku_id: sku_id.to_string(),
+        })
     }
 
     /// Entra admin center > Manage tenants > Delete: checks the prerequisites and, when none

@@ -305,7 +305,39 @@ pub async fn converge(
             Err(e) => Err(e),
             Ok(_) => Ok(Outcome::Pending("the tenant still exists".to_string())),
         },
+        // Deleted in the Entra admin center: the same reading as a subscription's deletion
+        // (status Deleted, and the SKU agrees when nothing else keeps it alive).
+        ActionKind::DeleteSelfServiceProduct => {
+            verify_subscription(client, ActionKind::DeleteSubscription, id).await
+        }
+        ActionKind::RemoveUnexplainedSku => verify_sku_removed(client, id).await,
     }
+}
+
+/// Verifies that Microsoft support removed the SKU whose `skuId` is `sku_id`: in
+/// `GET /v1.0/subscribedSkus` it is `Deleted` or no longer listed.
+/// <https://learn.microsoft.com/en-us/graph/api/subscribedsku-list>
+async fn verify_sku_removed(client: &GraphClient, sku_id: &str) -> Result<Outcome, GraphError> {
+    let skus = client.get_all("/v1.0/subscribedSkus").await?;
+    let status = skus
+        .iter()
+        .find(|k| {
+            k.get("skuId")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case(sku_id))
+        })
+        .map(|k| {
+            k.get("capabilityStatus")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        });
+    Ok(match status.as_deref() {
+        None | Some("Deleted") => Outcome::Verified,
+        Some(other) => Outcome::Pending(format!(
+            "subscribedSkus still lists SKU {sku_id} as {other}; Microsoft support has not removed it yet"
+        )),
+    })
 }
 
 /// Verifies a subscription's manual action by reading `GET /v1.0/directory/subscriptions`

@@ -389,6 +389,18 @@ pub enum SimCommand {
         after_help = "Example:\n  closeout sim support-delete-subscription <subscription id> --simulate examples/tenants/stubborn.yaml"
     )]
     SupportDeleteSubscription(SimObject),
+    /// Entra admin center: Licenses > Self-service sign-up products > Delete (the product's
+    /// status becomes Deleted at once).
+    #[command(
+        after_help = "Example:\n  closeout sim remove-self-service-product <subscription id> --simulate examples/tenants/contoso.yaml"
+    )]
+    RemoveSelfServiceProduct(SimObject),
+    /// Microsoft support: remove a SKU that only subscribedSkus shows (no subscription
+    /// behind it); the id is its skuId.
+    #[command(
+        after_help = "Example:\n  closeout sim support-remove-sku <skuId> --simulate examples/tenants/contoso.yaml"
+    )]
+    SupportRemoveSku(SimObject),
     /// Entra admin center: Manage tenants > Delete (checks Microsoft's prerequisites).
     #[command(
         after_help = "Example:\n  closeout sim delete-tenant --simulate examples/tenants/contoso.yaml"
@@ -407,7 +419,8 @@ pub struct SimTarget {
 
 #[derive(Debug, Args)]
 pub struct SimObject {
-    /// The subscription's id (companySubscription id).
+    /// The subscription's id (companySubscription id); for `support-remove-sku`, the
+    /// SKU's skuId.
     pub id: String,
     /// The snapshot the simulated tenant was started from.
     #[arg(long, value_name = "SNAPSHOT")]

@@ -58,6 +58,23 @@ pub async fn run(cmd: SimCommand) -> Result<ExitCode, CliError> {
                 .map_err(|e| CliError::msg(format!("Microsoft support refused: {e}")))?;
             println!("Subscription {} deleted by Microsoft support.", o.id);
         }
+        SimCommand::RemoveSelfServiceProduct(o) => {
+            let store = open_sim_store(&o.simulate, o.state_dir.as_deref())?;
+            store
+                .portal_remove_self_service_product(&o.id)
+                .map_err(|e| CliError::msg(format!("Entra admin center refused: {e}")))?;
+            println!(
+                "Self-service sign-up product {} deleted (Entra admin center > Licenses > Self-service sign-up products).",
+                o.id
+            );
+        }
+        SimCommand::SupportRemoveSku(o) => {
+            let store = open_sim_store(&o.simulate, o.state_dir.as_deref())?;
+            store
+                .portal_support_remove_sku(&o.id)
+                .map_err(|e| CliError::msg(format!("Microsoft support refused: {e}")))?;
+            println!("SKU {} removed by Microsoft support.", o.id);
+        }
         SimCommand::DeleteTenant(t) => {
             let store = open_sim_store(&t.simulate, t.state_dir.as_deref())?;
             store.portal_delete_tenant().map_err(|e| {

@@ -135,28 +135,12 @@ impl CompanySubscription {
         self.status == "Deleted"
     }
 
-    /// A self-service sign-up product or a free SKU: owned by a user (`ownerType` `User`),
-    /// or a SKU part number of Microsoft's free and viral products (`POWER_BI_STANDARD`,
-    /// `FLOW_FREE`, `*_VIRAL`, `*_FREE`, `TEAMS_EXPLORATORY`, ...). Nobody pays for these;
-    /// they are removed in the Entra admin center > Licenses > Self-service sign-up products.
+    /// A self-service (viral) sign-up product: its SKU is in
+    /// [`super::SELF_SERVICE_SKUS`], or a user owns it (`ownerType` `User`). Nobody pays
+    /// for these; they are deleted in the Entra admin center > Licenses > Self-service
+    /// sign-up products (see [`super::self_service`]).
     pub fn is_self_service_or_free(&self) -> bool {
-        let sku = self.sku_part_number.to_ascii_uppercase();
-        self.owner_type
-            .as_deref()
-            .is_some_and(|o| o.eq_ignore_ascii_case("User"))
-            || sku.ends_with("_FREE")
-            || sku.ends_with("_VIRAL")
-            || sku.contains("VTRIAL")
-            || matches!(
-                sku.as_str(),
-                "POWER_BI_STANDARD"
-                    | "POWERAPPS_DEV"
-                    | "RIGHTSMANAGEMENT_ADHOC"
-                    | "TEAMS_EXPLORATORY"
-                    | "STREAM"
-                    | "WINDOWS_STORE"
-                    | "MICROSOFT_BUSINESS_CENTER"
-            )
+        super::is_self_service(&self.sku_part_number, self.owner_type.as_deref())
     }
 }
 
@@ -173,6 +157,17 @@ pub struct SubscribedSku {
     pub capability_status: String,
     #[serde(default)]
     pub consumed_units: Option<i64>,
+    /// "A list of all subscription IDs associated with this SKU": the `companySubscription`
+    /// ids behind it (<https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub subscription_ids: Vec<String>,
+}
+
+impl SubscribedSku {
+    /// `capabilityStatus` is `Deleted`.
+    pub fn is_deleted(&self) -> bool {
+        self.capability_status == "Deleted"
+    }
 }
 
 /// `identitySecurityDefaultsEnforcementPolicy`.

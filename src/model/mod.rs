@@ -4,8 +4,10 @@
 //! are not kept.
 
 mod entities;
+mod self_service;
 
 pub use entities::*;
+pub use self_service::{is_self_service, self_service_sku, SelfServiceSku, SELF_SERVICE_SKUS};
 
 use std::collections::BTreeMap;
 

@@ -97,11 +97,19 @@ pub enum ActionKind {
     DeleteDomain,
     /// Manual: Entra admin center > Manage tenants > Delete.
     DeleteTenant,
+    /// Manual: Entra admin center > Licenses > Self-service sign-up products > Delete, for a
+    /// self-service (viral) `companySubscription` ([`crate::model::SELF_SERVICE_SKUS`] or
+    /// `ownerType` `User`); verified by reading `GET /v1.0/directory/subscriptions`.
+    DeleteSelfServiceProduct,
+    /// Manual, by Microsoft support: a `subscribedSku` that is not `Deleted` and that no
+    /// `companySubscription` explains (the object id is its `skuId`); verified by reading
+    /// `GET /v1.0/subscribedSkus`.
+    RemoveUnexplainedSku,
 }
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 16] = {
+    pub const ALL: [ActionKind; 18] = {
         use ActionKind::*;
         [
             DisableDirectorySync,
@@ -120,6 +128,8 @@ impl ActionKind {
             SetDefaultDomain,
             DeleteDomain,
             DeleteTenant,
+            DeleteSelfServiceProduct,
+            RemoveUnexplainedSku,
         ]
     };
 
@@ -163,7 +173,9 @@ impl ActionKind {
         match self {
             DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
             CancelSubscription => Step::CancelSubscriptions,
-            DeleteSubscription => Step::DeleteSubscriptions,
+            DeleteSubscription | DeleteSelfServiceProduct | RemoveUnexplainedSku => {
+                Step::DeleteSubscriptions
+            }
             DisableSecurityDefaults | DisableConditionalAccessPolicy | DisablePerUserMfa => {
                 Step::Mfa
             }
@@ -185,6 +197,8 @@ impl ActionKind {
             ActionKind::CancelSubscription
                 | ActionKind::DeleteSubscription
                 | ActionKind::DeleteTenant
+                | ActionKind::DeleteSelfServiceProduct
+                | ActionKind::RemoveUnexplainedSku
         )
     }
 
@@ -208,6 +222,8 @@ impl ActionKind {
             SetDefaultDomain => "set_default_domain",
             DeleteDomain => "delete_domain",
             DeleteTenant => "delete_tenant",
+            DeleteSelfServiceProduct => "delete_self_service_product",
+            RemoveUnexplainedSku => "remove_unexplained_sku",
         }
     }
 
@@ -231,6 +247,8 @@ impl ActionKind {
             SetDefaultDomain => "make the initial domain the default",
             DeleteDomain => "remove domain",
             DeleteTenant => "delete the tenant",
+            DeleteSelfServiceProduct => "delete self-service sign-up product",
+            RemoveUnexplainedSku => "have Microsoft support remove SKU without a subscription",
         }
     }
 

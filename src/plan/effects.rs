@@ -162,6 +162,13 @@ impl Action {
                 "isDefault",
                 json!(false),
             )),
+            // Deleted in the Entra admin center: Deleted at once, then gone from the list.
+            K::DeleteSelfServiceProduct => {
+                out.push(Effect::any(self.kind, me(), "nextLifecycleDateTime"));
+                out.push(Effect::gone(self.kind, me()));
+            }
+            // Removed by Microsoft support: Deleted, or no longer listed.
+            K::RemoveUnexplainedSku => out.push(Effect::gone(self.kind, me())),
             K::DisableSecurityDefaults
             | K::DisableConditionalAccessPolicy
             | K::DisablePerUserMfa

@@ -76,6 +76,22 @@ impl Plan {
                 });
             }
         }
+        if !t.delete_subscriptions {
+            for (check, what) in [
+                ("self-service products", "self-service sign-up product(s)"),
+                (
+                    "SKUs without a subscription",
+                    "SKU(s) without a subscription",
+                ),
+            ] {
+                if let Some(n) = failing(check) {
+                    out.push(Blocker {
+                        check,
+                        why: format!("manual_actions.delete_subscriptions is false: {n} {what} stay and block the deletion"),
+                    });
+                }
+            }
+        }
         if let Some(n) = failing("domains") {
             let removed = count(ActionKind::DeleteDomain);
             if n > removed {

@@ -217,6 +217,9 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> 
         ActionKind::DeleteTenant => {
             same(&state.organization.id).then(|| fields([("exists", json!(true))]))
         }
+        ActionKind::DeleteSelfServiceProduct | ActionKind::RemoveUnexplainedSku => {
+            super::self_service::object_fields(state, kind, object_id)
+        }
     }
 }
 
@@ -339,8 +342,10 @@ pub fn actions_except(
     }
 
     // Steps 2 and 3: subscriptions (manual: Graph can only read them).
+    // Self-service products and SKUs nothing explains have their own manual actions.
+    super::self_service::actions(state, spec, &mut out);
     for s in &state.subscriptions {
-        if s.is_deleted() {
+        if s.is_deleted() || s.is_self_service_or_free() {
             continue;
         }
         let label = subscription_label(s);
@@ -494,21 +499,14 @@ pub fn actions_except(
     out
 }
 
-/// Where and how a person cancels `s`: self-service and free products are removed where
-/// they were signed up for (no billing, no licences to reduce); paid subscriptions in the
-/// admin center's billing, with the licence and Microsoft Customer Agreement caveats only
-/// where they apply.
+/// Where and how a person cancels `s` (self-service products have their own action, in
+/// `self_service.rs`): in the admin center's billing, with the licence and Microsoft
+/// Customer Agreement caveats only where they apply.
 fn cancel_instructions(s: &CompanySubscription) -> String {
     let verify = format!(
         "closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
         s.id
     );
-    if s.is_self_service_or_free() {
-        return format!(
-            "A self-service or free product ({}): Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete; no billing to cancel. {verify}",
-            s.sku_part_number, s.sku_part_number
-        );
-    }
     let mut how = format!(
         "{ADMIN_CENTER_BILLING} > {} > Cancel subscription.",
         s.sku_part_number
@@ -537,12 +535,6 @@ fn delete_instructions(s: &CompanySubscription) -> String {
         return format!(
             "Open a Microsoft support request (Microsoft 365 admin center > Support > New service request) asking Microsoft to delete the LockedOut subscription {} (subscription id {}): LockedOut subscriptions are often invisible in the admin center and only support can delete them. {verify}",
             s.sku_part_number, s.id
-        );
-    }
-    if s.is_self_service_or_free() {
-        return format!(
-            "Microsoft Entra admin center (https://entra.microsoft.com) > Billing > Licenses > Self-service sign-up products > {} > Delete. {verify}",
-            s.sku_part_number
         );
     }
     format!(

@@ -4,6 +4,7 @@
 mod dag;
 mod diff;
 mod preflight;
+mod self_service;
 mod spec;
 
 pub use dag::{ActionGraph, DagError, EDGE_RULES};
@@ -18,6 +19,7 @@ pub mod dag_node {
     pub use super::dag::Node;
 }
 pub use preflight::preflight;
+pub use self_service::{is_explained, self_service_products, unexplained_skus};
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;

@@ -84,7 +84,7 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
     let subs: Vec<String> = state
         .subscriptions
         .iter()
-        .filter(|s| !s.is_deleted())
+        .filter(|s| !s.is_deleted() && !s.is_self_service_or_free())
         .map(|s| {
             format!(
                 "subscription {} [{}] ({})",
@@ -138,7 +138,7 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
                 format!("per-user MFA {} for {upn}", s.as_str())
             }),
     );
-    vec![
+    let mut lines = vec![
         check(
             "users",
             "exactly one user left: the kept Global Administrator",
@@ -167,5 +167,7 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
             "security defaults off, no Conditional Access policy requiring MFA, no per-user MFA",
             mfa,
         ),
-    ]
+    ];
+    lines.extend(super::self_service::checks(state));
+    lines
 }

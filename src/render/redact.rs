@@ -186,6 +186,8 @@ pub fn is_sensitive_name(kind: ActionKind) -> bool {
         kind,
         ActionKind::CancelSubscription
             | ActionKind::DeleteSubscription
+            | ActionKind::DeleteSelfServiceProduct
+            | ActionKind::RemoveUnexplainedSku
             | ActionKind::DisableSecurityDefaults
             | ActionKind::DisableServicePrincipal
     )

@@ -91,6 +91,16 @@ fn close_completely(name: &str, admin: &str) {
             "delete_subscription" => {
                 Some(sb.closeout(&["sim", "delete-subscription", &id, "--simulate", snap]))
             }
+            "delete_self_service_product" => Some(sb.closeout(&[
+                "sim",
+                "remove-self-service-product",
+                &id,
+                "--simulate",
+                snap,
+            ])),
+            "remove_unexplained_sku" => {
+                Some(sb.closeout(&["sim", "support-remove-sku", &id, "--simulate", snap]))
+            }
             _ => None,
         };
         if let Some(r) = run {

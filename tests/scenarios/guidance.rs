@@ -119,7 +119,7 @@ fn subscription_instructions_fit_the_subscription() {
     .expect(0);
     let doc = plan_doc(&plan);
     for free in ["FLOW_FREE", "POWER_BI_STANDARD"] {
-        let i = instructions(&doc, free, "cancel_subscription");
+        let i = instructions(&doc, free, "delete_self_service_product");
         assert!(i.contains("Self-service sign-up products"), "{free}: {i}");
         assert!(
             !i.contains("licences") && !i.contains("Customer Agreement"),

@@ -86,6 +86,12 @@ impl Tenant {
                 })
             }
             ActionKind::DeleteTenant => Some(self.store.portal_delete_tenant()),
+            ActionKind::DeleteSelfServiceProduct => {
+                Some(self.store.portal_remove_self_service_product(&a.object_id))
+            }
+            ActionKind::RemoveUnexplainedSku => {
+                Some(self.store.portal_support_remove_sku(&a.object_id))
+            }
             _ => None,
         };
         if let Some(r) = portal {
