@@ -568,7 +568,14 @@ async fn run_connected(
         None
     };
     if json {
-        print_json(&report_json(plan, Some(&report), &[], result, code as i32));
+        print_json(&crate::render::report_json_with_checklist(
+            plan,
+            Some(&report),
+            &[],
+            result,
+            code as i32,
+            checklist.as_deref(),
+        ));
     } else {
         let _ = render_report_text(
             plan,

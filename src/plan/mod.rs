@@ -93,6 +93,29 @@ impl Check {
     }
 }
 
+/// Shown instead of the tenant-deletion path (the `delete_tenant` action's instructions)
+/// while the path is closed ([`deletion_path_open`]).
+pub const DELETION_PATH_CLOSED: &str = "once every line of the pre-flight checklist passes (none failed, none not checked), `closeout apply` shows where to delete the tenant";
+
+/// Whether the tenant-deletion path may be shown: a checklist was read and none of its
+/// lines blocks ([`Check::blocks`]: none failed, none is "not checked"). No checklist, or
+/// an empty one, keeps the path closed. Every view that shows instructions (plan, show in
+/// every format, apply's report in text and JSON) asks this one function, through
+/// [`shown_instructions`].
+pub fn deletion_path_open(checklist: Option<&[Check]>) -> bool {
+    checklist.is_some_and(|c| !c.is_empty() && !c.iter().any(Check::blocks))
+}
+
+/// The instructions a view may show for `a`: its own, except the tenant deletion's while
+/// the path is closed (`open` is [`deletion_path_open`]'s answer), which is
+/// [`DELETION_PATH_CLOSED`] instead.
+pub fn shown_instructions(a: &Action, open: bool) -> Option<&str> {
+    match &a.instructions {
+        Some(_) if a.kind == ActionKind::DeleteTenant && !open => Some(DELETION_PATH_CLOSED),
+        other => other.as_deref(),
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

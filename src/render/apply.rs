@@ -20,7 +20,11 @@
 //!                "uncertain"?: true}],
 //!   "drift": [{"address", "action", "object_id", "name",
 //!              "reason": {"kind": "changed" | "gone" | "not_in_plan" | "unplannable", "detail"?},
-//!              "planned": {…}, "live": {…}}] }
+//!              "planned": {…}, "live": {…}}],
+//!   "preflight"?: [{"name", "passed", "requirement", "blocking", "more"?, "not_checked"?,
+//!                   "informational"?}] (the checklist read after the run, when it was) }
+//! The tenant deletion's "instructions" appear only when that checklist was read and
+//! none of its lines blocks (`plan::deletion_path_open`).
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -234,7 +238,8 @@ pub fn render_report_text(
         .filter_map(|((a, o), _)| plan.action(a).map(|a| (a, o)))
         .filter(|(a, _)| a.kind.is_manual())
         .collect();
-    let blocked = checklist.is_some_and(|c| c.iter().any(|c| c.blocks()));
+    // The admin center path only once the checklist read just now opens it.
+    let blocked = !crate::plan::deletion_path_open(checklist);
     if !pending.is_empty() {
         writeln!(
             out,
@@ -254,7 +259,12 @@ pub fn render_report_text(
             if a.kind == crate::plan::ActionKind::DeleteTenant && blocked {
                 writeln!(
                     out,
-                    "      blocked: the pre-flight checklist below fails; the admin center path is shown once it passes"
+                    "      blocked: {}",
+                    if checklist.is_some() {
+                        "the pre-flight checklist below does not pass (a line failed or is not checked); the admin center path is shown once every line passes"
+                    } else {
+                        crate::plan::DELETION_PATH_CLOSED
+                    }
                 )?;
             } else if let Some(i) = &a.instructions {
                 writeln!(out, "      where: {}", Safe(i))?;
@@ -397,6 +407,8 @@ fn tenant_json(plan: &Plan) -> Value {
 }
 
 /// The apply report (and any drift) as one JSON document; see the module docs for the shape.
+/// The tenant deletion's instructions are withheld (no checklist was read here); see
+/// [`report_json_with_checklist`].
 pub fn report_json(
     plan: &Plan,
     report: Option<&ApplyReport>,
@@ -404,6 +416,22 @@ pub fn report_json(
     result: &str,
     exit_code: i32,
 ) -> Value {
+    report_json_with_checklist(plan, report, drift, result, exit_code, None)
+}
+
+/// [`report_json`] with the pre-flight checklist read after the run (`None`: not read):
+/// it is the document's `preflight` (`[{"name", "passed", "requirement", "blocking",
+/// "more"?, "not_checked"?, "informational"?}]`), and the tenant deletion's instructions
+/// are its own only when [`crate::plan::deletion_path_open`] says so.
+pub fn report_json_with_checklist(
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    drift: &[Drift],
+    result: &str,
+    exit_code: i32,
+    checklist: Option<&[Check]>,
+) -> Value {
+    let open = crate::plan::deletion_path_open(checklist);
     let mut actions = Vec::new();
     let mut counts: BTreeMap<&str, usize> = [
         "done",
@@ -453,7 +481,7 @@ pub fn report_json(
             }
             Outcome::Pending(why) => {
                 m.insert("pending".into(), json!(why));
-                if let Some(i) = a.and_then(|a| a.instructions.as_ref()) {
+                if let Some(i) = a.and_then(|a| crate::plan::shown_instructions(a, open)) {
                     m.insert("instructions".into(), json!(i));
                 }
             }
@@ -469,7 +497,7 @@ pub fn report_json(
         .iter()
         .filter(|a| a.get("waits_for").is_some())
         .count();
-    json!({
+    let mut doc = json!({
         "report": "closeout-apply/1",
         "plan_id": plan.plan_id,
         "tenant": tenant_json(plan),
@@ -488,5 +516,12 @@ pub fn report_json(
         },
         "actions": actions,
         "drift": serde_json::to_value(drift).unwrap_or(Value::Null),
-    })
+    });
+    if let (Some(c), Some(m)) = (checklist, doc.as_object_mut()) {
+        m.insert(
+            "preflight".into(),
+            serde_json::to_value(c).unwrap_or(Value::Null),
+        );
+    }
+    doc
 }

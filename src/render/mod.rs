@@ -4,6 +4,8 @@
 #[cfg(test)]
 mod adversarial;
 mod apply;
+#[cfg(test)]
+mod deletion_path_tests;
 mod dot;
 mod json;
 mod markdown;
@@ -12,7 +14,10 @@ pub mod safe;
 mod text;
 pub mod view;
 
-pub use apply::{render_confirmation, render_drift_text, render_report_text, report_json};
+pub use apply::{
+    render_confirmation, render_drift_text, render_report_text, report_json,
+    report_json_with_checklist,
+};
 pub use dot::render_plan_dot;
 pub use json::{render_plan_json, JSON_FORMAT_VERSION};
 pub use markdown::{render_plan_markdown, MarkdownOptions};

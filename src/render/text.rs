@@ -144,7 +144,8 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
             continue;
         }
         // Long lists are cut per kind, so every kind of action in the step is seen.
-        let checklist_passes = !view.preflight.iter().any(|c| c.blocks());
+        let checklist_passes =
+            !view.preflight.is_empty() && !view.preflight.iter().any(|c| c.blocks());
         for run in step.actions.chunk_by(|a, b| a.kind == b.kind) {
             let shown = if opts.full {
                 run.len()

@@ -128,6 +128,8 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
             kinds: Vec::new(),
         })
         .collect();
+    // The tenant-deletion path only when the plan's checklist opens it.
+    let open = crate::plan::deletion_path_open(Some(&plan.preflight));
     for a in &plan.actions {
         let sv = &mut steps[usize::from(a.step().number()) - 1];
         if a.kind.is_manual() {
@@ -139,7 +141,7 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
             Some((_, n)) => *n += 1,
             None => sv.kinds.push((a.kind, 1)),
         }
-        sv.actions.push(action_view(a, r));
+        sv.actions.push(action_view(a, r, open));
     }
     for s in &mut steps {
         s.kinds.sort();
@@ -195,7 +197,7 @@ fn maybe_text<'a>(r: Option<&Redactor>, s: &'a str) -> Cow<'a, str> {
     }
 }
 
-fn action_view<'a>(a: &'a Action, r: Option<&Redactor>) -> ActionView<'a> {
+fn action_view<'a>(a: &'a Action, r: Option<&Redactor>, open: bool) -> ActionView<'a> {
     let fields = |m: &'a Fields| -> Cow<'a, Fields> {
         let Some(r) = r else {
             return Cow::Borrowed(m);
@@ -232,6 +234,6 @@ fn action_view<'a>(a: &'a Action, r: Option<&Redactor>) -> ActionView<'a> {
         after: fields(&a.after),
         depends_on: a.depends_on.iter().map(|d| address(d)).collect(),
         warnings: a.warnings.iter().map(|w| maybe_text(r, w)).collect(),
-        instructions: a.instructions.as_deref().map(|i| maybe_text(r, i)),
+        instructions: crate::plan::shown_instructions(a, open).map(|i| maybe_text(r, i)),
     }
 }
