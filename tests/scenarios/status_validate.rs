@@ -88,10 +88,12 @@ step 5  Delete the directory: 1 pending
         live.stdout
     );
     assert!(
-        live.stdout.contains("  pending   delete the tenant big.onmicrosoft.com [delete_tenant.0b7d3c4e-1111-4a2b-9c3d-000000000001]: a person does it in the admin center; the next apply verifies it\n"),
+        live.stdout.contains("  pending   delete the tenant big.onmicrosoft.com [delete_tenant.0b7d3c4e-1111-4a2b-9c3d-000000000001]: once every line of the pre-flight checklist passes (none failed, none not checked), `closeout apply` shows where to delete the tenant\n"),
         "{}",
         live.stdout
     );
+    // status reads no checklist: it never shows the tenant-deletion path.
+    assert!(!live.stdout.contains("Manage tenants"), "{}", live.stdout);
     assert!(
         live.stdout
             .ends_with("4 done, 1 pending, 0 uncertain, 0 failed, 0 drifted.\n"),
