@@ -7,6 +7,7 @@ mod own_effects;
 mod permissions;
 mod protocol;
 mod review;
+mod self_service;
 mod signals_and_lock;
 mod small_things;
 mod stale_and_resume;
