@@ -1,5 +1,5 @@
-//! Graph's knowledge of its errors: the hint for each status and code, and the
-//! least-privileged permission for a path. The error types themselves are the protocol
+//! Graph's knowledge of its errors: the hint for each status and code (the permission a
+//! 403 needs comes from [`crate::permissions`], the one table). The error types themselves are the protocol
 //! core's ([`crate::protocol::ServiceError`], named [`GraphError`] here).
 //! <https://learn.microsoft.com/en-us/graph/errors>
 
@@ -17,33 +17,5 @@ pub(crate) fn hint(api: &ApiError) -> Option<String> {
         (500 | 502 | 503 | 504 | 408, _) => Some("Graph (or a gateway in front of it) is unavailable; closeout retried until its limit. Run again later: every action is safe to repeat".into()),
         (400, "Request_UnsupportedQuery") => Some("the query needs the ConsistencyLevel: eventual header and $count=true".into()),
         _ => None,
-    }
-}
-
-/// The least-privileged Graph application permission for a path.
-pub fn required_permission(path: &str) -> &'static str {
-    if path.contains("/authentication/requirements") {
-        "Policy.ReadWrite.AuthenticationMethod"
-    } else if path.contains("conditionalaccess") {
-        "Policy.ReadWrite.ConditionalAccess (and Policy.Read.All)"
-    } else if path.contains("identitysecuritydefaults") {
-        "Policy.ReadWrite.SecurityDefaults"
-    } else if path.contains("deleteditems/microsoft.graph.application")
-        || path.contains("/applications")
-        || path.contains("/serviceprincipals")
-    {
-        "Application.ReadWrite.All"
-    } else if path.contains("/users") || path.contains("deleteditems") {
-        "User.DeleteRestore.All (deleting privileged users also needs a privileged directory role on the app)"
-    } else if path.contains("/domains") {
-        "Domain.ReadWrite.All"
-    } else if path.contains("/organization") {
-        "Organization.ReadWrite.All"
-    } else if path.contains("/subscriptions") || path.contains("subscribedskus") {
-        "LicenseAssignment.Read.All or Organization.Read.All"
-    } else if path.contains("directoryroles") {
-        "RoleManagement.Read.Directory"
-    } else {
-        "Directory.Read.All"
     }
 }

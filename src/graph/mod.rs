@@ -15,7 +15,7 @@ pub use crate::protocol::auth::{AuthError, AuthKind, Bearer, Cloud, StaticToken,
 pub use crate::protocol::{ClientStats, Response};
 pub use batch::MAX_BATCH;
 pub use client::{needs_eventual_consistency, ClientOptions, GraphClient};
-pub use error::{required_permission, ApiError, GraphError};
+pub use error::{ApiError, GraphError};
 pub use export::{read_raw_tenant, RawTenant, SNAPSHOT_VERSION};
 pub use pacing::PacingConfig;
 pub use read::{read_tenant, ReadProgress, USER_SELECT};
