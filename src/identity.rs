@@ -23,15 +23,32 @@ pub struct TokenClaims {
     /// The tenant id the token was issued in.
     #[serde(default)]
     pub tid: Option<String>,
-    /// Application permissions (app roles) granted, e.g. `User.ReadWrite.All`.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// Directory role template ids of the signed-in user or service principal.
-    #[serde(default)]
-    pub wids: Vec<String>,
+    /// Application permissions (app roles) granted, e.g. `User.ReadWrite.All`; `None`
+    /// when the claim is absent (or not a list). Entries that are not strings are dropped.
+    #[serde(default, deserialize_with = "strings")]
+    pub roles: Option<Vec<String>>,
+    /// Directory role template ids of the signed-in user or service principal; `None`
+    /// when absent (Entra leaves it out of some tokens: then closeout looks the roles up).
+    #[serde(default, deserialize_with = "strings")]
+    pub wids: Option<Vec<String>>,
     /// `app` for an application identity, `user` for a person.
     #[serde(default)]
     pub idtyp: Option<String>,
+    /// Delegated scopes: present only in a token issued for a signed-in person.
+    #[serde(default)]
+    pub scp: Option<serde_json::Value>,
+}
+
+/// A claim that should be a list of strings: the strings of a list, `None` otherwise.
+fn strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(a) => Some(
+            a.into_iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
+    })
 }
 
 impl TokenClaims {
@@ -86,10 +103,19 @@ mod tests {
             c.app_id().as_deref(),
             Some("3a1f8358-9658-496d-8ef5-cd7175905fd7")
         );
-        assert_eq!(c.roles, ["User.ReadWrite.All"]);
+        assert_eq!(
+            c.roles.as_deref(),
+            Some(&["User.ReadWrite.All".to_string()][..])
+        );
+        assert_eq!(c.wids.as_deref(), Some(&["w".to_string()][..]));
+        assert!(c.scp.is_none());
         assert_eq!(c.idtyp.as_deref(), Some("app"));
-        let v2 = decode_unverified(&jwt(r#"{"azp":"abc"}"#)).unwrap();
+        let v2 =
+            decode_unverified(&jwt(r#"{"azp":"abc","scp":"User.Read","roles":[1,"x"]}"#)).unwrap();
         assert_eq!(v2.app_id().as_deref(), Some("abc"));
+        assert!(v2.scp.is_some());
+        assert_eq!(v2.roles.as_deref(), Some(&["x".to_string()][..]));
+        assert_eq!(v2.wids, None);
     }
 
     #[test]

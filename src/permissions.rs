@@ -7,8 +7,6 @@
 //! Pages: each row cites the API page whose "Permissions" table (Application row) it copies;
 //! reference: <https://learn.microsoft.com/graph/permissions-reference>.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::Value;
 
 use crate::plan::{ActionKind, Plan};
@@ -383,35 +381,15 @@ pub struct Claims {
     pub app_id: Option<String>,
 }
 
-fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    match v? {
-        Value::Array(a) => Some(
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// Reads a JWT's claims (the middle segment, base64url JSON); `None` if it is not a JWT.
+/// Reads a JWT's claims with closeout's one token decoder
+/// ([`crate::identity::decode_unverified`]); `None` if it is not a JWT.
 pub fn claims(token: &str) -> Option<Claims> {
-    let mut parts = token.split('.');
-    let (_, payload) = (parts.next()?, parts.next()?);
-    parts.next()?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let o = v.as_object()?;
+    let c = crate::identity::decode_unverified(token)?;
     Some(Claims {
-        roles: strings(o.get("roles")),
-        wids: strings(o.get("wids")),
-        delegated: o.contains_key("scp"),
-        app_id: o
-            .get("appid")
-            .or_else(|| o.get("azp"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        delegated: c.scp.is_some(),
+        app_id: c.appid.or(c.azp),
+        roles: c.roles,
+        wids: c.wids,
     })
 }
 
