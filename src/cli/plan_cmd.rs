@@ -91,13 +91,10 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         }
     }
     let conn = connect(&args.target).await?;
-    // For the permission warning below (the token itself is never shown or kept).
-    let token = conn.client.access_token().await.ok();
     let signed_in_app = conn.signed_in_app.clone();
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
-    conn.close().await;
     let state = match state {
         Err(e) if crate::apply::tenant_gone(&e) => {
             return Err(CliError::msg(format!(
@@ -147,12 +144,15 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             b.why, b.check
         );
     }
-    if let Some(t) = &token {
-        for w in crate::permissions::check(&plan, t.secret()).warnings() {
-            eprintln!("warning: {w}");
-        }
+    // The permission check apply makes, the same way (one function): the token's roles,
+    // and the app's directory roles through memberOf when the token has no wids claim.
+    for w in crate::permissions::check_client(&plan, &conn.client)
+        .await
+        .warnings()
+    {
+        eprintln!("warning: {w}");
     }
-    drop(token);
+    conn.close().await;
     planfile::seal_id(&mut plan);
     planfile::check_identifiers(&plan).map_err(|e| {
         CliError::msg(format!(

@@ -91,11 +91,31 @@ fn privileged_users_need_a_directory_role_on_the_app() {
     let no_role = token_with(&roles, &[], "22222222-0000-0000-0000-000000000002");
     let plan = sb.path("p.yaml");
     let env = [("CLOSEOUT_ACCESS_TOKEN", no_role.as_str())];
-    sb.closeout_env(
-        &["plan", "--keep", ADMIN, "--graph-url", &url, "-o", s(&plan)],
-        &env,
-    )
-    .expect(0);
+    let planned = sb
+        .closeout_env(
+            &["plan", "--keep", ADMIN, "--graph-url", &url, "-o", s(&plan)],
+            &env,
+        )
+        .expect(0);
+    // Plan checks like apply: no wids claim, so the app's roles are read through memberOf,
+    // and the missing role is named (not "cannot check").
+    assert!(
+        sim.log().iter().any(|e| e.path.contains("memberOf")),
+        "{:?}",
+        sim.log()
+    );
+    assert!(
+        planned.stderr.contains(
+            "Privileged Authentication Administrator (or Global Administrator) on the app"
+        ),
+        "{}",
+        planned.stderr
+    );
+    assert!(
+        !planned.stderr.contains("no wids claim"),
+        "{}",
+        planned.stderr
+    );
     let planfile = std::fs::read_to_string(&plan).unwrap();
     assert!(
         planfile.contains("privileged role"),
