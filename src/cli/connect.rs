@@ -218,7 +218,7 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             ))),
             client_options(target, true),
         )?
-        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
+        .with_wait_reporter(Arc::new(super::waits::StderrWaits::default()));
         return Ok(Connection {
             client,
             sim: Some(sim),
@@ -262,7 +262,7 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             .filter(|c| !c.is_empty())
     });
     let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
-        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
+        .with_wait_reporter(Arc::new(super::waits::StderrWaits::default()));
     Ok(Connection {
         client,
         sim: None,

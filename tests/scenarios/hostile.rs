@@ -953,6 +953,15 @@ fn through_the_binary_a_silent_server_gets_a_waiting_line_and_the_deadline_ends_
         "{}",
         run.stderr
     );
+    // The concurrent reads wait together: one combined line, not one per request.
+    assert_eq!(
+        run.stderr
+            .matches(&format!("closeout: no answer from {} in 10", silent.addr))
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--deadline"), "{}", run.stderr);
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(!run.stderr.contains(FAKE_TOKEN));
