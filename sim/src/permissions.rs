@@ -167,6 +167,20 @@ pub const ROUTES: &[Route] = &[
         ],
         "https://learn.microsoft.com/graph/api/directory-deleteditems-delete",
     ),
+    // Per object type the page asks for User.ReadWrite.All (users; newer versions also
+    // User.DeleteRestore.All) or Application.ReadWrite.OwnedBy / .All (applications and
+    // service principals); the route accepts any of them and the handler checks the type.
+    r(
+        "POST",
+        "directory/deleteditems/{id}/restore",
+        &[
+            "User.DeleteRestore.All",
+            "User.ReadWrite.All",
+            "Application.ReadWrite.OwnedBy",
+            "Application.ReadWrite.All",
+        ],
+        "https://learn.microsoft.com/graph/api/directory-deleteditems-restore",
+    ),
     r(
         "GET",
         "directory/subscriptions",

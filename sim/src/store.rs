@@ -41,6 +41,10 @@ pub(crate) enum Op {
     PurgeDeletedItem {
         id: String,
     },
+    /// `POST /directory/deletedItems/{id}/restore`.
+    RestoreDeletedItem {
+        id: String,
+    },
     PatchSecurityDefaults {
         patch: Object,
     },
@@ -303,6 +307,7 @@ impl Tenant {
             Op::DeleteUser { id, at } => self.delete_user(id, at),
             Op::PatchUser { id, patch } => self.patch_user(id, patch),
             Op::PurgeDeletedItem { id } => self.purge(id),
+            Op::RestoreDeletedItem { id } => self.restore(id),
             Op::PatchSecurityDefaults { patch } => self.patch_security_defaults(patch),
             Op::PatchConditionalAccessPolicy { id, patch } => self.patch_ca_policy(id, patch),
             Op::PatchPerUserMfa { id, state } => self.patch_per_user_mfa(id, state),
@@ -446,6 +451,62 @@ impl Tenant {
             }
         }
         Err(GraphError::not_found(id).into())
+    }
+
+    /// `POST /directory/deletedItems/{id}/restore`
+    /// (<https://learn.microsoft.com/graph/api/directory-deleteditems-restore>): a user,
+    /// application or service principal in the recycle bin goes back where it was, its
+    /// `deletedDateTime` null; a user gets back the userPrincipalName the deletion prefixed
+    /// with its id (400 when another user has taken it meanwhile).
+    fn restore(&mut self, id: &str) -> Result<(), OpError> {
+        if let Some(user) = self.deleted_users.get(id) {
+            let upn = str_prop(user, "userPrincipalName")
+                .unwrap_or("")
+                .to_string();
+            let prefix = id.replace('-', "");
+            let original = upn.strip_prefix(&prefix).unwrap_or(&upn).to_string();
+            if self.upn_index.contains_key(&original.to_ascii_lowercase()) {
+                return Err(GraphError::bad_request(
+                    "Another object with the same value for property userPrincipalName already exists.",
+                )
+                .into());
+            }
+            let mut user = self
+                .deleted_users
+                .remove(id, None)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            user.insert("userPrincipalName".into(), Value::String(original.clone()));
+            user.insert("deletedDateTime".into(), Value::Null);
+            self.upn_index
+                .insert(original.to_ascii_lowercase(), id.to_string());
+            self.users.insert(user);
+            return Ok(());
+        }
+        if let Some(mut app) = self.deleted_applications.remove(id, None) {
+            app.insert("deletedDateTime".into(), Value::Null);
+            self.applications.insert(app);
+            return Ok(());
+        }
+        if let Some(mut sp) = self.deleted_service_principals.remove(id, None) {
+            sp.insert("deletedDateTime".into(), Value::Null);
+            self.service_principals.insert(sp);
+            return Ok(());
+        }
+        Err(GraphError::not_found(id).into())
+    }
+
+    /// The kind of object in the recycle bin with this id: `user`, `application`,
+    /// `servicePrincipal`, or `None`.
+    pub(crate) fn deleted_kind(&self, id: &str) -> Option<&'static str> {
+        if self.deleted_users.get(id).is_some() {
+            Some("user")
+        } else if self.deleted_applications.get(id).is_some() {
+            Some("application")
+        } else if self.deleted_service_principals.get(id).is_some() {
+            Some("servicePrincipal")
+        } else {
+            None
+        }
     }
 
     /// `PATCH /policies/identitySecurityDefaultsEnforcementPolicy`:

@@ -1091,3 +1091,50 @@ async fn tokens_must_be_jwts_and_routes_need_their_permissions() {
         "needs Application.Read.All"
     );
 }
+
+/// `$select=signInActivity` needs AuditLog.Read.All (user-list, "Get users including their
+/// last sign-in time"); without it Graph answers 403.
+#[tokio::test]
+async fn sign_in_activity_needs_audit_log_read_all() {
+    let server = start(&tenant_yaml()).await;
+    let without = client_with(&server, &["User.Read.All"], &[]);
+    for path in [
+        "/v1.0/users?$select=id,signInActivity".to_string(),
+        format!("/v1.0/users/{ANN}?$select=id,SIGNINACTIVITY"),
+    ] {
+        let r = without.get(&path).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert_eq!(code(&r), "Authorization_RequestDenied");
+    }
+    assert_eq!(without.get("/v1.0/users?$select=id").await.status, 200);
+    let with = client_with(&server, &["User.Read.All", "AuditLog.Read.All"], &[]);
+    let r = with.get("/v1.0/users?$select=id,signInActivity").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// `POST /directory/deletedItems/{id}/restore` (directory-deleteditems-restore): 200 with
+/// the restored object, its userPrincipalName back; the type's permission is needed.
+#[tokio::test]
+async fn a_deleted_user_can_be_restored_with_its_permission() {
+    let server = start(&tenant_yaml()).await;
+    let c = Client::new(&server);
+    assert_eq!(c.delete(&format!("/v1.0/users/{ANN}")).await.status, 204);
+    let apps_only = client_with(&server, &["Application.ReadWrite.All"], &[]);
+    let path = format!("/v1.0/directory/deletedItems/{ANN}/restore");
+    let r = apps_only.send("POST", &path, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let users = client_with(&server, &["User.ReadWrite.All"], &[]);
+    let r = users.send("POST", &path, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(r.body["userPrincipalName"], "ann@contoso.com");
+    assert!(r.body["deletedDateTime"].is_null());
+    let r = c
+        .get(&format!("/v1.0/users/{ANN}?$select=id,userPrincipalName"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["userPrincipalName"], "ann@contoso.com");
+    // Not in the recycle bin any more.
+    assert_eq!(users.send("POST", &path, None).await.status, 404);
+    assert_eq!(c.send("GET", &path, None).await.status, 405);
+}

@@ -33,6 +33,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
         ["users"] => {
             only(m, &["GET"])?;
             single_only(ctx)?;
+            sign_in_activity(ctx)?;
             store.read(|t| list(ctx, &USERS, &t.users))
         }
         ["users", "$count"] => store.read(|t| count(ctx, &USERS, &t.users)),
@@ -41,6 +42,7 @@ pub(crate) fn handle(ctx: &Ctx) -> Outcome {
             match m {
                 "GET" => {
                     select_only(&ctx.q)?;
+                    sign_in_activity(ctx)?;
                     store.read(|t| {
                         let id = t
                             .resolve_user(&key)
@@ -113,6 +115,22 @@ fn single_only(ctx: &Ctx) -> Result<(), GraphError> {
         )),
         None => Ok(()),
     }
+}
+
+/// `$select=signInActivity` without `AuditLog.Read.All`: 403, as Graph answers. "Details
+/// for the signInActivity property require an Azure AD Premium P1/P2 license and the
+/// AuditLog.Read.All permission" (<https://learn.microsoft.com/graph/api/user-list>,
+/// example "Get users including their last sign-in time").
+fn sign_in_activity(ctx: &Ctx) -> Result<(), GraphError> {
+    let selected = ctx
+        .q
+        .select
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|p| p.eq_ignore_ascii_case("signInActivity")));
+    if selected && !ctx.req.grants.has_any(&["AuditLog.Read.All"]) {
+        return Err(crate::permissions::denied());
+    }
+    Ok(())
 }
 
 /// Beta `users/{id}/authentication/requirements`: guests 404; no entry = `disabled`.
@@ -248,6 +266,36 @@ pub(crate) fn deleted_items(ctx: &Ctx) -> Outcome {
                 "DELETE" => run(store, Op::PurgeDeletedItem { id }),
                 _ => Err(GraphError::method_not_allowed()),
             }
+        }
+        // <https://learn.microsoft.com/graph/api/directory-deleteditems-restore>: 200 with
+        // the restored directoryObject.
+        ["directory", "deleteditems", _, "restore"] => {
+            only(m, &["POST"])?;
+            let id = ctx.seg[2].clone();
+            let kind = store
+                .read(|t| t.deleted_kind(&id))
+                .ok_or_else(|| GraphError::not_found(&id))?;
+            let needs: &[&str] = if kind == "user" {
+                &["User.DeleteRestore.All", "User.ReadWrite.All"]
+            } else {
+                &["Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"]
+            };
+            if !ctx.req.grants.has_any(needs) {
+                return Err(crate::permissions::denied());
+            }
+            run(store, Op::RestoreDeletedItem { id: id.clone() })?;
+            store.read(|t| {
+                let (c, odata) = match kind {
+                    "user" => (&t.users, "#microsoft.graph.user"),
+                    "application" => (&t.applications, "#microsoft.graph.application"),
+                    _ => (&t.service_principals, "#microsoft.graph.servicePrincipal"),
+                };
+                let o = c.get(&id).ok_or_else(|| GraphError::not_found(&id))?;
+                let mut body = Value::Object(o.clone());
+                body["@odata.context"] = json!(context_url("v1.0", "directoryObjects/$entity"));
+                body["@odata.type"] = json!(odata);
+                Ok(GraphResponse::ok(body))
+            })
         }
         _ => Err(ctx.unknown()),
     }
