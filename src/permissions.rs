@@ -714,6 +714,67 @@ mod tests {
         }
     }
 
+    /// The other direction, on every route both tables know: graph-sim's least-privileged
+    /// permission for the route is one closeout names for it (in one of its needs of the
+    /// route: `DELETE deletedItems/{id}` purges users and applications), so closeout never
+    /// tells a reader to grant more than needed without naming the least; and both tables
+    /// cite the same page.
+    #[test]
+    fn every_route_both_know_agrees_both_ways() {
+        let page = |u: &str| {
+            u.trim_start_matches("https://learn.microsoft.com/")
+                .trim_start_matches("en-us/")
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let mut both = 0;
+        for route in graph_sim::permissions::ROUTES {
+            let needs: Vec<&Need> = NEEDS
+                .iter()
+                .filter(|n| n.method == route.method)
+                .filter(|n| {
+                    let segs = segments(n.path);
+                    let low: Vec<&str> = segs.iter().skip(1).map(String::as_str).collect();
+                    graph_sim::permissions::route_key(&low) == route.path
+                })
+                .collect();
+            if needs.is_empty() {
+                continue;
+            }
+            both += needs.len();
+            // `Application.ReadWrite.OwnedBy` covers only the apps the caller owns; closeout
+            // removes apps it does not own, so the least it can name is the next one.
+            let least = route
+                .permissions
+                .iter()
+                .copied()
+                .find(|p| !p.ends_with(".OwnedBy"))
+                .unwrap_or_default();
+            assert!(
+                needs.iter().any(|n| n.permissions[0].contains(&least)),
+                "{} {}: graph-sim's least-privileged {least} is not among closeout's",
+                route.method,
+                route.path
+            );
+            for n in needs {
+                assert_eq!(
+                    page(n.source),
+                    page(route.source),
+                    "{} {}: the tables cite different pages",
+                    n.method,
+                    n.path
+                );
+            }
+        }
+        assert_eq!(
+            both,
+            NEEDS.len(),
+            "every need of closeout is a graph-sim route"
+        );
+    }
+
     #[test]
     fn readme_table_is_the_readme_s() {
         let readme = include_str!("../README.md");
