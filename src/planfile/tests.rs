@@ -36,73 +36,14 @@ fn streamed_writes_give_the_bytes_of_seal() {
     assert!(!path.with_extension("yaml.tmp").exists());
 }
 
-/// Characters of every class the writer must escape or quote, and ordinary ones.
-const POOL: &[char] = &[
-    'a',
-    'Z',
-    '0',
-    '7',
-    ' ',
-    ' ',
-    '.',
-    '-',
-    ':',
-    '#',
-    '"',
-    '\'',
-    '\\',
-    '?',
-    '[',
-    ']',
-    '{',
-    '}',
-    ',',
-    '&',
-    '*',
-    '!',
-    '|',
-    '>',
-    '%',
-    '@',
-    '`',
-    '~',
-    '\n',
-    '\t',
-    '\r',
-    '\u{0}',
-    '\u{1b}',
-    '\u{7f}',
-    '\u{85}',
-    '\u{9b}',
-    '\u{b}',
-    '\u{c}',
-    '\u{2028}',
-    '\u{2029}',
-    '\u{202a}',
-    '\u{202b}',
-    '\u{202c}',
-    '\u{202d}',
-    '\u{202e}',
-    '\u{2066}',
-    '\u{2067}',
-    '\u{2068}',
-    '\u{2069}',
-    '\u{200b}',
-    '\u{200c}',
-    '\u{200d}',
-    '\u{200e}',
-    '\u{200f}',
-    '\u{feff}',
-    '\u{ad}',
-    '\u{2060}',
-    '\u{a0}',
-    'é',
-    '中',
-    '😀',
-    '\u{fffe}',
-    '\u{ffff}',
-    '\u{e0041}',
-    '\u{3164}',
+// The hostile characters of every test (shared with the tamper suite).
+include!("../../tests/common/hostile_chars.rs");
+
+/// Characters of the other classes the writer must escape or quote, and ordinary ones;
+/// with [`HOSTILE_CHARS`], the pool random text is drawn from.
+const ORDINARY: &[char] = &[
+    'a', 'Z', '0', '7', ' ', ' ', '.', '-', ':', '#', '"', '\'', '\\', '?', '[', ']', '{', '}',
+    ',', '&', '*', '!', '|', '>', '%', '@', '`', '~', '\n', '\u{a0}', 'é', '中', '😀', '\u{ffff}',
 ];
 
 const WORDS: &[&str] = &[
@@ -136,7 +77,13 @@ fn random_text(rng: &mut impl rand::Rng) -> String {
     }
     let n = rng.random_range(0..24);
     (0..n)
-        .map(|_| POOL[rng.random_range(0..POOL.len())])
+        .map(|_| {
+            let i = rng.random_range(0..ORDINARY.len() + HOSTILE_CHARS.len());
+            ORDINARY
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| HOSTILE_CHARS[i - ORDINARY.len()])
+        })
         .collect()
 }
 

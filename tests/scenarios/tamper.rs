@@ -33,44 +33,8 @@ fn nothing_written(sim: &Sim, what: &str) {
     assert!(writes.is_empty(), "{what}: {writes:?}");
 }
 
-/// Line breaks other than `\n`, controls and invisible formatting characters.
-const HOSTILE: &[char] = &[
-    '\r',
-    '\u{85}',
-    '\u{2028}',
-    '\u{2029}',
-    '\u{b}',
-    '\u{c}',
-    '\u{0}',
-    '\u{1b}',
-    '\u{7}',
-    '\u{8}',
-    '\t',
-    '\u{7f}',
-    '\u{80}',
-    '\u{9b}',
-    '\u{202a}',
-    '\u{202b}',
-    '\u{202c}',
-    '\u{202d}',
-    '\u{202e}',
-    '\u{2066}',
-    '\u{2067}',
-    '\u{2068}',
-    '\u{2069}',
-    '\u{200b}',
-    '\u{200c}',
-    '\u{200d}',
-    '\u{200e}',
-    '\u{200f}',
-    '\u{feff}',
-    '\u{ad}',
-    '\u{2060}',
-    '\u{2061}',
-    '\u{e0041}',
-    '\u{3164}',
-    '\u{fffe}',
-];
+include!("../common/hostile_chars.rs");
+const HOSTILE: &[char] = HOSTILE_CHARS;
 
 fn sample() -> String {
     std::fs::read_to_string(root().join("plans/trial.plan.yaml")).unwrap()
