@@ -225,3 +225,57 @@ impl Drop for Sim {
         }
     }
 }
+
+/// A plan file (or any YAML file) as a YAML value; panics with the file named.
+pub fn plan_doc(path: &Path) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One HTTP/1.1 request as the hand-written test servers read it.
+pub struct RawRequest {
+    pub method: String,
+    pub path: String,
+    /// Header names and values, trimmed, in order.
+    pub headers: Vec<(String, String)>,
+    /// `Content-Length` bytes of body.
+    pub body: Vec<u8>,
+}
+
+/// Reads the next request from `reader`: the request line, the headers, a body of
+/// `Content-Length` bytes. `None` at the end of the connection or on a malformed request.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<RawRequest> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(RawRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}

@@ -1,9 +1,7 @@
 //! Issue 4: every example tenant closes completely, the administrator's portal steps
 //! included; the spec's guards hold; the pre-flight checklist names what blocks.
 
-use std::path::Path;
-
-use crate::common::{s, tenant, Run, Sandbox, Sim};
+use crate::common::{plan_doc, s, tenant, Run, Sandbox, Sim};
 
 /// Example tenants and the Global Administrator each keeps.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -13,10 +11,6 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("trial", "admin@tailspintoys.onmicrosoft.com"),
     ("stubborn", "admin@litware.onmicrosoft.com"),
 ];
-
-fn plan_doc(path: &Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// Manual actions of a plan file as (action, object id, before.status).
 fn manual_actions(doc: &serde_yaml::Value) -> Vec<(String, String, String)> {

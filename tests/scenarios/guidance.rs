@@ -2,11 +2,7 @@
 //! another is pending (not "skipped because of a failure"), subscription instructions fit
 //! the subscription, and the plan says what data its deletions take with them.
 
-use crate::common::{s, tenant, Sandbox};
-
-fn plan_doc(path: &std::path::Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::common::{plan_doc, s, tenant, Sandbox};
 
 /// The instructions of the plan's subscription actions on `sku`, by action kind.
 fn instructions(doc: &serde_yaml::Value, sku: &str, kind: &str) -> String {

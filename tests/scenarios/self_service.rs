@@ -4,13 +4,9 @@
 //! and Microsoft support. Point 6: the tenant-deletion path stays hidden while either
 //! blocks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::common::{s, tenant, Sandbox};
-
-fn plan_doc(path: &Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::common::{plan_doc, s, tenant, Sandbox};
 
 /// (action, id, name) of every action of a plan file.
 fn actions(doc: &serde_yaml::Value) -> Vec<(String, String, String)> {
