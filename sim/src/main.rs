@@ -183,6 +183,22 @@ enum PortalCommand {
         #[arg(long)]
         support: bool,
     },
+    /// Entra admin center > Licenses > Self-service sign-up products > Delete (-> Deleted).
+    RemoveSelfServiceProduct {
+        /// graph-sim base URL.
+        #[arg(long)]
+        url: String,
+        /// companySubscription id.
+        id: String,
+    },
+    /// Microsoft support removes a subscribedSku no subscription explains (-> Deleted).
+    SupportRemoveSku {
+        /// graph-sim base URL.
+        #[arg(long)]
+        url: String,
+        /// The SKU's skuId.
+        sku_id: String,
+    },
     /// Entra admin center > Manage tenants > Delete (checks the prerequisites).
     DeleteTenant {
         /// graph-sim base URL.
@@ -446,6 +462,16 @@ fn portal(cmd: PortalCommand) -> Result<ExitCode, String> {
                 "/_sim/portal/subscriptions/{id}/{}",
                 if *support { "support-delete" } else { "delete" }
             ),
+        ),
+        PortalCommand::RemoveSelfServiceProduct { url, id } => (
+            url,
+            "POST",
+            format!("/_sim/portal/subscriptions/{id}/remove-self-service"),
+        ),
+        PortalCommand::SupportRemoveSku { url, sku_id } => (
+            url,
+            "POST",
+            format!("/_sim/portal/subscribedSkus/{sku_id}/support-remove"),
         ),
         PortalCommand::DeleteTenant { url } => {
             (url, "POST", "/_sim/portal/tenant/delete".to_string())

@@ -1138,3 +1138,73 @@ async fn a_deleted_user_can_be_restored_with_its_permission() {
     assert_eq!(users.send("POST", &path, None).await.status, 404);
     assert_eq!(c.send("GET", &path, None).await.status, 405);
 }
+
+/// The admin routes of the self-service page and of support's SKU removal, on contoso:
+/// a viral product goes at once (its SKU with it), a paid one is refused there; the
+/// LockedOut SKU nothing explains blocks tenant deletion until support removes it.
+#[tokio::test]
+async fn self_service_products_and_unexplained_skus_through_the_admin_routes() {
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tenants/contoso.yaml"),
+    )
+    .unwrap();
+    let server = start(&yaml).await;
+    let c = Client::new(&server);
+    let blockers = |b: &serde_json::Value, kind: &str| -> Vec<String> {
+        b["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == kind)
+            .map(|x| x["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let b = Client::new(&server)
+        .get("/_sim/portal/tenant/blockers")
+        .await;
+    assert_eq!(blockers(&b.body, "subscribedSku"), ["PROJECTPROFESSIONAL"]);
+    let flow = "79ff719d-bcf7-4f15-950a-63c8a118efb9";
+    let r = c
+        .admin(&format!(
+            "/_sim/portal/subscriptions/{flow}/remove-self-service"
+        ))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let subs = c.get("/v1.0/directory/subscriptions").await;
+    let status = |id: &str| {
+        subs.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status(flow), Some(serde_json::json!("Deleted")));
+    let skus = c.get("/v1.0/subscribedSkus").await;
+    let flow_sku = skus.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["skuPartNumber"] == "FLOW_FREE")
+        .unwrap();
+    assert_eq!(flow_sku["capabilityStatus"], "Deleted");
+    // A paid subscription is not on the self-service page.
+    let e3 = "207fa67e-1258-40cc-bcd4-08254129011a";
+    let r = c
+        .admin(&format!(
+            "/_sim/portal/subscriptions/{e3}/remove-self-service"
+        ))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    // Support refuses a SKU with a subscription behind it, removes the unexplained one.
+    let r = c
+        .admin("/_sim/portal/subscribedSkus/6fd2c87f-b296-42f0-b197-1e91e994b900/support-remove")
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = c
+        .admin("/_sim/portal/subscribedSkus/53818b1b-4a27-454b-8896-0dba576410e6/support-remove")
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let b = c.get("/_sim/portal/tenant/blockers").await;
+    assert!(blockers(&b.body, "subscribedSku").is_empty(), "{}", b.body);
+}
