@@ -117,7 +117,9 @@ pub struct SiteUsage {
 ///
 /// # Errors
 /// What is wrong with the section, naming the field (serde's message).
-pub fn from_extra(extra: &std::collections::BTreeMap<String, Value>) -> Result<Option<UsageReports>, String> {
+pub fn from_extra(
+    extra: &std::collections::BTreeMap<String, Value>,
+) -> Result<Option<UsageReports>, String> {
     match extra.get(SNAPSHOT_KEY) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => serde_json::from_value(v.clone())
@@ -224,7 +226,8 @@ impl Downloads {
 /// The application permissions of each route this module serves (least privileged first).
 pub const REPORTS_READ: &[&str] = &["Reports.Read.All"];
 /// `GET /admin/reportSettings`.
-pub const REPORT_SETTINGS_READ: &[&str] = &["ReportSettings.Read.All", "ReportSettings.ReadWrite.All"];
+pub const REPORT_SETTINGS_READ: &[&str] =
+    &["ReportSettings.Read.All", "ReportSettings.ReadWrite.All"];
 
 /// Which report a path names, and its columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,10 +257,16 @@ pub(crate) fn handle(
         "getsharepointsiteusagedetail" => Report::Sites,
         _ => return None,
     };
-    Some(report_function(store, downloads, method, report, args, grants))
+    Some(report_function(
+        store, downloads, method, report, args, grants,
+    ))
 }
 
-fn report_settings(store: &Store, method: &str, grants: &Grants) -> Result<crate::wire::GraphResponse, GraphError> {
+fn report_settings(
+    store: &Store,
+    method: &str,
+    grants: &Grants,
+) -> Result<crate::wire::GraphResponse, GraphError> {
     if method != "GET" {
         return Err(GraphError::method_not_allowed());
     }
@@ -334,7 +343,9 @@ fn conceal(s: &str) -> String {
 fn user_of(t: &Tenant, id: &str) -> Option<(String, String, Option<String>)> {
     let shown = |o: &Object, deleted: Option<String>| {
         (
-            str_prop(o, "userPrincipalName").unwrap_or_default().to_string(),
+            str_prop(o, "userPrincipalName")
+                .unwrap_or_default()
+                .to_string(),
             str_prop(o, "displayName").unwrap_or_default().to_string(),
             deleted,
         )
@@ -376,7 +387,13 @@ fn tf(b: bool) -> &'static str {
 fn render_csv(t: &Tenant, report: Report, period: &str) -> Vec<u8> {
     let s = section(t).unwrap_or_default();
     let hide = concealed(&s);
-    let name = |n: &str| if hide && !n.is_empty() { conceal(n) } else { n.to_string() };
+    let name = |n: &str| {
+        if hide && !n.is_empty() {
+            conceal(n)
+        } else {
+            n.to_string()
+        }
+    };
     let refreshed = s
         .report_refresh_date
         .clone()
@@ -389,30 +406,62 @@ fn render_csv(t: &Tenant, report: Report, period: &str) -> Vec<u8> {
     match report {
         Report::Mailbox => {
             row(&[
-                "Report Refresh Date", "User Principal Name", "Display Name", "Is Deleted",
-                "Deleted Date", "Created Date", "Last Activity Date", "Item Count",
-                "Storage Used (Byte)", "Issue Warning Quota (Byte)", "Prohibit Send Quota (Byte)",
-                "Prohibit Send/Receive Quota (Byte)", "Deleted Item Count", "Deleted Item Size (Byte)",
-                "Deleted Item Quota (Byte)", "Has Archive", "Report Period",
+                "Report Refresh Date",
+                "User Principal Name",
+                "Display Name",
+                "Is Deleted",
+                "Deleted Date",
+                "Created Date",
+                "Last Activity Date",
+                "Item Count",
+                "Storage Used (Byte)",
+                "Issue Warning Quota (Byte)",
+                "Prohibit Send Quota (Byte)",
+                "Prohibit Send/Receive Quota (Byte)",
+                "Deleted Item Count",
+                "Deleted Item Size (Byte)",
+                "Deleted Item Quota (Byte)",
+                "Has Archive",
+                "Report Period",
             ]);
             for m in &s.mailboxes {
                 let Some((upn, display, deleted)) = user_of(t, &m.user_id) else {
                     continue;
                 };
                 row(&[
-                    &refreshed, &name(&upn), &name(&display), tf(deleted.is_some()),
-                    deleted.as_deref().unwrap_or(""), "", &refreshed,
-                    &m.item_count.to_string(), &m.storage_used_in_bytes.to_string(),
-                    "105226698752", "106300440576", "107374182400", "0", "0", "32212254720",
-                    "False", period,
+                    &refreshed,
+                    &name(&upn),
+                    &name(&display),
+                    tf(deleted.is_some()),
+                    deleted.as_deref().unwrap_or(""),
+                    "",
+                    &refreshed,
+                    &m.item_count.to_string(),
+                    &m.storage_used_in_bytes.to_string(),
+                    "105226698752",
+                    "106300440576",
+                    "107374182400",
+                    "0",
+                    "0",
+                    "32212254720",
+                    "False",
+                    period,
                 ]);
             }
         }
         Report::OneDrive => {
             row(&[
-                "Report Refresh Date", "Site URL", "Owner Display Name", "Is Deleted",
-                "Last Activity Date", "File Count", "Active File Count", "Storage Used (Byte)",
-                "Storage Allocated (Byte)", "Owner Principal Name", "Report Period",
+                "Report Refresh Date",
+                "Site URL",
+                "Owner Display Name",
+                "Is Deleted",
+                "Last Activity Date",
+                "File Count",
+                "Active File Count",
+                "Storage Used (Byte)",
+                "Storage Allocated (Byte)",
+                "Owner Principal Name",
+                "Report Period",
             ]);
             let prefix = initial_domain_prefix(t);
             for o in &s.one_drive {
@@ -424,26 +473,55 @@ fn render_csv(t: &Tenant, report: Report, period: &str) -> Vec<u8> {
                     upn.replace(['.', '@'], "_").to_ascii_lowercase()
                 );
                 row(&[
-                    &refreshed, &name(&url), &name(&display), tf(deleted.is_some()), &refreshed,
-                    &o.file_count.to_string(), "0", &o.storage_used_in_bytes.to_string(),
-                    "1099511627776", &name(&upn), period,
+                    &refreshed,
+                    &name(&url),
+                    &name(&display),
+                    tf(deleted.is_some()),
+                    &refreshed,
+                    &o.file_count.to_string(),
+                    "0",
+                    &o.storage_used_in_bytes.to_string(),
+                    "1099511627776",
+                    &name(&upn),
+                    period,
                 ]);
             }
         }
         Report::Sites => {
             row(&[
-                "Report Refresh Date", "Site Id", "Site URL", "Owner Display Name", "Is Deleted",
-                "Last Activity Date", "File Count", "Active File Count", "Page View Count",
-                "Visited Page Count", "Storage Used (Byte)", "Storage Allocated (Byte)",
-                "Root Web Template", "Owner Principal Name", "Report Period",
+                "Report Refresh Date",
+                "Site Id",
+                "Site URL",
+                "Owner Display Name",
+                "Is Deleted",
+                "Last Activity Date",
+                "File Count",
+                "Active File Count",
+                "Page View Count",
+                "Visited Page Count",
+                "Storage Used (Byte)",
+                "Storage Allocated (Byte)",
+                "Root Web Template",
+                "Owner Principal Name",
+                "Report Period",
             ]);
             for site in &s.share_point_sites {
                 row(&[
-                    &refreshed, &site.site_id, &name(&site.site_url),
-                    &name(site.owner_display_name.as_deref().unwrap_or("")), "False", &refreshed,
-                    &site.file_count.to_string(), "0", "0", "0",
-                    &site.storage_used_in_bytes.to_string(), "27487790694400",
-                    site.root_web_template.as_deref().unwrap_or("Team Site"), "", period,
+                    &refreshed,
+                    &site.site_id,
+                    &name(&site.site_url),
+                    &name(site.owner_display_name.as_deref().unwrap_or("")),
+                    "False",
+                    &refreshed,
+                    &site.file_count.to_string(),
+                    "0",
+                    "0",
+                    "0",
+                    &site.storage_used_in_bytes.to_string(),
+                    "27487790694400",
+                    site.root_web_template.as_deref().unwrap_or("Team Site"),
+                    "",
+                    period,
                 ]);
             }
         }
@@ -466,30 +544,53 @@ pub(crate) fn validate(
     let mut seen = std::collections::HashSet::new();
     for (i, m) in s.mailboxes.iter().enumerate() {
         if !known(&m.user_id) {
-            return Err(format!("{SNAPSHOT_KEY}.mailboxes[{i}].userId {} is not a user of the snapshot", m.user_id));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.mailboxes[{i}].userId {} is not a user of the snapshot",
+                m.user_id
+            ));
         }
         if !seen.insert(("m", m.user_id.as_str())) {
-            return Err(format!("{SNAPSHOT_KEY}.mailboxes[{i}]: user {} twice", m.user_id));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.mailboxes[{i}]: user {} twice",
+                m.user_id
+            ));
         }
     }
     for (i, o) in s.one_drive.iter().enumerate() {
         if !known(&o.user_id) {
-            return Err(format!("{SNAPSHOT_KEY}.oneDrive[{i}].userId {} is not a user of the snapshot", o.user_id));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.oneDrive[{i}].userId {} is not a user of the snapshot",
+                o.user_id
+            ));
         }
         if !seen.insert(("o", o.user_id.as_str())) {
-            return Err(format!("{SNAPSHOT_KEY}.oneDrive[{i}]: user {} twice", o.user_id));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.oneDrive[{i}]: user {} twice",
+                o.user_id
+            ));
         }
     }
     for (i, site) in s.share_point_sites.iter().enumerate() {
         if !seen.insert(("s", site.site_id.as_str())) {
-            return Err(format!("{SNAPSHOT_KEY}.sharePointSites[{i}]: site {} twice", site.site_id));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.sharePointSites[{i}]: site {} twice",
+                site.site_id
+            ));
         }
     }
     if let Some(d) = &s.report_refresh_date {
         let ok = d.len() == 10
-            && d.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            && d.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         if !ok {
-            return Err(format!("{SNAPSHOT_KEY}.reportRefreshDate {d:?} is not YYYY-MM-DD"));
+            return Err(format!(
+                "{SNAPSHOT_KEY}.reportRefreshDate {d:?} is not YYYY-MM-DD"
+            ));
         }
     }
     Ok(())
