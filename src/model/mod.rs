@@ -4,6 +4,7 @@
 //! are not kept.
 
 mod entities;
+pub mod usage;
 
 pub use entities::*;
 

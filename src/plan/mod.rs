@@ -3,11 +3,13 @@
 //! renderers and the applier. Knows nothing about files, YAML or HTTP.
 
 mod action;
+mod data;
 mod effects;
 mod fields;
 mod risk;
 
 pub use action::*;
+pub use data::{DataReport, DataTotal, SiteData, UserData};
 pub use effects::{Change, Effect, Scope};
 pub use fields::Fields;
 pub use risk::Blocker;
@@ -139,6 +141,9 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// The tenant-deletion pre-flight checklist as evaluated at planning time.
     pub preflight: Vec<Check>,
+    /// The data the closure destroys, from the usage reports (see [`DataReport`]); `None`
+    /// in plans made before closeout read them.
+    pub data: Option<DataReport>,
 }
 
 impl Plan {

@@ -2,6 +2,7 @@
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
 mod dag;
+mod data;
 mod diff;
 mod preflight;
 mod spec;
@@ -17,6 +18,7 @@ pub use diff::{
 pub mod dag_node {
     pub use super::dag::Node;
 }
+pub use data::{data_check, data_report};
 pub use preflight::preflight;
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
@@ -115,6 +117,7 @@ pub fn plan_as(
         target: spec.target(),
         actions,
         preflight: preflight(state, &spec_keep_ids(state, spec)),
+        data: None,
     })
 }
 
