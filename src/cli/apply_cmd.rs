@@ -99,7 +99,10 @@ impl ApplyProgress for LinePrinter {
 /// The plan's data totals in words, or why they are unknown.
 fn data_totals(plan: &Plan) -> String {
     plan.data.as_ref().map_or_else(
-        || "not checked: the plan was made before closeout read Microsoft 365's usage reports".to_string(),
+        || {
+            "not checked: the plan was made before closeout read Microsoft 365's usage reports"
+                .to_string()
+        },
         crate::plan::DataReport::totals_line,
     )
 }
@@ -565,12 +568,11 @@ async fn run_connected(
         .count();
     // Users still to delete while the plan counts data (or could not count it) and the
     // spec did not declare the backup: --auto-approve refuses, a person is asked.
-    let ask_backup = plan.needs_backup_confirmation()
-        && plan
-            .actions
-            .iter()
-            .zip(&check.states)
-            .any(|(a, s)| *s == LiveState::ToDo && a.kind == crate::plan::ActionKind::DeleteUser);
+    let ask_backup =
+        plan.needs_backup_confirmation()
+            && plan.actions.iter().zip(&check.states).any(|(a, s)| {
+                *s == LiveState::ToDo && a.kind == crate::plan::ActionKind::DeleteUser
+            });
     if ask_backup {
         if args.auto_approve && !conn_simulated(args) {
             return Err(CliError::msg(backup_refusal(plan)));

@@ -171,7 +171,6 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         if let Some(why) = &data.not_checked {
             eprintln!("note: data at risk not checked: {why}");
         }
-        plan.preflight.push(planner::data_check(&data));
         plan.data = Some(data);
     }
     // The plan holds what it needs: the tenant as read is no longer kept (memory at scale).

@@ -245,15 +245,22 @@ mod tests {
             }
         );
         assert!(rows[1].is_deleted && rows[1].bytes == 0);
-        assert_eq!(first_value(&t, "Report Refresh Date").as_deref(), Some("2026-11-29"));
+        assert_eq!(
+            first_value(&t, "Report Refresh Date").as_deref(),
+            Some("2026-11-29")
+        );
     }
 
     #[test]
     fn bad_csv_names_the_line_and_column() {
-        let csv = "User Principal Name,Is Deleted,Item Count,Storage Used (Byte)\na@x.com,False,1,lots\n";
+        let csv =
+            "User Principal Name,Is Deleted,Item Count,Storage Used (Byte)\na@x.com,False,1,lots\n";
         let t = parse("mailbox usage", csv.as_bytes()).unwrap();
         let e = accounts(&t, "User Principal Name", "Item Count").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("Storage Used (Byte)"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("Storage Used (Byte)"),
+            "{e}"
+        );
         let t = parse("mailbox usage", b"User,Is Deleted\n").unwrap();
         let e = accounts(&t, "User Principal Name", "Item Count").unwrap_err();
         assert!(e.contains("no column 'User Principal Name'"), "{e}");

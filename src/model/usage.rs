@@ -41,4 +41,3 @@ pub struct UsageReports {
     pub onedrive: Vec<AccountRow>,
     pub sites: Vec<SiteRow>,
 }
-

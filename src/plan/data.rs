@@ -11,6 +11,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Check;
+
+/// The name of the checklist line [`DataReport::check`] gives.
+pub const DATA_CHECK: &str = "data at risk";
+/// What the line asks of people.
+pub const DATA_REQUIREMENT: &str =
+    "mailboxes, OneDrive and SharePoint data backed up before users and the tenant are deleted";
+
 /// A count of things, their storage in bytes and how many items (mail items, files) they hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataTotal {
@@ -123,6 +131,22 @@ impl DataReport {
             ),
             part(&self.sites, "SharePoint site", "SharePoint sites", "files"),
         )
+    }
+
+    /// The informational checklist line "data at risk": the totals, "not checked: REASON",
+    /// or a pass when the reports count nothing. Never blocks the deletion path (the data is
+    /// for people to back up, not a prerequisite). Made from the `data` section by the views,
+    /// not stored in the plan's `preflight` (which would then change daily).
+    pub fn check(&self) -> Check {
+        let mut c = match &self.not_checked {
+            Some(why) => Check::not_checked(DATA_CHECK, DATA_REQUIREMENT, why),
+            None if self.has_data() => {
+                Check::new(DATA_CHECK, DATA_REQUIREMENT, vec![self.totals_line()], 0)
+            }
+            None => Check::new(DATA_CHECK, DATA_REQUIREMENT, Vec::new(), 0),
+        };
+        c.informational = true;
+        c
     }
 
     /// The sentences every view states about this data (after the totals): where the figures

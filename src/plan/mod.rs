@@ -9,7 +9,7 @@ mod fields;
 mod risk;
 
 pub use action::*;
-pub use data::{DataReport, DataTotal, SiteData, UserData};
+pub use data::{DataReport, DataTotal, SiteData, UserData, DATA_CHECK, DATA_REQUIREMENT};
 pub use effects::{Change, Effect, Scope};
 pub use fields::Fields;
 pub use risk::Blocker;

@@ -132,7 +132,7 @@ impl Plan {
         if !out.is_empty() {
             // What the usage reports counted (the plan's `data` section), then how to proceed.
             if let Some(d) = &self.data {
-                out.push(format!("Data at risk: {}.", d.totals_line()));
+                out.push(format!("Usage reports: {}.", d.totals_line()));
                 out.extend(d.notes());
             }
             out.push(
@@ -148,7 +148,9 @@ impl Plan {
     /// the reports, or is missing (a plan made before closeout read them), and the closure
     /// spec did not say `data: {backup_confirmed: true}`.
     pub fn needs_backup_confirmation(&self) -> bool {
-        self.actions.iter().any(|a| a.kind == ActionKind::DeleteUser)
+        self.actions
+            .iter()
+            .any(|a| a.kind == ActionKind::DeleteUser)
             && self
                 .data
                 .as_ref()

@@ -644,8 +644,12 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
 /// A count field: `prefix` then digits.
 fn count_field(r: &mut Reader, prefix: &str) -> R<u64> {
     let (raw, at) = r.raw_field(prefix)?;
-    raw.parse::<u64>()
-        .map_err(|_| edited(at, format!("`{}` is a count", prefix.trim().trim_end_matches(':'))))
+    raw.parse::<u64>().map_err(|_| {
+        edited(
+            at,
+            format!("`{}` is a count", prefix.trim().trim_end_matches(':')),
+        )
+    })
 }
 
 /// `  NAME: {count: N, bytes: N, items: N}`.
@@ -671,7 +675,11 @@ fn data_total(r: &mut Reader, name: &str) -> R<DataTotal> {
     if parts.next().is_some() {
         return Err(bad());
     }
-    Ok(DataTotal { count, bytes, items })
+    Ok(DataTotal {
+        count,
+        bytes,
+        items,
+    })
 }
 
 /// The `data` section, compared byte for byte with what the writer gives for it.

@@ -405,7 +405,11 @@ pub fn write_data(out: &mut String, d: &DataReport) {
     write_data_total(out, "mailboxes", &d.mailboxes);
     write_data_total(out, "onedrive", &d.onedrive);
     write_data_total(out, "sites", &d.sites);
-    out.push_str(if d.users.is_empty() { "  users: []\n" } else { "  users:\n" });
+    out.push_str(if d.users.is_empty() {
+        "  users: []\n"
+    } else {
+        "  users:\n"
+    });
     for u in &d.users {
         line(out, 2, "- user_principal_name", &u.user_principal_name);
         line(out, 4, "id", &u.id);
@@ -414,7 +418,11 @@ pub fn write_data(out: &mut String, d: &DataReport) {
         raw_line(out, 4, "onedrive_bytes", &u.onedrive_bytes.to_string());
         raw_line(out, 4, "onedrive_files", &u.onedrive_files.to_string());
     }
-    out.push_str(if d.site_list.is_empty() { "  site_list: []\n" } else { "  site_list:\n" });
+    out.push_str(if d.site_list.is_empty() {
+        "  site_list: []\n"
+    } else {
+        "  site_list:\n"
+    });
     for s in &d.site_list {
         line(out, 2, "- url", &s.url);
         raw_line(out, 4, "bytes", &s.bytes.to_string());

@@ -1,5 +1,4 @@
-//! The plan's `data` section from the usage reports as read, and its informational line of
-//! the pre-flight checklist. Pure: no HTTP, no files.
+//! The plan's `data` section from the usage reports as read. Pure: no HTTP, no files.
 //!
 //! Per-user figures are given only when the reports name users: with concealed names
 //! (`displayConcealedNames`) a row holds a hash, and closeout never guesses which user a
@@ -9,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::model::usage::UsageReports;
 use crate::model::TenantState;
-use crate::plan::{Check, DataReport, DataTotal, SiteData, UserData};
+use crate::plan::{DataReport, DataTotal, SiteData, UserData};
 
 /// The `data` section: totals over every row of each report (a mailbox or OneDrive of a
 /// user in the recycle bin is destroyed by the purge, a site by the tenant's deletion),
@@ -89,19 +88,4 @@ pub fn data_report(
         .collect();
     out.site_list.sort_by(|a, b| a.url.cmp(&b.url));
     out
-}
-
-/// The informational checklist line "data at risk": the totals, or "not checked: REASON".
-/// Never blocks the deletion path (the data is for people to back up, not a prerequisite).
-pub fn data_check(d: &DataReport) -> Check {
-    const NAME: &str = "data at risk";
-    const REQUIREMENT: &str =
-        "mailboxes, OneDrive and SharePoint data backed up before users and the tenant are deleted";
-    let mut c = match &d.not_checked {
-        Some(why) => Check::not_checked(NAME, REQUIREMENT, why),
-        None if d.has_data() => Check::new(NAME, REQUIREMENT, vec![d.totals_line()], 0),
-        None => Check::new(NAME, REQUIREMENT, Vec::new(), 0),
-    };
-    c.informational = true;
-    c
 }

@@ -18,7 +18,7 @@ pub use diff::{
 pub mod dag_node {
     pub use super::dag::Node;
 }
-pub use data::{data_check, data_report};
+pub use data::data_report;
 pub use preflight::preflight;
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 
