@@ -292,9 +292,23 @@ pub fn render_plan_markdown(
             esc(c.name),
             match &c.not_checked {
                 Some(why) => format!("{}: not checked: {}", esc(c.requirement), esc(why)),
+                // An informational line states its finding (e.g. the data totals).
+                None if c.informational && !c.blocking.is_empty() => format!(
+                    "{}: {}",
+                    esc(c.requirement),
+                    c.blocking
+                        .iter()
+                        .map(|b| esc(b))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
                 None => esc(c.requirement).to_string(),
             },
-            dash_if_zero(c.blocking.len() + c.more)
+            dash_if_zero(if c.informational {
+                0
+            } else {
+                c.blocking.len() + c.more
+            })
         )?;
     }
     writeln!(
