@@ -156,14 +156,14 @@ impl DataReport {
         if self.not_checked.is_some() {
             out.push("closeout could not read Microsoft 365's usage reports, so it cannot say how much mail and files this plan destroys.".to_string());
         } else if self.has_data() {
-            let date = if self.report_refresh_date.is_empty() {
-                String::new()
+            out.push(if self.report_refresh_date.is_empty() {
+                "The reports lag a day or two behind the tenant.".to_string()
             } else {
-                format!(" of {}", self.report_refresh_date)
-            };
-            out.push(format!(
-                "From Microsoft 365's usage reports{date} (they lag a day or two)."
-            ));
+                format!(
+                    "Report refresh date {}: the reports lag a day or two behind the tenant.",
+                    self.report_refresh_date
+                )
+            });
             if self.names_concealed {
                 out.push("The reports conceal user and site names (displayConcealedNames), so closeout shows totals only; for per-user figures, turn off \"Display concealed user, group, and site names in all reports\" in the Microsoft 365 admin center (Settings > Org settings > Reports) and plan again.".to_string());
             }

@@ -132,7 +132,11 @@ impl Plan {
         if !out.is_empty() {
             // What the usage reports counted (the plan's `data` section), then how to proceed.
             if let Some(d) = &self.data {
-                out.push(format!("Usage reports: {}.", d.totals_line()));
+                out.push(match &d.not_checked {
+                    Some(why) => format!("Data at risk not checked: {why}."),
+                    None if !d.has_data() => "Microsoft 365's usage reports count no mailbox, OneDrive or SharePoint data.".to_string(),
+                    None => format!("Microsoft 365's usage reports count {}.", d.totals_line()),
+                });
                 out.extend(d.notes());
             }
             out.push(

@@ -307,7 +307,7 @@ fn a_tenant_without_data_says_so_and_applies_without_asking() {
         .expect(0);
     assert!(
         run.stdout
-            .contains("the usage reports count no mailbox, OneDrive or SharePoint data"),
+            .contains("usage reports count no mailbox, OneDrive or SharePoint data"),
         "{}",
         run.stdout
     );
@@ -380,7 +380,7 @@ fn the_token_never_goes_where_the_302_points_even_to_another_server() {
     // The canary counted nothing: the plan says so.
     assert!(
         run.stdout
-            .contains("the usage reports count no mailbox, OneDrive or SharePoint data"),
+            .contains("usage reports count no mailbox, OneDrive or SharePoint data"),
         "{}",
         run.stdout
     );
