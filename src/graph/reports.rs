@@ -44,14 +44,16 @@ pub async fn read_usage_reports(client: &GraphClient) -> Result<UsageReports, No
     let mailbox = report(client, MAILBOX_USAGE, "mailbox usage").await?;
     let onedrive = report(client, ONEDRIVE_USAGE, "OneDrive usage").await?;
     let sites = report(client, SITE_USAGE, "SharePoint site usage").await?;
-    let mut out = UsageReports::default();
-    out.mailboxes = accounts(&mailbox, "User Principal Name", "Item Count")?;
-    out.onedrive = accounts(&onedrive, "Owner Principal Name", "File Count")?;
-    out.sites = site_rows(&sites)?;
-    out.report_refresh_date = first_value(&mailbox, "Report Refresh Date")
-        .or_else(|| first_value(&onedrive, "Report Refresh Date"))
-        .or_else(|| first_value(&sites, "Report Refresh Date"))
-        .unwrap_or_default();
+    let mut out = UsageReports {
+        mailboxes: accounts(&mailbox, "User Principal Name", "Item Count")?,
+        onedrive: accounts(&onedrive, "Owner Principal Name", "File Count")?,
+        sites: site_rows(&sites)?,
+        report_refresh_date: first_value(&mailbox, "Report Refresh Date")
+            .or_else(|| first_value(&onedrive, "Report Refresh Date"))
+            .or_else(|| first_value(&sites, "Report Refresh Date"))
+            .unwrap_or_default(),
+        names_concealed: false,
+    };
     let looks_concealed = out
         .mailboxes
         .iter()
