@@ -4,6 +4,10 @@
 
 mod action;
 mod data;
+/// Units of the data views: bytes in binary units, counts with thousands separators.
+pub mod data_units {
+    pub use super::data::{bytes, thousands};
+}
 mod effects;
 mod fields;
 mod risk;

@@ -117,6 +117,12 @@ fn totals_in_plan_show_json_and_markdown_and_the_token_never_reaches_the_downloa
     let escaped = TOTALS.replace('(', "\\(").replace(')', "\\)");
     assert!(md.stdout.contains(&escaped), "{}", md.stdout);
     assert!(md.stdout.contains("| ℹ️ | data at risk |"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .contains("| `ben.walters@fabrikam.com` | 5.0 GiB | 48,211 | 20.0 GiB | 9,120 |"),
+        "{}",
+        md.stdout
+    );
     let text = sb.closeout(&["show", s(&out)]).expect(0);
     assert!(text.stdout.contains(TOTALS), "{}", text.stdout);
 
