@@ -38,6 +38,16 @@ struct SpecFile {
     applications: Applications,
     #[serde(default)]
     manual_actions: ManualFile,
+    #[serde(default)]
+    data: DataFile,
+}
+
+/// `data:`: what the administrator declares about the data the closure destroys.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DataFile {
+    #[serde(default)]
+    backup_confirmed: bool,
 }
 
 fn yes() -> bool {
@@ -137,6 +147,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
             delete_subscriptions: file.manual_actions.delete_subscriptions,
             delete_tenant: file.manual_actions.delete_tenant,
         },
+        backup_confirmed: file.data.backup_confirmed,
     })
 }
 

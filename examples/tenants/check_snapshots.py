@@ -98,7 +98,7 @@ TOP_LEVEL = {
     "deletedServicePrincipals": ("microsoft.graph.servicePrincipal", True),
     "domains": ("microsoft.graph.domain", True),
 }
-OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa")
+OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa", "usageReports")
 # Snapshot-format extensions that are not Graph properties: {collection: {extra keys}}.
 EXTENSIONS = {"directoryRoles": {"members"}}
 

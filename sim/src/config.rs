@@ -45,6 +45,10 @@ pub struct SimConfig {
     pub batch_rate_429: f64,
     /// Fraction of `$batch` envelopes answered 424 `FailedDependency` without running any item.
     pub batch_rate_424: f64,
+    /// Where a usage report's `302 Location` points instead of graph-sim's own download
+    /// listener (`scheme://host:port`, no trailing path): tests point it at a canary server to
+    /// prove a client sends no token to whatever host Graph names. `None`: the listener.
+    pub report_download_base: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -65,6 +69,7 @@ impl Default for SimConfig {
             fractional_retry_after: false,
             batch_rate_429: 0.0,
             batch_rate_424: 0.0,
+            report_download_base: None,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod generate;
 mod graph;
 pub mod permissions;
 mod query;
+pub mod reports;
 pub mod schema;
 pub mod self_service;
 mod server;
@@ -38,6 +39,7 @@ mod wire;
 
 pub use config::{SimConfig, ThrottleConfig};
 pub use error::{Blocker, GraphError, PortalError};
+pub use reports::DownloadLogEntry;
 pub use server::SimServer;
 pub use snapshot::{load_snapshot, Snapshot, SnapshotError};
 pub use state::LogEntry;

@@ -377,6 +377,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         fractional_retry_after: args.fractional_retry_after,
         batch_rate_429: args.batch_429,
         batch_rate_424: args.batch_424,
+        report_download_base: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -290,6 +290,31 @@ pub const ROUTES: &[Route] = &[
         &["Domain.ReadWrite.All", "Directory.ReadWrite.All"],
         "https://learn.microsoft.com/graph/api/domain-delete",
     ),
+    // Usage reports (served by crate::reports, which checks these same lists).
+    r(
+        "GET",
+        "reports/getmailboxusagedetail",
+        crate::reports::REPORTS_READ,
+        "https://learn.microsoft.com/graph/api/reportroot-getmailboxusagedetail",
+    ),
+    r(
+        "GET",
+        "reports/getonedriveusageaccountdetail",
+        crate::reports::REPORTS_READ,
+        "https://learn.microsoft.com/graph/api/reportroot-getonedriveusageaccountdetail",
+    ),
+    r(
+        "GET",
+        "reports/getsharepointsiteusagedetail",
+        crate::reports::REPORTS_READ,
+        "https://learn.microsoft.com/graph/api/reportroot-getsharepointsiteusagedetail",
+    ),
+    r(
+        "GET",
+        "admin/reportsettings",
+        crate::reports::REPORT_SETTINGS_READ,
+        "https://learn.microsoft.com/graph/api/adminreportsettings-get",
+    ),
 ];
 
 /// Every permission any route names: what a full-permission test token carries.

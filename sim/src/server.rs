@@ -38,6 +38,9 @@ pub struct SimServer {
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// The usage reports' download listener (see [`crate::reports`]).
+    download_shutdown: Option<oneshot::Sender<()>>,
+    download_task: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for SimServer {
@@ -73,6 +76,19 @@ impl SimServer {
             t.lag = lag;
         });
         let (users, tenant_id) = store.read(|t| (t.users.len(), t.tenant_id().to_string()));
+        // A second loopback port for the usage reports' pre-authenticated downloads, so a
+        // token sent there is caught (it is another host to the client).
+        let download_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let downloads = Arc::new(crate::reports::Downloads::new(
+            download_listener.local_addr()?,
+            config.report_download_base.clone(),
+        ));
+        let (download_tx, download_rx) = oneshot::channel();
+        let download_task = tokio::spawn(download_loop(
+            download_listener,
+            downloads.clone(),
+            download_rx,
+        ));
         let shared = Arc::new(Shared {
             addr,
             throttle: Throttle::new(&config, users, &tenant_id),
@@ -80,6 +96,7 @@ impl SimServer {
             store,
             log: Mutex::new(Vec::new()),
             log_file,
+            downloads,
         });
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, shared.clone(), rx));
@@ -88,6 +105,8 @@ impl SimServer {
             shared,
             shutdown: Some(tx),
             task,
+            download_shutdown: Some(download_tx),
+            download_task,
         })
     }
 
@@ -106,12 +125,28 @@ impl SimServer {
         self.shared.log_snapshot()
     }
 
+    /// `http://127.0.0.1:PORT` of the usage reports' download listener (another port than
+    /// [`SimServer::base_url`]).
+    pub fn download_base_url(&self) -> String {
+        self.shared.downloads.base_url()
+    }
+
+    /// Every request the download listener answered so far, in order: whether each carried
+    /// an `Authorization` header (a client must never send one there).
+    pub fn download_log(&self) -> Vec<crate::reports::DownloadLogEntry> {
+        self.shared.downloads.log_snapshot()
+    }
+
     /// Stops accepting, drops open connections and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(tx) = self.download_shutdown.take() {
+            let _ = tx.send(());
+        }
         let _ = (&mut self.task).await;
+        let _ = (&mut self.download_task).await;
     }
 }
 
@@ -120,7 +155,61 @@ impl Drop for SimServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(tx) = self.download_shutdown.take() {
+            let _ = tx.send(());
+        }
     }
+}
+
+/// The download listener: `GET /data/download/{key}` without credentials, nothing else.
+async fn download_loop(
+    listener: TcpListener,
+    downloads: Arc<crate::reports::Downloads>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let downloads = downloads.clone();
+                    conns.spawn(async move {
+                        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                            let downloads = downloads.clone();
+                            async move {
+                                let authorization = req.headers().contains_key("authorization");
+                                let (status, body) = downloads.serve(
+                                    req.method().as_str(),
+                                    req.uri().path(),
+                                    authorization,
+                                );
+                                let mut out = Response::new(Full::new(Bytes::from(body)));
+                                *out.status_mut() = hyper::StatusCode::from_u16(status)
+                                    .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+                                out.headers_mut().insert(
+                                    "content-type",
+                                    HeaderValue::from_static(if status == 200 {
+                                        "application/octet-stream"
+                                    } else {
+                                        "text/plain"
+                                    }),
+                                );
+                                Ok::<_, Infallible>(out)
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
 }
 
 async fn accept_loop(
@@ -373,7 +462,14 @@ async fn graph_request(
         Admission::Throttled(t) => return t.response(ids),
         Admission::Admitted(a) => a,
     };
-    let mut resp = match graph::handle(&shared.store, &request) {
+    let reports = crate::reports::handle(
+        &shared.store,
+        &shared.downloads,
+        method,
+        &request.path,
+        &request.grants,
+    );
+    let mut resp = match reports.unwrap_or_else(|| graph::handle(&shared.store, &request)) {
         Ok(r) => r,
         Err(e) => error_response(&e, ids),
     };

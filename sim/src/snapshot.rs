@@ -517,6 +517,9 @@ fn validate(s: &Snapshot, text: &str, path: &Path) -> Result<(), SnapshotError> 
             ));
         }
     }
+    let people: Vec<&Object> = s.users.iter().chain(&s.deleted_users).collect();
+    crate::reports::validate(&s.extra, &people)
+        .map_err(|m| invalid(text, path, crate::reports::SNAPSHOT_KEY, 0, m))?;
     Ok(())
 }
 

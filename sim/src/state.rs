@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) log_file: Option<Mutex<File>>,
     pub(crate) throttle: Throttle,
     pub(crate) faults: Faults,
+    /// The usage reports' download listener (a second loopback port).
+    pub(crate) downloads: std::sync::Arc<crate::reports::Downloads>,
 }
 
 impl Shared {

@@ -96,10 +96,54 @@ impl ApplyProgress for LinePrinter {
 
 /// Asks for the tenant's initial domain on the terminal. Reads on its own thread so Ctrl-C
 /// (which cancels `cancel`) still ends the wait.
+/// The plan's data totals in words, or why they are unknown.
+fn data_totals(plan: &Plan) -> String {
+    plan.data.as_ref().map_or_else(
+        || {
+            "not checked: the plan was made before closeout read Microsoft 365's usage reports"
+                .to_string()
+        },
+        crate::plan::DataReport::totals_line,
+    )
+}
+
+/// Why `--auto-approve` does not delete users of a plan whose data is not declared backed up.
+fn backup_refusal(plan: &Plan) -> String {
+    format!(
+        "apply refuses to delete users without a confirmed backup: this plan's data at risk is {},          and the closure spec does not say data: {{backup_confirmed: true}}. Back up the mailboxes,          OneDrive and SharePoint sites that must be kept, then set data: {{backup_confirmed: true}}          in the closure spec and plan again (the plan records it for the reviewers), or run apply          in a terminal without --auto-approve to confirm it there. Nothing was changed.",
+        data_totals(plan)
+    )
+}
+
+/// Whether this apply rehearses against a simulated tenant (`--simulate`).
+fn conn_simulated(args: &ApplyArgs) -> bool {
+    args.target.simulate.is_some()
+}
+
+/// The second question after the initial domain: the data is backed up.
+const BACKUP_ANSWER: &str = "backed up";
+
+/// Reads one line from the terminal on its own thread (Ctrl-C still ends the wait).
+async fn read_answer(cancel: &CancellationToken) -> Result<String, CliError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    tokio::select! {
+        r = rx => Ok(r
+            .map_err(|_| CliError::msg("cannot read the confirmation"))?
+            .map_err(|e| CliError::msg(format!("cannot read the confirmation: {e}")))?),
+        () = cancel.cancelled() => Err(CliError::Interrupted("apply cancelled before it changed anything".into())),
+    }
+}
+
 async fn confirm(
     plan: &Plan,
     to_do: &[bool],
     to_write: usize,
+    ask_backup: bool,
     cancel: &CancellationToken,
 ) -> Result<(), CliError> {
     let domain = plan.tenant.initial_domain.clone();
@@ -146,6 +190,25 @@ async fn confirm(
             Safe(line.trim()),
             Safe(&domain)
         )));
+    }
+    if ask_backup {
+        {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\nDeleting the users of this plan destroys their mailboxes and OneDrive files; data at risk: {}.\n\
+                 Type '{BACKUP_ANSWER}' to confirm that what must be kept is backed up: ",
+                data_totals(plan)
+            );
+            let _ = err.flush();
+        }
+        let answer = read_answer(cancel).await?;
+        if !answer.trim().eq_ignore_ascii_case(BACKUP_ANSWER) {
+            return Err(CliError::msg(format!(
+                "apply cancelled: the backup was not confirmed (expected '{BACKUP_ANSWER}'); nothing was changed. \
+                 Or declare it in the closure spec: data: {{backup_confirmed: true}}"
+            )));
+        }
     }
     Ok(())
 }
@@ -503,9 +566,27 @@ async fn run_connected(
         .zip(&check.states)
         .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
         .count();
+    // Users still to delete while the plan counts data (or could not count it) and the
+    // spec did not declare the backup: --auto-approve refuses, a person is asked.
+    let ask_backup =
+        plan.needs_backup_confirmation()
+            && plan.actions.iter().zip(&check.states).any(|(a, s)| {
+                *s == LiveState::ToDo && a.kind == crate::plan::ActionKind::DeleteUser
+            });
+    if ask_backup {
+        if args.auto_approve && !conn_simulated(args) {
+            return Err(CliError::msg(backup_refusal(plan)));
+        }
+        if conn_simulated(args) {
+            eprintln!(
+                "note: a real apply of this plan would ask to confirm the backup of its data first ({}); a rehearsal destroys nothing.",
+                data_totals(plan)
+            );
+        }
+    }
     if to_write > 0 && !*confirmed {
         let to_do: Vec<bool> = check.states.iter().map(|s| *s == LiveState::ToDo).collect();
-        confirm(plan, &to_do, to_write, cancel).await?;
+        confirm(plan, &to_do, to_write, ask_backup, cancel).await?;
         *confirmed = true;
     }
     if earlier.runs > 0 && !json && !all_done {

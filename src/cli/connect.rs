@@ -149,6 +149,8 @@ pub const SIMULATED_APP_ROLES: &[&str] = &[
     "Policy.ReadWrite.AuthenticationMethod",
     "Application.ReadWrite.All",
     "Domain.ReadWrite.All",
+    "Reports.Read.All",
+    "ReportSettings.Read.All",
 ];
 
 /// Privileged Authentication Administrator: the directory role that lets an app delete

@@ -74,6 +74,24 @@ fn render_to(plan: &Plan, r: &RenderArgs, full: bool, stderr: bool) -> Result<()
     }
 }
 
+/// Reads the usage reports, or why they cannot be read: they exist in the global cloud only
+/// (<https://learn.microsoft.com/en-us/graph/api/reportroot-getmailboxusagedetail>, national
+/// cloud table).
+async fn read_usage(
+    client: &crate::graph::GraphClient,
+    cloud: crate::graph::Cloud,
+) -> Result<crate::model::usage::UsageReports, String> {
+    if cloud != crate::graph::Cloud::Global {
+        return Err(format!(
+            "Microsoft 365's usage reports exist only in the global cloud, not in {cloud:?}; back up mailboxes, OneDrive and SharePoint sites by their own tools"
+        ));
+    }
+    let reporter = ReadReporter::start("Reading the usage reports");
+    let read = crate::graph::reports::read_usage_reports(client).await;
+    reporter.finish();
+    read
+}
+
 pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let loaded = args.spec.as_deref().map(specfile::read).transpose()?;
     let mut spec = loaded.as_ref().map(|l| l.spec.clone()).unwrap_or_default();
@@ -95,6 +113,11 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let reporter = ReadReporter::start("Reading the tenant");
     let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     reporter.finish();
+    // The data the closure destroys, before any user is deleted (information for people).
+    let usage = match &state {
+        Ok(_) => Some(read_usage(&conn.client, args.target.auth.cloud).await),
+        Err(_) => None,
+    };
     let state = match state {
         Err(e) if crate::apply::tenant_gone(&e) => {
             return Err(CliError::msg(format!(
@@ -136,6 +159,17 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         String::new(),
         now_rfc3339(),
     )?;
+    if let Some(usage) = &usage {
+        let data = planner::data_report(
+            usage.as_ref().map_err(String::as_str),
+            &state,
+            spec.backup_confirmed,
+        );
+        if let Some(why) = &data.not_checked {
+            eprintln!("note: data at risk not checked: {why}");
+        }
+        plan.data = Some(data);
+    }
     // The plan holds what it needs: the tenant as read is no longer kept (memory at scale).
     drop(state);
     for b in plan.closure_blockers() {

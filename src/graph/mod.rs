@@ -9,6 +9,7 @@ mod error;
 mod export;
 pub mod pacing;
 mod read;
+pub mod reports;
 mod reread;
 
 pub use crate::protocol::auth::{AuthError, AuthKind, Bearer, Cloud, StaticToken, TokenProvider};

@@ -5,6 +5,7 @@
 
 mod entities;
 mod self_service;
+pub mod usage;
 
 pub use entities::*;
 pub use self_service::{is_self_service, self_service_sku, SelfServiceSku, SELF_SERVICE_SKUS};

@@ -3,11 +3,17 @@
 //! renderers and the applier. Knows nothing about files, YAML or HTTP.
 
 mod action;
+mod data;
+/// Units of the data views: bytes in binary units, counts with thousands separators.
+pub mod data_units {
+    pub use super::data::{bytes, thousands};
+}
 mod effects;
 mod fields;
 mod risk;
 
 pub use action::*;
+pub use data::{DataReport, DataTotal, SiteData, UserData, DATA_CHECK, DATA_REQUIREMENT};
 pub use effects::{Change, Effect, Scope};
 pub use fields::Fields;
 pub use risk::Blocker;
@@ -162,6 +168,9 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// The tenant-deletion pre-flight checklist as evaluated at planning time.
     pub preflight: Vec<Check>,
+    /// The data the closure destroys, from the usage reports (see [`DataReport`]); `None`
+    /// in plans made before closeout read them.
+    pub data: Option<DataReport>,
 }
 
 impl Plan {

@@ -146,11 +146,34 @@ impl Plan {
             );
         }
         if !out.is_empty() {
+            // What the usage reports counted (the plan's `data` section), then how to proceed.
+            if let Some(d) = &self.data {
+                out.push(match &d.not_checked {
+                    Some(why) => format!("Data at risk not checked: {why}."),
+                    None if !d.has_data() => "Microsoft 365's usage reports count no mailbox, OneDrive or SharePoint data.".to_string(),
+                    None => format!("Microsoft 365's usage reports count {}.", d.totals_line()),
+                });
+                out.extend(d.notes());
+            }
             out.push(
                 "Back up what must be kept (mailboxes, OneDrive, SharePoint sites) before applying."
                     .to_string(),
             );
         }
         out
+    }
+
+    /// Whether apply must have the administrator's confirmation of a backup before it deletes
+    /// users: the plan deletes users, and its `data` section counts data, could not read
+    /// the reports, or is missing (a plan made before closeout read them), and the closure
+    /// spec did not say `data: {backup_confirmed: true}`.
+    pub fn needs_backup_confirmation(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| a.kind == ActionKind::DeleteUser)
+            && self
+                .data
+                .as_ref()
+                .is_none_or(super::DataReport::needs_backup_confirmation)
     }
 }

@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use super::yaml;
 use crate::ident;
-use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Target, TenantRef};
+use crate::plan::{
+    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, SiteData, Target,
+    TenantRef, UserData,
+};
 
 /// The deepest nesting of a `before`/`after` value the reader follows.
 const MAX_VALUE_DEPTH: usize = 16;
@@ -610,6 +613,11 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         ));
     }
     drop(address_at);
+    let data = if r.peek("data:\n") {
+        Some(data_section(&mut r)?)
+    } else {
+        None
+    };
     if !r.at_end() {
         return Err(edited(
             r.pos,
@@ -626,10 +634,111 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
             target,
             actions,
             preflight,
+            data,
         },
         digest_hex,
         digest_span,
     })
+}
+
+/// A count field: `prefix` then digits.
+fn count_field(r: &mut Reader, prefix: &str) -> R<u64> {
+    let (raw, at) = r.raw_field(prefix)?;
+    raw.parse::<u64>().map_err(|_| {
+        edited(
+            at,
+            format!("`{}` is a count", prefix.trim().trim_end_matches(':')),
+        )
+    })
+}
+
+/// `  NAME: {count: N, bytes: N, items: N}`.
+fn data_total(r: &mut Reader, name: &str) -> R<DataTotal> {
+    let (raw, at) = r.raw_field(&format!("  {name}: "))?;
+    let bad = || edited(at, format!("`{name}` is {{count: N, bytes: N, items: N}}"));
+    let inner = raw
+        .strip_prefix("{count: ")
+        .and_then(|x| x.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let mut parts = inner.split(", ");
+    let count = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let bytes = parts
+        .next()
+        .and_then(|p| p.strip_prefix("bytes: "))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(bad)?;
+    let items = parts
+        .next()
+        .and_then(|p| p.strip_prefix("items: "))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(bad)?;
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(DataTotal {
+        count,
+        bytes,
+        items,
+    })
+}
+
+/// The `data` section, compared byte for byte with what the writer gives for it.
+fn data_section(r: &mut Reader) -> R<DataReport> {
+    let start = r.pos;
+    r.exact("data:")?;
+    let backup_confirmed = r.bool_field("  backup_confirmed: ")?;
+    let not_checked = if r.peek("  not_checked: ") {
+        Some(r.string_field("  not_checked: ")?.0)
+    } else {
+        None
+    };
+    let (report_refresh_date, _) = r.string_field("  report_refresh_date: ")?;
+    let names_concealed = r.bool_field("  names_concealed: ")?;
+    let mailboxes = data_total(r, "mailboxes")?;
+    let onedrive = data_total(r, "onedrive")?;
+    let sites = data_total(r, "sites")?;
+    let mut users = Vec::new();
+    if r.peek("  users: []\n") {
+        r.exact("  users: []")?;
+    } else {
+        r.exact("  users:")?;
+        while r.peek("  - user_principal_name: ") {
+            users.push(UserData {
+                user_principal_name: r.string_field("  - user_principal_name: ")?.0,
+                id: r.string_field("    id: ")?.0,
+                mailbox_bytes: count_field(r, "    mailbox_bytes: ")?,
+                mailbox_items: count_field(r, "    mailbox_items: ")?,
+                onedrive_bytes: count_field(r, "    onedrive_bytes: ")?,
+                onedrive_files: count_field(r, "    onedrive_files: ")?,
+            });
+        }
+    }
+    let mut site_list = Vec::new();
+    if r.peek("  site_list: []\n") {
+        r.exact("  site_list: []")?;
+    } else {
+        r.exact("  site_list:")?;
+        while r.peek("  - url: ") {
+            site_list.push(SiteData {
+                url: r.string_field("  - url: ")?.0,
+                bytes: count_field(r, "    bytes: ")?,
+                files: count_field(r, "    files: ")?,
+            });
+        }
+    }
+    let d = DataReport {
+        backup_confirmed,
+        not_checked,
+        report_refresh_date,
+        names_concealed,
+        mailboxes,
+        onedrive,
+        sites,
+        users,
+        site_list,
+    };
+    r.check(start, |o| yaml::write_data(o, &d))?;
+    Ok(d)
 }
 
 /// One action (index `i`) and the offset of its address.

@@ -128,6 +128,35 @@ fn random_tenant_text_in_every_field_reads_back() {
                 serde_json::json!([t(&mut rng), {"k": t(&mut rng), "n": [1, [], {}]}, null]),
             );
         }
+        // The data section: tenant text in names, URLs and reasons, any counts.
+        p.data = Some(crate::plan::DataReport {
+            backup_confirmed: rng.random(),
+            not_checked: rng.random::<bool>().then(|| t(&mut rng)),
+            report_refresh_date: t(&mut rng),
+            names_concealed: rng.random(),
+            mailboxes: crate::plan::DataTotal {
+                count: rng.random(),
+                bytes: rng.random(),
+                items: rng.random(),
+            },
+            users: (0..rng.random_range(0..3))
+                .map(|_| crate::plan::UserData {
+                    user_principal_name: t(&mut rng),
+                    id: t(&mut rng),
+                    mailbox_bytes: rng.random(),
+                    onedrive_files: rng.random(),
+                    ..Default::default()
+                })
+                .collect(),
+            site_list: (0..rng.random_range(0..3))
+                .map(|_| crate::plan::SiteData {
+                    url: t(&mut rng),
+                    bytes: u64::MAX,
+                    files: 0,
+                })
+                .collect(),
+            ..Default::default()
+        });
         let bytes = seal(&mut p);
         let back = parse(Path::new("random.plan.yaml"), &bytes)
             .unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
@@ -244,4 +273,51 @@ fn forged_lists_with_an_entry_twice_or_out_of_order_are_refused() {
         refused(&p, &format!("keep[{i}] roles out of order"));
     }
     assert!(tried > 10, "the sample plan has actions with prerequisites");
+}
+
+/// The data section reads back byte for byte; a changed figure is refused (the header
+/// comment states it, the digest covers it), a changed layout as an edit (the reader writes
+/// the section again and compares).
+#[test]
+fn the_data_section_reads_back_and_forgeries_are_refused() {
+    let bytes = include_bytes!("../../plans/fabrikam.plan.yaml");
+    let plan = parse(Path::new("fabrikam.plan.yaml"), bytes).expect("reads");
+    let data = plan.data.as_ref().expect("fabrikam counts data");
+    assert_eq!(data.mailboxes.count, 5);
+    assert!(!data.users.is_empty());
+    assert_eq!(to_bytes(&plan), bytes.to_vec());
+    let text = std::str::from_utf8(bytes).unwrap();
+    let at = text.find("\ndata:\n").expect("a data section") + 1;
+    for (from, to, layout) in [
+        (
+            "  backup_confirmed: false\n",
+            "  backup_confirmed: true\n",
+            false,
+        ),
+        ("{count: 5,", "{count: 6,", false),
+        (
+            "  names_concealed: false\n",
+            "  names_concealed: no\n",
+            true,
+        ),
+        ("{count: 5,", "{count:  5,", true),
+        ("    onedrive_files: 9120\n", "", true),
+        ("  site_list:\n", "  sites_list:\n", true),
+        ("  users:\n", "  users: []\n  users:\n", true),
+        (
+            "  backup_confirmed: false\n",
+            "  backup_confirmed: false\n  extra: 1\n",
+            true,
+        ),
+    ] {
+        let (head, tail) = text.split_at(at);
+        assert!(tail.contains(from), "{from:?}");
+        let forged = format!("{head}{}", tail.replacen(from, to, 1));
+        match parse(Path::new("forged.plan.yaml"), forged.as_bytes()) {
+            Err(PlanFileError::Edited { .. }) if layout => {}
+            // A figure also changes the header comment stating it: refused either way.
+            Err(PlanFileError::Tampered { .. } | PlanFileError::Edited { .. }) if !layout => {}
+            other => panic!("{from:?} -> {to:?}: {other:?}"),
+        }
+    }
 }

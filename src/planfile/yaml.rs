@@ -14,7 +14,10 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::input::is_hidden_or_control;
-use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Step, Target, TenantRef};
+use crate::plan::{
+    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, Step, Target,
+    TenantRef,
+};
 
 /// The plan-file format version this closeout reads and writes. Any change to the bytes the
 /// writer emits bumps it, so a file of another version is "unknown version", never "edited".
@@ -373,6 +376,58 @@ pub fn write_body_pieces(plan: &Plan, sink: &mut dyn FnMut(&str)) {
         &plan.actions,
         write_action,
     );
+    // The data the closure destroys: last, so that a staleness check can leave it out
+    // (it changes daily) by cutting the file at `data:`.
+    if let Some(d) = &plan.data {
+        write_data(&mut piece, d);
+        flush(&mut piece);
+    }
+}
+
+/// `name: {count: N, bytes: N, items: N}` at indent 2.
+pub fn write_data_total(out: &mut String, name: &str, t: &DataTotal) {
+    let _ = writeln!(
+        out,
+        "  {name}: {{count: {}, bytes: {}, items: {}}}",
+        t.count, t.bytes, t.items
+    );
+}
+
+/// The `data` section (the plan's [`DataReport`]).
+pub fn write_data(out: &mut String, d: &DataReport) {
+    out.push_str("data:\n");
+    raw_line(out, 2, "backup_confirmed", bool_str(d.backup_confirmed));
+    if let Some(why) = &d.not_checked {
+        line(out, 2, "not_checked", why);
+    }
+    line(out, 2, "report_refresh_date", &d.report_refresh_date);
+    raw_line(out, 2, "names_concealed", bool_str(d.names_concealed));
+    write_data_total(out, "mailboxes", &d.mailboxes);
+    write_data_total(out, "onedrive", &d.onedrive);
+    write_data_total(out, "sites", &d.sites);
+    out.push_str(if d.users.is_empty() {
+        "  users: []\n"
+    } else {
+        "  users:\n"
+    });
+    for u in &d.users {
+        line(out, 2, "- user_principal_name", &u.user_principal_name);
+        line(out, 4, "id", &u.id);
+        raw_line(out, 4, "mailbox_bytes", &u.mailbox_bytes.to_string());
+        raw_line(out, 4, "mailbox_items", &u.mailbox_items.to_string());
+        raw_line(out, 4, "onedrive_bytes", &u.onedrive_bytes.to_string());
+        raw_line(out, 4, "onedrive_files", &u.onedrive_files.to_string());
+    }
+    out.push_str(if d.site_list.is_empty() {
+        "  site_list: []\n"
+    } else {
+        "  site_list:\n"
+    });
+    for s in &d.site_list {
+        line(out, 2, "- url", &s.url);
+        raw_line(out, 4, "bytes", &s.bytes.to_string());
+        raw_line(out, 4, "files", &s.files.to_string());
+    }
 }
 
 /// A list section (`keep`, `preflight`, `actions`): `key: []`, or `key:` and the items,

@@ -2,6 +2,7 @@
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
 mod dag;
+mod data;
 mod diff;
 mod preflight;
 mod self_service;
@@ -18,6 +19,7 @@ pub use diff::{
 pub mod dag_node {
     pub use super::dag::Node;
 }
+pub use data::data_report;
 pub use preflight::preflight;
 pub use self_service::{is_explained, self_service_products, unexplained_skus};
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
@@ -117,6 +119,7 @@ pub fn plan_as(
         target: spec.target(),
         actions,
         preflight: preflight(state, &spec_keep_ids(state, spec)),
+        data: None,
     })
 }
 

@@ -41,6 +41,10 @@ pub struct ClosureSpec {
     pub purge_recycle_bin: bool,
     pub applications: ApplicationPolicy,
     pub manual_actions: ManualActions,
+    /// `data: {backup_confirmed: true}`: the administrator declares the mailboxes, OneDrive
+    /// and SharePoint data are backed up (or not needed); recorded in the plan's `data`
+    /// section, it lets apply delete users without asking (default `false`).
+    pub backup_confirmed: bool,
 }
 
 impl Default for ClosureSpec {
@@ -50,6 +54,7 @@ impl Default for ClosureSpec {
             purge_recycle_bin: true,
             applications: ApplicationPolicy::Delete,
             manual_actions: ManualActions::default(),
+            backup_confirmed: false,
         }
     }
 }
@@ -82,6 +87,7 @@ impl ClosureSpec {
                 delete_subscriptions: t.delete_subscriptions,
                 delete_tenant: t.delete_tenant,
             },
+            backup_confirmed: plan.data.as_ref().is_some_and(|d| d.backup_confirmed),
         }
     }
 }

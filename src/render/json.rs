@@ -12,7 +12,7 @@ use super::view::{ActionView, PlanView};
 use crate::plan::Fields;
 
 /// Version of the JSON document's shape (`format_version`), `MAJOR.MINOR`.
-pub const JSON_FORMAT_VERSION: &str = "1.1";
+pub const JSON_FORMAT_VERSION: &str = "1.2";
 
 #[derive(Serialize)]
 struct Document<'v> {
@@ -29,6 +29,10 @@ struct Document<'v> {
     preflight: Vec<Check<'v>>,
     /// Since 1.1: what the plan's deletions take with them, and the advice to back up.
     data_at_risk: &'v [String],
+    /// Since 1.2: the usage reports' figures (the plan's `data` section); absent in plans
+    /// made before closeout read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'v crate::plan::DataReport>,
     /// Since 1.1: what still keeps the tenant once the plan is done (empty: it can close).
     cannot_close: Vec<Blocker<'v>>,
 }
@@ -189,6 +193,7 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
             })
             .collect(),
         data_at_risk: &view.data_at_risk,
+        data: view.data.as_ref(),
         cannot_close: view
             .blockers
             .iter()

@@ -180,6 +180,7 @@ pub fn render_plan_markdown(
         writeln!(out, "> {}", lines.join("\n>\n> "))?;
         writeln!(out)?;
     }
+    data_per_user(view, out)?;
     warnings(view, opts, out)?;
 
     for s in &view.steps {
@@ -292,9 +293,23 @@ pub fn render_plan_markdown(
             esc(c.name),
             match &c.not_checked {
                 Some(why) => format!("{}: not checked: {}", esc(c.requirement), esc(why)),
+                // An informational line states its finding (e.g. the data totals).
+                None if c.informational && !c.blocking.is_empty() => format!(
+                    "{}: {}",
+                    esc(c.requirement),
+                    c.blocking
+                        .iter()
+                        .map(|b| esc(b))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
                 None => esc(c.requirement).to_string(),
             },
-            dash_if_zero(c.blocking.len() + c.more)
+            dash_if_zero(if c.informational {
+                0
+            } else {
+                c.blocking.len() + c.more
+            })
         )?;
     }
     writeln!(
@@ -302,6 +317,52 @@ pub fn render_plan_markdown(
         "\nA ❌ is expected before apply: the plan removes what blocks, where an API can.\n"
     )?;
     footer(view, out)
+}
+
+/// The usage reports' figures per user and per site, folded (a reviewer opens them to see
+/// whose mailbox and which site the closure destroys); nothing when names are concealed.
+fn data_per_user(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
+    use crate::plan::data_units::{bytes, thousands};
+    let Some(d) = &view.data else {
+        return Ok(());
+    };
+    if !d.users.is_empty() {
+        writeln!(
+            out,
+            "<details><summary>Data per user ({})</summary>\n\n| User | Mailbox | Mail items | OneDrive | OneDrive files |\n|---|---:|---:|---:|---:|",
+            d.users.len()
+        )?;
+        for u in &d.users {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                code(&u.user_principal_name),
+                bytes(u.mailbox_bytes),
+                thousands(u.mailbox_items),
+                bytes(u.onedrive_bytes),
+                thousands(u.onedrive_files)
+            )?;
+        }
+        writeln!(out, "\n</details>\n")?;
+    }
+    if !d.site_list.is_empty() {
+        writeln!(
+            out,
+            "<details><summary>SharePoint sites ({})</summary>\n\n| Site | Storage | Files |\n|---|---:|---:|",
+            d.site_list.len()
+        )?;
+        for site in &d.site_list {
+            writeln!(
+                out,
+                "| {} | {} | {} |",
+                code(&site.url),
+                bytes(site.bytes),
+                thousands(site.files)
+            )?;
+        }
+        writeln!(out, "\n</details>\n")?;
+    }
+    Ok(())
 }
 
 /// Warnings of automated actions (manual ones carry theirs in the task list), grouped by

@@ -33,6 +33,9 @@ pub struct PlanView<'a> {
     /// What the plan destroys beyond its objects, and the advice to back up first
     /// ([`Plan::data_at_risk`]).
     pub data_at_risk: Vec<String>,
+    /// The plan's `data` section (usage report figures), user names and site URLs redacted
+    /// when asked.
+    pub data: Option<crate::plan::DataReport>,
     /// What still keeps the tenant once the plan is done ([`Plan::closure_blockers`]).
     pub blockers: Vec<crate::plan::Blocker>,
 }
@@ -175,10 +178,38 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
                 not_checked: c.not_checked.as_deref().map(|w| maybe_text(r, w)),
                 informational: c.informational,
             })
+            .chain(plan.data.as_ref().map(|d| {
+                // The informational line of the data the closure destroys, from `data`.
+                let c = d.check();
+                CheckView {
+                    name: crate::plan::DATA_CHECK,
+                    passed: c.passed,
+                    requirement: crate::plan::DATA_REQUIREMENT,
+                    blocking: c.blocking.into_iter().map(Cow::Owned).collect(),
+                    more: 0,
+                    not_checked: c.not_checked.map(|w| match r {
+                        Some(r) => Cow::Owned(r.text(&w).into_owned()),
+                        None => Cow::Owned(w),
+                    }),
+                    informational: true,
+                }
+            }))
             .collect(),
         summary: plan.summary(),
         redacted: r.is_some(),
         data_at_risk: plan.data_at_risk(),
+        data: plan.data.as_ref().map(|d| {
+            let mut d = d.clone();
+            if let Some(r) = r {
+                for u in &mut d.users {
+                    u.user_principal_name = r.token(&u.user_principal_name);
+                }
+                for s in &mut d.site_list {
+                    s.url = r.token(&s.url);
+                }
+            }
+            d
+        }),
         blockers: plan.closure_blockers(),
     }
 }

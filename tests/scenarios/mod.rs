@@ -1,4 +1,5 @@
 mod closure;
+mod data_at_risk;
 mod guidance;
 mod hostile;
 mod hostile_text;
