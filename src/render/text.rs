@@ -235,6 +235,37 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
         for line in &view.data_at_risk {
             writeln!(out, "  {line}")?;
         }
+        // Per user (the largest first), as many as the view's limit unless --full.
+        if let Some(data) = &view.data {
+            use crate::plan::data_units::{bytes, thousands};
+            let mut users: Vec<_> = data.users.iter().collect();
+            users.sort_by_key(|u| {
+                std::cmp::Reverse(u.mailbox_bytes.saturating_add(u.onedrive_bytes))
+            });
+            let shown = if opts.full {
+                users.len()
+            } else {
+                opts.limit.min(users.len())
+            };
+            for u in &users[..shown] {
+                writeln!(
+                    out,
+                    "    {}: mailbox {} ({} items), OneDrive {} ({} files)",
+                    Safe(&u.user_principal_name),
+                    bytes(u.mailbox_bytes),
+                    thousands(u.mailbox_items),
+                    bytes(u.onedrive_bytes),
+                    thousands(u.onedrive_files)
+                )?;
+            }
+            if shown < users.len() {
+                writeln!(
+                    out,
+                    "    {d}... and {} more users with data (--full){d:#}",
+                    users.len() - shown
+                )?;
+            }
+        }
     }
     writeln!(out)?;
     writeln!(out, "{b}{}{b:#}", view.summary.line())?;
