@@ -81,7 +81,9 @@ pub struct Snapshot {
     /// Azure Resource Manager's side (graph-sim's own section, `docs/snapshot-format.md`):
     /// subscriptions with their role assignments and resource groups, and role
     /// assignments at root scope `/`.
-    #[serde(default, skip_serializing_if = "crate::arm::AzureSection::is_empty")]
+    /// Absent: a tenant without Azure whose simulated app holds Reader at root scope `/`
+    /// ([`crate::arm::AzureSection::absent`]), so closeout can prove there is none.
+    #[serde(default = "crate::arm::AzureSection::absent")]
     pub azure_subscriptions: crate::arm::AzureSection,
     /// Top-level keys this crate does not know; kept and written back unchanged.
     #[serde(flatten)]

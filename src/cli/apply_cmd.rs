@@ -375,10 +375,12 @@ async fn run_polling(
     loop {
         let client = conn.client.clone().with_cancellation(cancel.clone());
         let me = conn.signed_in_app.clone();
+        let arm = conn.arm.clone();
         let code = run_connected(
             args,
             plan,
             &client,
+            &arm,
             me.as_deref(),
             &mut confirmed,
             state,
@@ -423,6 +425,7 @@ async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
     client: &GraphClient,
+    arm: &crate::arm::ArmClient,
     signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
@@ -431,7 +434,10 @@ async fn run_connected(
     let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
     let live = match read_tenant(client, &keep, &()).await {
-        Ok(s) => s,
+        Ok(mut s) => {
+            super::connect::read_azure(arm, plan.target.azure_subscriptions, &mut s).await;
+            s
+        }
         Err(e) if tenant_gone(&e) || own_app_gone(plan, signed_in_app, &e) => {
             if json {
                 print_json(&report_json(plan, None, &[], "complete", 0));
@@ -541,6 +547,7 @@ async fn run_connected(
         states: check.states,
         journal: Some((journal, earlier)),
         cancel: cancel.clone(),
+        arm: Some(arm.clone()),
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),
@@ -560,7 +567,10 @@ async fn run_connected(
     });
     let checklist = if tenant_waits && !report.interrupted {
         match read_tenant(client, &keep, &()).await {
-            Ok(now) => Some(preflight(&now, &keep)),
+            Ok(mut now) => {
+                super::connect::read_azure(arm, plan.target.azure_subscriptions, &mut now).await;
+                Some(preflight(&now, &keep))
+            }
             Err(e) if tenant_gone(&e) => None,
             Err(e) => return Err(e.into()),
         }

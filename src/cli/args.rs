@@ -398,6 +398,35 @@ pub enum SimCommand {
         after_help = "Example:\n  closeout sim delete-tenant --simulate examples/tenants/contoso.yaml"
     )]
     DeleteTenant(SimTarget),
+    /// Azure portal: cancel an Azure subscription (Subscriptions > Cancel subscription),
+    /// resource groups or not.
+    #[command(
+        after_help = "Example:\n  closeout sim cancel-azure-subscription <subscription id> --simulate examples/tenants/azure.yaml"
+    )]
+    CancelAzureSubscription(SimObject),
+    /// Azure portal: delete a cancelled Azure subscription that holds no resource groups.
+    #[command(
+        after_help = "Example:\n  closeout sim delete-azure-subscription <subscription id> --simulate examples/tenants/azure.yaml"
+    )]
+    DeleteAzureSubscription(SimObject),
+    /// Azure portal: delete a resource group of an Azure subscription.
+    #[command(
+        after_help = "Example:\n  closeout sim delete-azure-resource-group <subscription id> <name> --simulate examples/tenants/azure.yaml"
+    )]
+    DeleteAzureResourceGroup(SimResourceGroup),
+}
+
+#[derive(Debug, Args)]
+pub struct SimResourceGroup {
+    /// The Azure subscription's id.
+    pub id: String,
+    /// The resource group's name.
+    pub name: String,
+    /// The snapshot the simulated tenant was started from.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub simulate: PathBuf,
+    #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -411,7 +440,7 @@ pub struct SimTarget {
 
 #[derive(Debug, Args)]
 pub struct SimObject {
-    /// The subscription's id (companySubscription id).
+    /// The subscription's id (companySubscription id, or an Azure subscription's id).
     pub id: String,
     /// The snapshot the simulated tenant was started from.
     #[arg(long, value_name = "SNAPSHOT")]

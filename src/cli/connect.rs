@@ -312,3 +312,22 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         signed_in_app,
     })
 }
+
+/// Reads the tenant's Azure subscriptions into `state` through `arm`, as `policy` (the
+/// closure spec's, or the plan's `azure_subscriptions`) asks: not at all when the
+/// administrator declared there are none. Never fails: what ARM would not tell is
+/// recorded for the checklist ("not checked: ...").
+pub async fn read_azure(
+    arm: &crate::arm::ArmClient,
+    policy: crate::plan::AzurePolicy,
+    state: &mut crate::model::TenantState,
+) {
+    state.azure = if policy == crate::plan::AzurePolicy::None {
+        crate::model::AzureState {
+            read: crate::model::AzureRead::DeclaredNone,
+            subscriptions: Vec::new(),
+        }
+    } else {
+        crate::arm::read_azure(arm, &state.organization.id).await
+    };
+}

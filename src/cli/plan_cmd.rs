@@ -95,7 +95,10 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let token = conn.client.access_token().await.ok();
     let signed_in_app = conn.signed_in_app.clone();
     let reporter = ReadReporter::start("Reading the tenant");
-    let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
+    let mut state = read_tenant(&conn.client, &spec.keep, &reporter).await;
+    if let Ok(s) = state.as_mut() {
+        super::connect::read_azure(&conn.arm, spec.azure_subscriptions, s).await;
+    }
     reporter.finish();
     conn.close().await;
     let state = match state {

@@ -97,11 +97,21 @@ pub enum ActionKind {
     DeleteDomain,
     /// Manual: Entra admin center > Manage tenants > Delete.
     DeleteTenant,
+    /// `POST https://management.azure.com/subscriptions/{id}/providers/Microsoft.Subscription/cancel?api-version=2021-10-01`
+    /// (Azure Resource Manager): an Azure subscription the identity owns, without resource
+    /// groups, when the spec says `azure_subscriptions: cancel`.
+    CancelAzureSubscription,
+    /// Manual: cancel an Azure subscription in the Azure portal (closeout may not, or ARM
+    /// refuses: resource groups, no Owner).
+    CancelAzureSubscriptionInPortal,
+    /// Manual: delete a cancelled (`Disabled`) Azure subscription in the Azure portal, or
+    /// wait until Microsoft deletes it; verified by reading ARM.
+    DeleteAzureSubscription,
 }
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 16] = {
+    pub const ALL: [ActionKind; 19] = {
         use ActionKind::*;
         [
             DisableDirectorySync,
@@ -120,6 +130,9 @@ impl ActionKind {
             SetDefaultDomain,
             DeleteDomain,
             DeleteTenant,
+            CancelAzureSubscription,
+            CancelAzureSubscriptionInPortal,
+            DeleteAzureSubscription,
         ]
     };
 
@@ -162,8 +175,10 @@ impl ActionKind {
         use ActionKind::*;
         match self {
             DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
-            CancelSubscription => Step::CancelSubscriptions,
-            DeleteSubscription => Step::DeleteSubscriptions,
+            CancelSubscription | CancelAzureSubscription | CancelAzureSubscriptionInPortal => {
+                Step::CancelSubscriptions
+            }
+            DeleteSubscription | DeleteAzureSubscription => Step::DeleteSubscriptions,
             DisableSecurityDefaults | DisableConditionalAccessPolicy | DisablePerUserMfa => {
                 Step::Mfa
             }
@@ -185,6 +200,8 @@ impl ActionKind {
             ActionKind::CancelSubscription
                 | ActionKind::DeleteSubscription
                 | ActionKind::DeleteTenant
+                | ActionKind::CancelAzureSubscriptionInPortal
+                | ActionKind::DeleteAzureSubscription
         )
     }
 
@@ -208,6 +225,9 @@ impl ActionKind {
             SetDefaultDomain => "set_default_domain",
             DeleteDomain => "delete_domain",
             DeleteTenant => "delete_tenant",
+            CancelAzureSubscription => "cancel_azure_subscription",
+            CancelAzureSubscriptionInPortal => "cancel_azure_subscription_in_portal",
+            DeleteAzureSubscription => "delete_azure_subscription",
         }
     }
 
@@ -231,6 +251,9 @@ impl ActionKind {
             SetDefaultDomain => "make the initial domain the default",
             DeleteDomain => "remove domain",
             DeleteTenant => "delete the tenant",
+            CancelAzureSubscription => "cancel Azure subscription",
+            CancelAzureSubscriptionInPortal => "cancel Azure subscription in the Azure portal",
+            DeleteAzureSubscription => "delete Azure subscription",
         }
     }
 

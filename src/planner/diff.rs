@@ -217,6 +217,9 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> 
         ActionKind::DeleteTenant => {
             same(&state.organization.id).then(|| fields([("exists", json!(true))]))
         }
+        ActionKind::CancelAzureSubscription
+        | ActionKind::CancelAzureSubscriptionInPortal
+        | ActionKind::DeleteAzureSubscription => super::azure::azure_object_fields(state, kind, id),
     }
 }
 
@@ -388,6 +391,9 @@ pub fn actions_except(
         }
         out.push(d);
     }
+
+    // Steps 2 and 3 for Azure subscriptions (Azure Resource Manager).
+    super::azure::actions(state, spec, &mut out);
 
     // Step 4: multifactor authentication.
     if state.security_defaults.is_enabled {

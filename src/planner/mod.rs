@@ -1,6 +1,7 @@
 //! Computes the closure plan from a tenant's state and the closure spec: the target
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
+mod azure;
 mod dag;
 mod diff;
 mod preflight;
@@ -17,6 +18,9 @@ pub use diff::{
 pub mod dag_node {
     pub use super::dag::Node;
 }
+pub use azure::{
+    azure_cancel_fields, azure_delete_fields, azure_object_fields, AZURE_PORTAL_SUBSCRIPTIONS,
+};
 pub use preflight::preflight;
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
 

@@ -41,6 +41,8 @@ pub struct ClosureSpec {
     pub purge_recycle_bin: bool,
     pub applications: ApplicationPolicy,
     pub manual_actions: ManualActions,
+    /// `azure_subscriptions`: manual (default), cancel, or none (declared).
+    pub azure_subscriptions: crate::plan::AzurePolicy,
 }
 
 impl Default for ClosureSpec {
@@ -50,6 +52,7 @@ impl Default for ClosureSpec {
             purge_recycle_bin: true,
             applications: ApplicationPolicy::Delete,
             manual_actions: ManualActions::default(),
+            azure_subscriptions: crate::plan::AzurePolicy::Manual,
         }
     }
 }
@@ -63,6 +66,7 @@ impl ClosureSpec {
             cancel_subscriptions: self.manual_actions.cancel_subscriptions,
             delete_subscriptions: self.manual_actions.delete_subscriptions,
             delete_tenant: self.manual_actions.delete_tenant,
+            azure_subscriptions: self.azure_subscriptions,
         }
     }
 
@@ -82,6 +86,7 @@ impl ClosureSpec {
                 delete_subscriptions: t.delete_subscriptions,
                 delete_tenant: t.delete_tenant,
             },
+            azure_subscriptions: t.azure_subscriptions,
         }
     }
 }

@@ -106,6 +106,8 @@ impl Sandbox {
             .env("CLOSEOUT_STATE_DIR", self.dir.path().join("state"))
             .env_remove("CLOSEOUT_ACCESS_TOKEN")
             .env_remove("CLOSEOUT_GRAPH_URL")
+            .env_remove("CLOSEOUT_ARM_ACCESS_TOKEN")
+            .env_remove("CLOSEOUT_ARM_URL")
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null());
         for (k, v) in env {

@@ -141,9 +141,19 @@ pub struct AzureSection {
 }
 
 impl AzureSection {
-    /// `true` when the section holds nothing (it is then not written back).
-    pub fn is_empty(&self) -> bool {
-        self.root_role_assignments.is_empty() && self.subscriptions.is_empty()
+    /// What a snapshot without the section means: no Azure subscription, and the simulated
+    /// app holds Reader at root scope `/` (so the absence is provable, as for a tenant whose
+    /// administrator granted closeout's app Reader at `/`). A snapshot that wants the app
+    /// blind writes `azureSubscriptions: {rootRoleAssignments: []}`.
+    pub fn absent() -> AzureSection {
+        AzureSection {
+            root_role_assignments: vec![RoleAssignment {
+                role: "Reader".into(),
+                principal_id: default_principal(),
+                condition: None,
+            }],
+            subscriptions: Vec::new(),
+        }
     }
 
     fn find(&self, id: &str) -> Option<&AzureSubscription> {
@@ -421,11 +431,12 @@ impl AzureSection {
     /// ARM's or the portal's cancel: active -> `Disabled`, with the time recorded.
     /// The portal cancels with resources present (it warns instead: Azure/azure-rest-api-specs#9042).
     pub(crate) fn cancel(&mut self, id: &str, at: &str) -> Result<(), String> {
-        let s = self
-            .find_mut(id)
-            .ok_or_else(|| format!("Azure subscription {id} not found"))?;
+        let s = self.find_mut(id).ok_or_else(|| "not found".to_string())?;
         if !s.is_active() {
-            return Err(format!("Azure subscription {id} is {}; only an active (Enabled, Warned, PastDue) subscription can be cancelled", s.state));
+            return Err(format!(
+                "is {}; only an active (Enabled, Warned, PastDue) subscription can be cancelled",
+                s.state
+            ));
         }
         s.state = "Disabled".into();
         s.cancelled_date_time = Some(at.to_string());
@@ -436,18 +447,13 @@ impl AzureSection {
     /// only a cancelled one whose resources are all removed
     /// (<https://learn.microsoft.com/azure/cost-management-billing/manage/cancel-azure-subscription#delete-subscriptions>).
     pub(crate) fn delete(&mut self, id: &str) -> Result<(), String> {
-        let s = self
-            .find_mut(id)
-            .ok_or_else(|| format!("Azure subscription {id} not found"))?;
+        let s = self.find_mut(id).ok_or_else(|| "not found".to_string())?;
         if s.state != "Disabled" {
-            return Err(format!(
-                "Azure subscription {id} is {}; cancel it before deleting it",
-                s.state
-            ));
+            return Err(format!("is {}; cancel it before deleting it", s.state));
         }
         if !s.resource_groups.is_empty() {
             return Err(format!(
-                "Azure subscription {id} still holds resource groups ({}); delete every resource before deleting the subscription",
+                "still holds resource groups ({}); delete every resource before deleting the subscription",
                 s.resource_groups.join(", ")
             ));
         }
@@ -457,15 +463,11 @@ impl AzureSection {
 
     /// The portal deletes a resource group of a subscription.
     pub(crate) fn delete_resource_group(&mut self, id: &str, name: &str) -> Result<(), String> {
-        let s = self
-            .find_mut(id)
-            .ok_or_else(|| format!("Azure subscription {id} not found"))?;
+        let s = self.find_mut(id).ok_or_else(|| "not found".to_string())?;
         let before = s.resource_groups.len();
         s.resource_groups.retain(|g| !g.eq_ignore_ascii_case(name));
         if s.resource_groups.len() == before {
-            return Err(format!(
-                "Azure subscription {id} has no resource group {name}"
-            ));
+            return Err(format!("has no resource group {name}"));
         }
         Ok(())
     }
