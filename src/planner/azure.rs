@@ -36,22 +36,33 @@ pub fn azure_delete_fields(s: &AzureSubscription) -> Fields {
 }
 
 /// The live fields of Azure subscription `id` for an action of `kind`, as the planner
-/// records them. A subscription ARM no longer lists counts as `Deleted` only when the
-/// identity holds Reader at root scope (it would see it otherwise); `None` when ARM was
-/// not read or the identity might merely have lost sight of it.
+/// records them; `None` when ARM no longer lists it (deleted, which the plan's delete
+/// action declares). When ARM could not be read at all, the state is shown as unknown, so
+/// the drift check refuses the plan instead of taking every subscription for gone.
 pub fn azure_object_fields(state: &TenantState, kind: ActionKind, id: &str) -> Option<Fields> {
-    let found = state.azure.subscription(id);
-    match (found, &state.azure.read) {
-        (Some(s), _) if kind == ActionKind::DeleteAzureSubscription => Some(azure_delete_fields(s)),
-        (Some(s), _) => Some(azure_cancel_fields(s)),
-        (
-            None,
-            AzureRead::Read {
-                root_reader: true, ..
-            },
-        ) => Some([("state", json!("Deleted"))].into_iter().collect()),
-        (None, _) => None,
+    if !state.azure.was_read() {
+        let why = match &state.azure.read {
+            AzureRead::Unreadable(why) => why.clone(),
+            AzureRead::DeclaredNone => "azure_subscriptions: none".to_string(),
+            _ => "not read".to_string(),
+        };
+        return Some(
+            [(
+                "state",
+                json!(format!(
+                    "unknown: Azure Resource Manager could not be read ({why})"
+                )),
+            )]
+            .into_iter()
+            .collect(),
+        );
     }
+    let s = state.azure.subscription(id)?;
+    Some(if kind == ActionKind::DeleteAzureSubscription {
+        azure_delete_fields(s)
+    } else {
+        azure_cancel_fields(s)
+    })
 }
 
 fn label(s: &AzureSubscription) -> String {

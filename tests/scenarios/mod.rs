@@ -1,3 +1,4 @@
+mod azure;
 mod closure;
 mod guidance;
 mod hostile;
