@@ -36,6 +36,10 @@ pub struct TokenClaims {
     /// role assignments name as `principalId`.
     #[serde(default)]
     pub oid: Option<String>,
+    /// Whom the token is for (`https://graph.microsoft.com`, `https://management.azure.com`);
+    /// kept as JSON so that an unusual shape never spoils the other claims.
+    #[serde(default)]
+    pub aud: Option<serde_json::Value>,
 }
 
 impl TokenClaims {

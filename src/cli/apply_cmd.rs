@@ -344,6 +344,11 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         conn.close().await;
         return Err(CliError::msg(refusal));
     }
+    let arm_access = crate::permissions::check_arm(&plan, conn.arm.as_ref()).await;
+    if let Some(refusal) = arm_access.refusal() {
+        conn.close().await;
+        return Err(CliError::msg(refusal));
+    }
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
     drop(held);
@@ -380,7 +385,7 @@ async fn run_polling(
             args,
             plan,
             &client,
-            &arm,
+            arm.as_ref(),
             me.as_deref(),
             &mut confirmed,
             state,
@@ -425,7 +430,7 @@ async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
     client: &GraphClient,
-    arm: &crate::arm::ArmClient,
+    arm: Option<&crate::arm::ArmClient>,
     signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
@@ -547,7 +552,7 @@ async fn run_connected(
         states: check.states,
         journal: Some((journal, earlier)),
         cancel: cancel.clone(),
-        arm: Some(arm.clone()),
+        arm: arm.cloned(),
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),

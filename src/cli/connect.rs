@@ -16,8 +16,9 @@ use crate::graph::{ClientOptions, GraphClient, GraphError, PacingConfig, StaticT
 pub struct Connection {
     pub client: GraphClient,
     /// Azure Resource Manager, on the same credential (its own token and service root:
-    /// `--arm-url`, else the `--cloud`'s).
-    pub arm: crate::arm::ArmClient,
+    /// `--arm-url`, else the `--cloud`'s); `None` when `--graph-url` names a stand-in and
+    /// `--arm-url` does not (closeout then never contacts the cloud's real ARM beside it).
+    pub arm: Option<crate::arm::ArmClient>,
     sim: Option<graph_sim::SimServer>,
     /// `true` when the tenant is simulated (nothing irreversible can happen).
     pub simulated: bool,
@@ -255,7 +256,7 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         let arm = crate::arm::ArmClient::new(&sim.base_url(), tokens, arm_options(target))?;
         return Ok(Connection {
             client,
-            arm,
+            arm: Some(arm),
             sim: Some(sim),
             simulated: true,
             // A rehearsal of a closure signed in as an app names it with --client-id.
@@ -296,12 +297,18 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             .map(|c| c.trim().to_ascii_lowercase())
             .filter(|c| !c.is_empty())
     });
-    let arm_url = target
-        .arm_url
-        .clone()
-        .unwrap_or_else(|| a.cloud.arm_url().to_string());
-    let arm = crate::arm::ArmClient::new(&arm_url, tokens.clone(), arm_options(target))?
-        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
+    let arm_url = match (&target.arm_url, &target.graph_url) {
+        (Some(u), _) => Some(u.clone()),
+        (None, None) => Some(a.cloud.arm_url().to_string()),
+        (None, Some(_)) => None,
+    };
+    let arm = match arm_url {
+        Some(u) => Some(
+            crate::arm::ArmClient::new(&u, tokens.clone(), arm_options(target))?
+                .with_wait_reporter(Arc::new(super::waits::StderrWaits)),
+        ),
+        None => None,
+    };
     let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits));
     Ok(Connection {
@@ -318,7 +325,7 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
 /// administrator declared there are none. Never fails: what ARM would not tell is
 /// recorded for the checklist ("not checked: ...").
 pub async fn read_azure(
-    arm: &crate::arm::ArmClient,
+    arm: Option<&crate::arm::ArmClient>,
     policy: crate::plan::AzurePolicy,
     state: &mut crate::model::TenantState,
 ) {
@@ -327,7 +334,14 @@ pub async fn read_azure(
             read: crate::model::AzureRead::DeclaredNone,
             subscriptions: Vec::new(),
         }
-    } else {
+    } else if let Some(arm) = arm {
         crate::arm::read_azure(arm, &state.organization.id).await
+    } else {
+        crate::model::AzureState {
+            read: crate::model::AzureRead::Unreadable(
+                "--graph-url names a Graph stand-in and --arm-url names none, so Azure Resource Manager was not contacted".into(),
+            ),
+            subscriptions: Vec::new(),
+        }
     };
 }

@@ -97,7 +97,7 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let reporter = ReadReporter::start("Reading the tenant");
     let mut state = read_tenant(&conn.client, &spec.keep, &reporter).await;
     if let Ok(s) = state.as_mut() {
-        super::connect::read_azure(&conn.arm, spec.azure_subscriptions, s).await;
+        super::connect::read_azure(conn.arm.as_ref(), spec.azure_subscriptions, s).await;
     }
     reporter.finish();
     conn.close().await;

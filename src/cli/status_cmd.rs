@@ -167,7 +167,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
         let mut read = read_tenant(&conn.client, &keep, &()).await;
         if let Ok(t) = read.as_mut() {
-            super::connect::read_azure(&conn.arm, plan.target.azure_subscriptions, t).await;
+            super::connect::read_azure(conn.arm.as_ref(), plan.target.azure_subscriptions, t).await;
         }
         conn.close().await;
         match read {

@@ -321,7 +321,7 @@ fn without_an_arm_token_the_line_is_not_checked_and_none_is_the_administrators_d
     let plan = sb.path("p.plan.yaml");
     let env = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
     let manual = spec(&sb, "manual");
-    // No ARM token, and the default ARM root (management.azure.com) is never contacted.
+    // A Graph stand-in without --arm-url: the cloud's real ARM is never contacted.
     let p = sb
         .closeout_env(
             &[
@@ -338,8 +338,37 @@ fn without_an_arm_token_the_line_is_not_checked_and_none_is_the_administrators_d
         .expect(0);
     let line = azure_line(&p.stdout);
     assert!(
+        line.contains("not checked") && line.contains("--arm-url"),
+        "{line}"
+    );
+    // An ARM root but no ARM token: nothing is sent to it.
+    let before = graph.log().len();
+    let p = sb
+        .closeout_env(
+            &[
+                "plan",
+                "--graph-url",
+                &graph.url(),
+                "--arm-url",
+                &graph.url(),
+                "--spec",
+                &manual,
+                "-o",
+                s(&plan),
+            ],
+            &env,
+        )
+        .expect(0);
+    let line = azure_line(&p.stdout);
+    assert!(
         line.contains("not checked") && line.contains("no Azure Resource Manager token"),
         "{line}"
+    );
+    assert!(
+        graph.log()[before..]
+            .iter()
+            .all(|e| !e.path.starts_with("/subscriptions") && !e.path.starts_with("/providers")),
+        "no ARM request without an ARM token"
     );
 
     let none = spec(&sb, "none");
@@ -368,4 +397,58 @@ fn without_an_arm_token_the_line_is_not_checked_and_none_is_the_administrators_d
         !text.contains("azure_subscription."),
         "no Azure action: {text}"
     );
+}
+
+#[test]
+fn apply_refuses_an_arm_cancel_without_an_arm_token_before_any_write() {
+    let graph = Sim::open(&tenant("azure"));
+    let sb = Sandbox::new();
+    let spec = spec(&sb, "cancel");
+    let plan = sb.path("p.plan.yaml");
+    let arm = arm_token();
+    let both = [
+        ("CLOSEOUT_ACCESS_TOKEN", crate::common::token()),
+        ("CLOSEOUT_ARM_ACCESS_TOKEN", arm.as_str()),
+    ];
+    let url = graph.url();
+    sb.closeout_env(
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--arm-url",
+            &url,
+            "--spec",
+            &spec,
+            "-o",
+            s(&plan),
+        ],
+        &both,
+    )
+    .expect(0);
+    assert!(std::fs::read_to_string(&plan)
+        .unwrap()
+        .contains(&format!("cancel_azure_subscription.{DEV}")));
+    let graph_only = [("CLOSEOUT_ACCESS_TOKEN", crate::common::token())];
+    let e = sb
+        .closeout_env(
+            &[
+                "apply",
+                s(&plan),
+                "--graph-url",
+                &url,
+                "--arm-url",
+                &url,
+                "--auto-approve",
+            ],
+            &graph_only,
+        )
+        .expect(1);
+    assert!(
+        e.stderr.contains("Azure Resource Manager token")
+            && e.stderr.contains("nothing was changed"),
+        "{}",
+        e.stderr
+    );
+    assert!(graph.writes().is_empty(), "{:?}", graph.writes());
 }
