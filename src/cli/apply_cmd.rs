@@ -384,8 +384,7 @@ async fn run_polling(
         let code = run_connected(
             args,
             plan,
-            &client,
-            arm.as_ref(),
+            (&client, arm.as_ref()),
             me.as_deref(),
             &mut confirmed,
             state,
@@ -429,8 +428,8 @@ async fn run_polling(
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    client: &GraphClient,
-    arm: Option<&crate::arm::ArmClient>,
+    // Graph, and Azure Resource Manager beside it.
+    (client, arm): (&GraphClient, Option<&crate::arm::ArmClient>),
     signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
