@@ -71,3 +71,50 @@ pub(super) async fn converge(
         },
     }
 }
+
+/// A pending deletion of an Azure subscription closeout cancelled at `cancelled_at`
+/// (RFC 3339) says from when the Azure portal allows deleting it: 7 days after the
+/// cancellation, 3 for free trial and pay-as-you-go
+/// (<https://learn.microsoft.com/entra/identity/users/directory-delete-howto>).
+pub(super) fn with_deletion_date(o: Outcome, cancelled_at: Option<&str>) -> Outcome {
+    use time::format_description::well_known::Rfc3339;
+    let (Outcome::Pending(why), Some(at)) = (&o, cancelled_at) else {
+        return o;
+    };
+    let Ok(t) = time::OffsetDateTime::parse(at, &Rfc3339) else {
+        return o;
+    };
+    let day = |d: i64| {
+        (t + time::Duration::days(d))
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
+    Outcome::Pending(format!(
+        "{why}. closeout cancelled it at {at}: the Azure portal allows deleting it from {} ({} for free trial and pay-as-you-go)",
+        day(7),
+        day(3)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deletion_date_is_seven_days_after_closeout_cancelled() {
+        let o = with_deletion_date(
+            Outcome::Pending("state is Disabled".into()),
+            Some("2026-12-01T10:00:00Z"),
+        );
+        assert_eq!(
+            o,
+            Outcome::Pending("state is Disabled. closeout cancelled it at 2026-12-01T10:00:00Z: the Azure portal allows deleting it from 2026-12-08T10:00:00Z (2026-12-04T10:00:00Z for free trial and pay-as-you-go)".into())
+        );
+        assert_eq!(
+            with_deletion_date(Outcome::Verified, Some("2026-12-01T10:00:00Z")),
+            Outcome::Verified
+        );
+        let unknown = Outcome::Pending("x".into());
+        assert_eq!(with_deletion_date(unknown.clone(), None), unknown);
+    }
+}

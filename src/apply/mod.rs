@@ -367,6 +367,25 @@ pub async fn apply(
                         finished_now.push_back((i, o));
                         continue;
                     }
+                    // When closeout itself cancelled this Azure subscription (an earlier
+                    // run's journal, or this run), a pending deletion says from when the
+                    // portal allows it; ARM gives no cancellation date.
+                    let cancelled_at = (action.kind
+                        == crate::plan::ActionKind::DeleteAzureSubscription)
+                        .then(|| {
+                            let cancel = crate::plan::Action::address_of(
+                                crate::plan::ActionKind::CancelAzureSubscription,
+                                &action.object_id,
+                            );
+                            earlier.done_at.get(&cancel).cloned().or_else(|| {
+                                plan.actions
+                                    .iter()
+                                    .position(|a| a.address == cancel)
+                                    .filter(|&j| outcome[j] == Some(Outcome::Done))
+                                    .map(|_| now_rfc3339())
+                            })
+                        })
+                        .flatten();
                     let client = client.clone();
                     let arm = arm.clone();
                     let live = Arc::clone(&live);
@@ -382,7 +401,8 @@ pub async fn apply(
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }
-                        (i, run_action(client, arm, live, action, journal).await)
+                        let o = run_action(client, arm, live, action, journal).await;
+                        (i, azure::with_deletion_date(o, cancelled_at.as_deref()))
                     });
                 }
             }

@@ -116,6 +116,28 @@ fn rehearsal_closes_the_azure_tenant_with_closeout_sim_playing_the_azure_portal(
         a.stdout
     );
     assert!(!a.stdout.contains("Manage tenants"), "{}", a.stdout);
+    // closeout cancelled Dev, so it knows from when the portal allows deleting it, in this
+    // run and (from the journal) in the next; of Legacy, cancelled before, it does not.
+    for run in [
+        a.stdout.clone(),
+        sb.closeout(&["apply", s(&plan), "--simulate", t])
+            .expect(3)
+            .stdout,
+    ] {
+        let dev = run
+            .lines()
+            .find(|l| l.contains(&format!("[delete_azure_subscription.{DEV}]")))
+            .unwrap_or_else(|| panic!("{run}"));
+        assert!(
+            dev.contains("closeout cancelled it at") && dev.contains("allows deleting it from"),
+            "{dev}"
+        );
+        let legacy = run
+            .lines()
+            .find(|l| l.contains(&format!("[delete_azure_subscription.{LEGACY}]")))
+            .unwrap_or_else(|| panic!("{run}"));
+        assert!(!legacy.contains("closeout cancelled it"), "{legacy}");
+    }
 
     // The administrator in the admin center and the Azure portal.
     for args in [
