@@ -187,6 +187,15 @@ pub(super) fn check(state: &TenantState) -> crate::plan::Check {
             )
         })
         .collect();
+    if !blocking.is_empty() {
+        // Known blockers fail the line whatever else is unknown.
+        let more = blocking
+            .len()
+            .saturating_sub(super::preflight::BLOCKING_LIST_LIMIT);
+        let mut b = blocking;
+        b.truncate(super::preflight::BLOCKING_LIST_LIMIT);
+        return Check::new(NAME, REQ, b, more);
+    }
     match &state.azure.read {
         AzureRead::DeclaredNone => Check::new(
             NAME,
@@ -197,13 +206,6 @@ pub(super) fn check(state: &TenantState) -> crate::plan::Check {
         AzureRead::NotRead => Check::not_checked(NAME, REQ, "Azure Resource Manager was not read"),
         AzureRead::Unreadable(why) => Check::not_checked(NAME, REQ, &format!("Azure Resource Manager could not be read: {why}")),
         AzureRead::Read { root_reader, why_incomplete } => {
-            if !blocking.is_empty() {
-                // Known blockers fail the line whatever else is unknown.
-                let more = blocking.len().saturating_sub(super::preflight::BLOCKING_LIST_LIMIT);
-                let mut b = blocking;
-                b.truncate(super::preflight::BLOCKING_LIST_LIMIT);
-                return Check::new(NAME, REQ, b, more);
-            }
             if *root_reader {
                 Check::new(NAME, REQ, Vec::new(), 0)
             } else {
@@ -215,6 +217,68 @@ pub(super) fn check(state: &TenantState) -> crate::plan::Check {
                         why_incomplete.as_deref().unwrap_or("the identity's root-scope role is unknown")
                     ),
                 )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AzureState;
+
+    /// Every way of reading ARM, with and without subscriptions: the line passes only
+    /// when ARM listed none to an identity with Reader at `/`, or the administrator
+    /// declared none; it is "not checked" whenever nothing is known to block but the list
+    /// cannot be proven complete.
+    #[test]
+    fn the_line_passes_only_on_proof_or_declaration() {
+        let reads = [
+            AzureRead::NotRead,
+            AzureRead::DeclaredNone,
+            AzureRead::Unreadable("403".into()),
+            AzureRead::Read {
+                root_reader: false,
+                why_incomplete: Some("no role at /".into()),
+            },
+            AzureRead::Read {
+                root_reader: false,
+                why_incomplete: None,
+            },
+            AzureRead::Read {
+                root_reader: true,
+                why_incomplete: None,
+            },
+        ];
+        for read in reads {
+            for n in 0..3 {
+                let subscriptions = (0..n)
+                    .map(|i| AzureSubscription {
+                        subscription_id: format!("00000000-0000-4000-8000-00000000000{i}"),
+                        state: ["Enabled", "Disabled", "PastDue"][i].into(),
+                        ..AzureSubscription::default()
+                    })
+                    .collect();
+                let state = TenantState {
+                    azure: AzureState {
+                        read: read.clone(),
+                        subscriptions,
+                    },
+                    ..TenantState::default()
+                };
+                let c = check(&state);
+                let proven = matches!(
+                    read,
+                    AzureRead::Read {
+                        root_reader: true,
+                        ..
+                    }
+                ) || read == AzureRead::DeclaredNone;
+                assert_eq!(c.passed, proven && n == 0, "{read:?} {n}");
+                assert!(c.blocks() != c.passed, "{read:?} {n}");
+                // Known blockers fail the line; without them, a list that proves nothing
+                // (or none at all) is "not checked".
+                assert_eq!(c.not_checked.is_some(), !proven && n == 0, "{read:?} {n}");
             }
         }
     }
