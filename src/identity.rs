@@ -34,6 +34,14 @@ pub struct TokenClaims {
     /// `app` for an application identity, `user` for a person.
     #[serde(default)]
     pub idtyp: Option<String>,
+    /// The object id of the signed-in principal (an app's service principal): whom Azure
+    /// role assignments name as `principalId`.
+    #[serde(default)]
+    pub oid: Option<String>,
+    /// Whom the token is for (`https://graph.microsoft.com`, `https://management.azure.com`);
+    /// kept as JSON so that an unusual shape never spoils the other claims.
+    #[serde(default)]
+    pub aud: Option<serde_json::Value>,
     /// Delegated scopes: present only in a token issued for a signed-in person.
     #[serde(default)]
     pub scp: Option<serde_json::Value>,

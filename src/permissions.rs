@@ -592,6 +592,57 @@ pub async fn check_client(plan: &Plan, client: &crate::graph::GraphClient) -> Ch
     check_claims(plan, &c)
 }
 
+/// The Azure Resource Manager side of the pre-check: a plan with `cancel_azure_subscription`
+/// actions needs a token for ARM (`aud` https://management.azure.com), and the identity
+/// must be Owner of each subscription. Azure roles are not in tokens: Owner was read from
+/// ARM's role assignments at plan time and is part of the action's `before`, so the drift
+/// check refuses the plan if it changed; here only the ARM token is checked.
+pub async fn check_arm(plan: &Plan, arm: Option<&crate::arm::ArmClient>) -> Check {
+    let cancels: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::CancelAzureSubscription)
+        .map(|a| a.object_id.as_str())
+        .collect();
+    let mut out = Check::default();
+    if cancels.is_empty() {
+        return out;
+    }
+    let need = format!(
+        "an Azure Resource Manager token (CLOSEOUT_ARM_ACCESS_TOKEN with --auth token, or a credential; and --arm-url beside --graph-url): needed for cancel_azure_subscription of {} subscription(s)",
+        cancels.len()
+    );
+    let Some(arm) = arm else {
+        out.missing.push(need);
+        return out;
+    };
+    match arm.access_token().await {
+        Err(_) => out.missing.push(need),
+        Ok(t) => {
+            let aud = crate::identity::decode_unverified(t.secret())
+                .and_then(|c| c.aud)
+                .and_then(|a| a.as_str().map(str::to_string));
+            if let Some(aud) = aud {
+                let arm_aud = aud.trim_end_matches('/').to_ascii_lowercase();
+                if !matches!(
+                    arm_aud.as_str(),
+                    "https://management.azure.com"
+                        | "https://management.core.windows.net"
+                        | "https://management.usgovcloudapi.net"
+                        | "https://management.core.usgovcloudapi.net"
+                        | "https://management.chinacloudapi.cn"
+                        | "https://management.core.chinacloudapi.cn"
+                ) {
+                    out.missing.push(format!(
+                        "an Azure Resource Manager token: the one given is for {aud}; needed for cancel_azure_subscription"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The README's "Graph permissions" table, rendered from [`NEEDS`].
 pub fn readme_table() -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();

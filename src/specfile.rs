@@ -38,6 +38,9 @@ struct SpecFile {
     applications: Applications,
     #[serde(default)]
     manual_actions: ManualFile,
+    /// `manual` (default), `cancel` or `none`.
+    #[serde(default)]
+    azure_subscriptions: crate::plan::AzurePolicy,
     #[serde(default)]
     data: DataFile,
 }
@@ -147,6 +150,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
             delete_subscriptions: file.manual_actions.delete_subscriptions,
             delete_tenant: file.manual_actions.delete_tenant,
         },
+        azure_subscriptions: file.azure_subscriptions,
         backup_confirmed: file.data.backup_confirmed,
     })
 }

@@ -98,7 +98,8 @@ TOP_LEVEL = {
     "deletedServicePrincipals": ("microsoft.graph.servicePrincipal", True),
     "domains": ("microsoft.graph.domain", True),
 }
-OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa", "usageReports")
+# azureSubscriptions is Azure Resource Manager's side, not Graph's (docs/snapshot-format.md).
+OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa", "usageReports", "azureSubscriptions")
 # Snapshot-format extensions that are not Graph properties: {collection: {extra keys}}.
 EXTENSIONS = {"directoryRoles": {"members"}}
 

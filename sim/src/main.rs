@@ -69,8 +69,13 @@ enum Command {
     /// the app's service principal) claims to decide what the caller may do.
     Token {
         /// Application permissions, comma-separated (e.g. User.Read.All,Domain.Read.All).
-        #[arg(long, value_delimiter = ',', required_unless_present = "all")]
+        #[arg(long, value_delimiter = ',', required_unless_present_any = ["all", "arm"])]
         app_roles: Vec<String>,
+        /// A token for Azure Resource Manager (`aud` https://management.azure.com), for
+        /// graph-sim's ARM routes and `CLOSEOUT_ARM_ACCESS_TOKEN`; Azure roles come from the
+        /// snapshot's `azureSubscriptions`, not from the token.
+        #[arg(long, conflicts_with_all = ["all", "app_roles", "directory_roles"])]
+        arm: bool,
         /// Every permission graph-sim checks and the Global Administrator role (for tests
         /// and benchmarks where permissions are not the subject).
         #[arg(long, conflicts_with_all = ["app_roles", "directory_roles"])]
@@ -306,6 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             app_id,
             tenant_id,
             lifetime,
+            arm,
         } => {
             let (app_roles, directory_roles) = if all {
                 (
@@ -345,6 +351,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     app_id,
                     tenant_id,
                     lifetime_s: lifetime,
+                    audience: if arm {
+                        graph_sim::token::ARM_AUDIENCES[0].to_string()
+                    } else {
+                        graph_sim::token::GRAPH_AUDIENCES[0].to_string()
+                    },
                 },
                 now,
             );

@@ -78,6 +78,13 @@ pub struct Snapshot {
     /// `GET /v1.0/domains`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub domains: Vec<Object>,
+    /// Azure Resource Manager's side (graph-sim's own section, `docs/snapshot-format.md`):
+    /// subscriptions with their role assignments and resource groups, and role
+    /// assignments at root scope `/`.
+    /// Absent: a tenant without Azure whose simulated app holds Reader at root scope `/`
+    /// ([`crate::arm::AzureSection::absent`]), so closeout can prove there is none.
+    #[serde(default = "crate::arm::AzureSection::absent")]
+    pub azure_subscriptions: crate::arm::AzureSection,
     /// Top-level keys this crate does not know; kept and written back unchanged.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,

@@ -146,14 +146,26 @@ async fn purge(client: &GraphClient, id: &str, active_path: &str) -> Result<Outc
     ))))
 }
 
-/// Checks and converges one action. `state` is the tenant as read at the start of the apply.
+/// Checks and converges one action. `state` is the tenant as read at the start of the apply;
+/// `arm` is Azure Resource Manager, for the Azure subscription kinds.
 pub async fn converge(
     client: &GraphClient,
+    arm: Option<&crate::arm::ArmClient>,
     state: &TenantState,
     a: &Action,
 ) -> Result<Outcome, GraphError> {
     let id = a.object_id.as_str();
     match a.kind {
+        ActionKind::CancelAzureSubscription
+        | ActionKind::CancelAzureSubscriptionInPortal
+        | ActionKind::DeleteAzureSubscription => {
+            let Some(arm) = arm else {
+                return Ok(Outcome::Failed(Failure::new(
+                    "no Azure Resource Manager connection: this action needs one",
+                )));
+            };
+            super::azure::converge(arm, state, a).await
+        }
         ActionKind::DisableDirectorySync => {
             if state.organization.on_premises_sync_enabled != Some(true) {
                 return Ok(Outcome::AlreadyDone);

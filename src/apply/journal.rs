@@ -62,6 +62,9 @@ pub struct JournalState {
     /// Addresses with an intent and no outcome after it: the write may or may not have
     /// happened. Checked against the tenant before anything is repeated.
     pub uncertain: BTreeSet<String>,
+    /// When each address's last `done` outcome was recorded (RFC 3339): e.g. when
+    /// closeout cancelled an Azure subscription, which ARM itself does not say.
+    pub done_at: BTreeMap<String, String>,
     /// When the plan finished, if it did.
     pub finished_at: Option<String>,
     /// A torn last line was found (and is ignored).
@@ -75,6 +78,7 @@ impl JournalState {
         let known: BTreeSet<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
         self.outcomes.retain(|a, _| known.contains(a.as_str()));
         self.details.retain(|a, _| known.contains(a.as_str()));
+        self.done_at.retain(|a, _| known.contains(a.as_str()));
         self.uncertain.retain(|a| known.contains(a.as_str()));
     }
 
@@ -222,9 +226,12 @@ pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
                 address,
                 outcome,
                 detail,
-                ..
+                at,
             } => {
                 state.uncertain.remove(&address);
+                if outcome == "done" {
+                    state.done_at.insert(address.clone(), at);
+                }
                 match detail {
                     Some(d) => state.details.insert(address.clone(), d),
                     None => state.details.remove(&address),

@@ -8,6 +8,7 @@
 //! records ([`journal`]) made durable before and after it, so a run killed at any moment is
 //! resumed by applying the same plan again.
 
+mod azure;
 mod converge;
 pub mod drift;
 pub mod journal;
@@ -241,6 +242,8 @@ pub struct ApplyContext {
     pub journal: Option<(Arc<Journal>, JournalState)>,
     /// Ctrl-C: stop scheduling, let in-flight actions settle for [`SETTLE_GRACE`].
     pub cancel: CancellationToken,
+    /// Azure Resource Manager, for the Azure subscription actions (`None`: they fail).
+    pub arm: Option<crate::arm::ArmClient>,
 }
 
 async fn record(journal: Option<&Journal>, r: Record) -> Result<(), JournalError> {
@@ -254,6 +257,7 @@ async fn record(journal: Option<&Journal>, r: Record) -> Result<(), JournalError
 /// Graph and are not journaled.
 async fn run_action(
     client: GraphClient,
+    arm: Option<crate::arm::ArmClient>,
     live: Arc<TenantState>,
     action: crate::plan::Action,
     journal: Option<Arc<Journal>>,
@@ -270,7 +274,7 @@ async fn run_action(
     {
         return Outcome::Failed(Failure::new(format!("not attempted: {e}")));
     }
-    let o = match converge(&client, &live, &action).await {
+    let o = match converge(&client, arm.as_ref(), &live, &action).await {
         Ok(o) => o,
         // Cancelled before the write was sent, or while waiting to retry it: a 429'd
         // write may still have executed, so the intent stays without outcome (uncertain).
@@ -324,6 +328,7 @@ pub async fn apply(
         None => (None, JournalState::default()),
     };
     let cancel = ctx.cancel;
+    let arm = ctx.arm;
     let n_nodes = graph.graph.node_count();
     let mut indegree = graph.in_degrees();
     let mut outcome: Vec<Option<Outcome>> = vec![None; plan.actions.len()];
@@ -362,7 +367,27 @@ pub async fn apply(
                         finished_now.push_back((i, o));
                         continue;
                     }
+                    // When closeout itself cancelled this Azure subscription (an earlier
+                    // run's journal, or this run), a pending deletion says from when the
+                    // portal allows it; ARM gives no cancellation date.
+                    let cancelled_at = (action.kind
+                        == crate::plan::ActionKind::DeleteAzureSubscription)
+                        .then(|| {
+                            let cancel = crate::plan::Action::address_of(
+                                crate::plan::ActionKind::CancelAzureSubscription,
+                                &action.object_id,
+                            );
+                            earlier.done_at.get(&cancel).cloned().or_else(|| {
+                                plan.actions
+                                    .iter()
+                                    .position(|a| a.address == cancel)
+                                    .filter(|&j| outcome[j] == Some(Outcome::Done))
+                                    .map(|_| now_rfc3339())
+                            })
+                        })
+                        .flatten();
                     let client = client.clone();
+                    let arm = arm.clone();
                     let live = Arc::clone(&live);
                     let action = action.clone();
                     let sem = Arc::clone(&semaphore);
@@ -376,7 +401,8 @@ pub async fn apply(
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }
-                        (i, run_action(client, live, action, journal).await)
+                        let o = run_action(client, arm, live, action, journal).await;
+                        (i, azure::with_deletion_date(o, cancelled_at.as_deref()))
                     });
                 }
             }

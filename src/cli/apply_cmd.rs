@@ -407,6 +407,11 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         conn.close().await;
         return Err(CliError::msg(refusal));
     }
+    let arm_access = crate::permissions::check_arm(&plan, conn.arm.as_ref()).await;
+    if let Some(refusal) = arm_access.refusal() {
+        conn.close().await;
+        return Err(CliError::msg(refusal));
+    }
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
     drop(held);
@@ -438,10 +443,11 @@ async fn run_polling(
     loop {
         let client = conn.client.clone().with_cancellation(cancel.clone());
         let me = conn.signed_in_app.clone();
+        let arm = conn.arm.clone();
         let code = run_connected(
             args,
             plan,
-            &client,
+            (&client, arm.as_ref()),
             me.as_deref(),
             &mut confirmed,
             state,
@@ -485,7 +491,8 @@ async fn run_polling(
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
-    client: &GraphClient,
+    // Graph, and Azure Resource Manager beside it.
+    (client, arm): (&GraphClient, Option<&crate::arm::ArmClient>),
     signed_in_app: Option<&str>,
     confirmed: &mut bool,
     state: &std::path::Path,
@@ -494,7 +501,10 @@ async fn run_connected(
     let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
     let live = match read_tenant(client, &keep, &()).await {
-        Ok(s) => s,
+        Ok(mut s) => {
+            super::connect::read_azure(arm, plan.target.azure_subscriptions, &mut s).await;
+            s
+        }
         Err(e) if tenant_gone(&e) || own_app_gone(plan, signed_in_app, &e) => {
             if json {
                 print_json(&report_json(plan, None, &[], "complete", 0));
@@ -622,6 +632,7 @@ async fn run_connected(
         states: check.states,
         journal: Some((journal, earlier)),
         cancel: cancel.clone(),
+        arm: arm.cloned(),
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),
@@ -641,7 +652,10 @@ async fn run_connected(
     });
     let checklist = if tenant_waits && !report.interrupted {
         match read_tenant(client, &keep, &()).await {
-            Ok(now) => Some(preflight(&now, &keep)),
+            Ok(mut now) => {
+                super::connect::read_azure(arm, plan.target.azure_subscriptions, &mut now).await;
+                Some(preflight(&now, &keep))
+            }
             Err(e) if tenant_gone(&e) => None,
             Err(e) => return Err(e.into()),
         }

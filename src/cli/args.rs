@@ -127,6 +127,10 @@ pub struct TargetArgs {
     /// Plain http:// is refused except on loopback.
     #[arg(long, value_name = "URL", env = "CLOSEOUT_GRAPH_URL")]
     pub graph_url: Option<String>,
+    /// Azure Resource Manager service root (Azure subscriptions). Default: the --cloud's
+    /// (https://management.azure.com). Same URL policy as --graph-url: its own token only.
+    #[arg(long, value_name = "URL", env = "CLOSEOUT_ARM_URL")]
+    pub arm_url: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
@@ -153,8 +157,8 @@ pub struct AuthArgs {
     /// The application (client) id. Default: AZURE_CLIENT_ID.
     #[arg(help_heading = "Sign-in", long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph and sign-in
-    /// hosts.
+    /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph, Azure Resource
+    /// Manager and sign-in hosts.
     #[arg(help_heading = "Sign-in", long, value_name = "CLOUD", env = "CLOSEOUT_CLOUD", default_value = "global", value_parser = parse_cloud)]
     pub cloud: crate::graph::Cloud,
 }
@@ -406,6 +410,35 @@ pub enum SimCommand {
         after_help = "Example:\n  closeout sim delete-tenant --simulate examples/tenants/contoso.yaml"
     )]
     DeleteTenant(SimTarget),
+    /// Azure portal: cancel an Azure subscription (Subscriptions > Cancel subscription),
+    /// resource groups or not.
+    #[command(
+        after_help = "Example:\n  closeout sim cancel-azure-subscription <subscription id> --simulate examples/tenants/azure.yaml"
+    )]
+    CancelAzureSubscription(SimObject),
+    /// Azure portal: delete a cancelled Azure subscription that holds no resource groups.
+    #[command(
+        after_help = "Example:\n  closeout sim delete-azure-subscription <subscription id> --simulate examples/tenants/azure.yaml"
+    )]
+    DeleteAzureSubscription(SimObject),
+    /// Azure portal: delete a resource group of an Azure subscription.
+    #[command(
+        after_help = "Example:\n  closeout sim delete-azure-resource-group <subscription id> <name> --simulate examples/tenants/azure.yaml"
+    )]
+    DeleteAzureResourceGroup(SimResourceGroup),
+}
+
+#[derive(Debug, Args)]
+pub struct SimResourceGroup {
+    /// The Azure subscription's id.
+    pub id: String,
+    /// The resource group's name.
+    pub name: String,
+    /// The snapshot the simulated tenant was started from.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub simulate: PathBuf,
+    #[arg(long, value_name = "DIR", env = "CLOSEOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -419,8 +452,8 @@ pub struct SimTarget {
 
 #[derive(Debug, Args)]
 pub struct SimObject {
-    /// The subscription's id (companySubscription id); for `support-remove-sku`, the
-    /// SKU's skuId.
+    /// The subscription's id (companySubscription id, or an Azure subscription's id); for
+    /// `support-remove-sku`, the SKU's skuId.
     pub id: String,
     /// The snapshot the simulated tenant was started from.
     #[arg(long, value_name = "SNAPSHOT")]

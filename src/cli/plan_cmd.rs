@@ -111,7 +111,10 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let conn = connect(&args.target).await?;
     let signed_in_app = conn.signed_in_app.clone();
     let reporter = ReadReporter::start("Reading the tenant");
-    let state = read_tenant(&conn.client, &spec.keep, &reporter).await;
+    let mut state = read_tenant(&conn.client, &spec.keep, &reporter).await;
+    if let Ok(s) = state.as_mut() {
+        super::connect::read_azure(conn.arm.as_ref(), spec.azure_subscriptions, s).await;
+    }
     reporter.finish();
     // The data the closure destroys, before any user is deleted (information for people).
     let usage = match &state {

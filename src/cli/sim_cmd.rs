@@ -84,6 +84,33 @@ pub async fn run(cmd: SimCommand) -> Result<ExitCode, CliError> {
             })?;
             println!("Tenant deleted (Entra admin center > Manage tenants > Delete).");
         }
+        SimCommand::CancelAzureSubscription(o) => {
+            let store = open_sim_store(&o.simulate, o.state_dir.as_deref())?;
+            store
+                .portal_cancel_azure_subscription(&o.id)
+                .map_err(|e| CliError::msg(format!("Azure portal refused: {e}")))?;
+            println!(
+                "Azure subscription {} cancelled (Azure portal): Disabled.",
+                o.id
+            );
+        }
+        SimCommand::DeleteAzureSubscription(o) => {
+            let store = open_sim_store(&o.simulate, o.state_dir.as_deref())?;
+            store
+                .portal_delete_azure_subscription(&o.id)
+                .map_err(|e| CliError::msg(format!("Azure portal refused: {e}")))?;
+            println!("Azure subscription {} deleted (Azure portal).", o.id);
+        }
+        SimCommand::DeleteAzureResourceGroup(o) => {
+            let store = open_sim_store(&o.simulate, o.state_dir.as_deref())?;
+            store
+                .portal_delete_azure_resource_group(&o.id, &o.name)
+                .map_err(|e| CliError::msg(format!("Azure portal refused: {e}")))?;
+            println!(
+                "Resource group {} of Azure subscription {} deleted (Azure portal).",
+                o.name, o.id
+            );
+        }
     }
     Ok(ExitCode::Ok)
 }

@@ -168,7 +168,10 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     } else {
         let conn = connect(&args.target).await?;
         let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
-        let read = read_tenant(&conn.client, &keep, &()).await;
+        let mut read = read_tenant(&conn.client, &keep, &()).await;
+        if let Ok(t) = read.as_mut() {
+            super::connect::read_azure(conn.arm.as_ref(), plan.target.azure_subscriptions, t).await;
+        }
         conn.close().await;
         match read {
             Ok(t) => {

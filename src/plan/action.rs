@@ -105,11 +105,21 @@ pub enum ActionKind {
     /// `companySubscription` explains (the object id is its `skuId`); verified by reading
     /// `GET /v1.0/subscribedSkus`.
     RemoveUnexplainedSku,
+    /// `POST https://management.azure.com/subscriptions/{id}/providers/Microsoft.Subscription/cancel?api-version=2021-10-01`
+    /// (Azure Resource Manager): an Azure subscription the identity owns, without resource
+    /// groups, when the spec says `azure_subscriptions: cancel`.
+    CancelAzureSubscription,
+    /// Manual: cancel an Azure subscription in the Azure portal (closeout may not, or ARM
+    /// refuses: resource groups, no Owner).
+    CancelAzureSubscriptionInPortal,
+    /// Manual: delete a cancelled (`Disabled`) Azure subscription in the Azure portal, or
+    /// wait until Microsoft deletes it; verified by reading ARM.
+    DeleteAzureSubscription,
 }
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 18] = {
+    pub const ALL: [ActionKind; 21] = {
         use ActionKind::*;
         [
             DisableDirectorySync,
@@ -130,6 +140,9 @@ impl ActionKind {
             DeleteTenant,
             DeleteSelfServiceProduct,
             RemoveUnexplainedSku,
+            CancelAzureSubscription,
+            CancelAzureSubscriptionInPortal,
+            DeleteAzureSubscription,
         ]
     };
 
@@ -172,10 +185,13 @@ impl ActionKind {
         use ActionKind::*;
         match self {
             DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
-            CancelSubscription => Step::CancelSubscriptions,
-            DeleteSubscription | DeleteSelfServiceProduct | RemoveUnexplainedSku => {
-                Step::DeleteSubscriptions
+            CancelSubscription | CancelAzureSubscription | CancelAzureSubscriptionInPortal => {
+                Step::CancelSubscriptions
             }
+            DeleteSubscription
+            | DeleteSelfServiceProduct
+            | RemoveUnexplainedSku
+            | DeleteAzureSubscription => Step::DeleteSubscriptions,
             DisableSecurityDefaults | DisableConditionalAccessPolicy | DisablePerUserMfa => {
                 Step::Mfa
             }
@@ -199,6 +215,8 @@ impl ActionKind {
                 | ActionKind::DeleteTenant
                 | ActionKind::DeleteSelfServiceProduct
                 | ActionKind::RemoveUnexplainedSku
+                | ActionKind::CancelAzureSubscriptionInPortal
+                | ActionKind::DeleteAzureSubscription
         )
     }
 
@@ -224,6 +242,9 @@ impl ActionKind {
             DeleteTenant => "delete_tenant",
             DeleteSelfServiceProduct => "delete_self_service_product",
             RemoveUnexplainedSku => "remove_unexplained_sku",
+            CancelAzureSubscription => "cancel_azure_subscription",
+            CancelAzureSubscriptionInPortal => "cancel_azure_subscription_in_portal",
+            DeleteAzureSubscription => "delete_azure_subscription",
         }
     }
 
@@ -249,6 +270,9 @@ impl ActionKind {
             DeleteTenant => "delete the tenant",
             DeleteSelfServiceProduct => "delete self-service sign-up product",
             RemoveUnexplainedSku => "have Microsoft support remove SKU without a subscription",
+            CancelAzureSubscription => "cancel Azure subscription",
+            CancelAzureSubscriptionInPortal => "cancel Azure subscription in the Azure portal",
+            DeleteAzureSubscription => "delete Azure subscription",
         }
     }
 

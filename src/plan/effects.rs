@@ -169,6 +169,29 @@ impl Action {
             }
             // Removed by Microsoft support: Deleted, or no longer listed.
             K::RemoveUnexplainedSku => out.push(Effect::gone(self.kind, me())),
+            // An Azure subscription's lifecycle: every view of it sees its state. A person
+            // cancelling in the portal may first delete its resource groups; a deleted
+            // one leaves ARM's list.
+            K::CancelAzureSubscription
+            | K::CancelAzureSubscriptionInPortal
+            | K::DeleteAzureSubscription => {
+                let state = if self.kind == K::DeleteAzureSubscription {
+                    "Deleted"
+                } else {
+                    "Disabled"
+                };
+                for view in [
+                    K::CancelAzureSubscription,
+                    K::CancelAzureSubscriptionInPortal,
+                    K::DeleteAzureSubscription,
+                ] {
+                    out.push(Effect::set(view, me(), "state", json!(state)));
+                    out.push(Effect::any(view, me(), "resourceGroups"));
+                    if self.kind == K::DeleteAzureSubscription {
+                        out.push(Effect::gone(view, me()));
+                    }
+                }
+            }
             K::DisableSecurityDefaults
             | K::DisableConditionalAccessPolicy
             | K::DisablePerUserMfa

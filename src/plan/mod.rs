@@ -137,6 +137,44 @@ pub struct Target {
     pub cancel_subscriptions: bool,
     pub delete_subscriptions: bool,
     pub delete_tenant: bool,
+    /// The closure spec's `azure_subscriptions` (written to the plan file only when it is
+    /// not the default, `manual`).
+    #[serde(default)]
+    pub azure_subscriptions: AzurePolicy,
+}
+
+/// The closure spec's `azure_subscriptions`: what to do with Azure subscriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AzurePolicy {
+    /// Read them through Azure Resource Manager; cancelling and deleting is done in the
+    /// Azure portal (manual actions).
+    #[default]
+    Manual,
+    /// Read them, and cancel through ARM those the identity owns and that hold no
+    /// resource groups; the rest stay manual.
+    Cancel,
+    /// The administrator declares the tenant has no Azure subscription: ARM is not read,
+    /// and the checklist shows the declaration as such.
+    None,
+}
+
+impl AzurePolicy {
+    /// The spelling in specs and plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AzurePolicy::Manual => "manual",
+            AzurePolicy::Cancel => "cancel",
+            AzurePolicy::None => "none",
+        }
+    }
+
+    /// The policy spelt `s`.
+    pub fn parse(s: &str) -> Option<AzurePolicy> {
+        [AzurePolicy::Manual, AzurePolicy::Cancel, AzurePolicy::None]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
 }
 
 impl Default for Target {
@@ -147,6 +185,7 @@ impl Default for Target {
             cancel_subscriptions: true,
             delete_subscriptions: true,
             delete_tenant: true,
+            azure_subscriptions: AzurePolicy::Manual,
         }
     }
 }

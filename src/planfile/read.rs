@@ -555,6 +555,17 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         cancel_subscriptions: r.bool_field("  cancel_subscriptions: ")?,
         delete_subscriptions: r.bool_field("  delete_subscriptions: ")?,
         delete_tenant: r.bool_field("  delete_tenant: ")?,
+        azure_subscriptions: if r.peek("  azure_subscriptions: ") {
+            let (raw, at) = r.raw_field("  azure_subscriptions: ")?;
+            crate::plan::AzurePolicy::parse(raw).ok_or_else(|| {
+                edited(
+                    at,
+                    "`azure_subscriptions` is manual, cancel or none".to_string(),
+                )
+            })?
+        } else {
+            crate::plan::AzurePolicy::Manual
+        },
     };
     r.check(start, |o| yaml::write_target(o, &target))?;
 

@@ -300,6 +300,14 @@ pub fn write_target(out: &mut String, t: &Target) {
         bool_str(t.delete_subscriptions),
     );
     raw_line(out, 2, "delete_tenant", bool_str(t.delete_tenant));
+    if t.azure_subscriptions != crate::plan::AzurePolicy::Manual {
+        raw_line(
+            out,
+            2,
+            "azure_subscriptions",
+            t.azure_subscriptions.as_str(),
+        );
+    }
 }
 
 /// One item of `preflight`.

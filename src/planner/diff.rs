@@ -220,6 +220,9 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> 
         ActionKind::DeleteSelfServiceProduct | ActionKind::RemoveUnexplainedSku => {
             super::self_service::object_fields(state, kind, object_id)
         }
+        ActionKind::CancelAzureSubscription
+        | ActionKind::CancelAzureSubscriptionInPortal
+        | ActionKind::DeleteAzureSubscription => super::azure::azure_object_fields(state, kind, id),
     }
 }
 
@@ -393,6 +396,9 @@ pub fn actions_except(
         }
         out.push(d);
     }
+
+    // Steps 2 and 3 for Azure subscriptions (Azure Resource Manager).
+    super::azure::actions(state, spec, &mut out);
 
     // Step 4: multifactor authentication.
     if state.security_defaults.is_enabled {

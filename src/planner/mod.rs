@@ -1,6 +1,7 @@
 //! Computes the closure plan from a tenant's state and the closure spec: the target
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
+mod azure;
 mod dag;
 mod data;
 mod diff;
@@ -20,6 +21,9 @@ pub mod dag_node {
     pub use super::dag::Node;
 }
 pub use data::data_report;
+pub use azure::{
+    azure_cancel_fields, azure_delete_fields, azure_object_fields, AZURE_PORTAL_SUBSCRIPTIONS,
+};
 pub use preflight::preflight;
 pub use self_service::{is_explained, self_service_products, unexplained_skus};
 pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};

@@ -156,6 +156,7 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
             sps,
         ),
         check("subscriptions", "every subscription Deleted", subs),
+        super::azure::check(state),
         check(
             "domains",
             "only the initial *.onmicrosoft.com domain",

@@ -45,6 +45,8 @@ pub struct ClosureSpec {
     /// and SharePoint data are backed up (or not needed); recorded in the plan's `data`
     /// section, it lets apply delete users without asking (default `false`).
     pub backup_confirmed: bool,
+    /// `azure_subscriptions`: manual (default), cancel, or none (declared).
+    pub azure_subscriptions: crate::plan::AzurePolicy,
 }
 
 impl Default for ClosureSpec {
@@ -55,6 +57,7 @@ impl Default for ClosureSpec {
             applications: ApplicationPolicy::Delete,
             manual_actions: ManualActions::default(),
             backup_confirmed: false,
+            azure_subscriptions: crate::plan::AzurePolicy::Manual,
         }
     }
 }
@@ -68,6 +71,7 @@ impl ClosureSpec {
             cancel_subscriptions: self.manual_actions.cancel_subscriptions,
             delete_subscriptions: self.manual_actions.delete_subscriptions,
             delete_tenant: self.manual_actions.delete_tenant,
+            azure_subscriptions: self.azure_subscriptions,
         }
     }
 
@@ -88,6 +92,7 @@ impl ClosureSpec {
                 delete_tenant: t.delete_tenant,
             },
             backup_confirmed: plan.data.as_ref().is_some_and(|d| d.backup_confirmed),
+            azure_subscriptions: t.azure_subscriptions,
         }
     }
 }

@@ -41,6 +41,23 @@ pub fn token_for_app(app_id: &str) -> String {
     token_with(&perms, &["62e90394-69f5-4237-9190-012177145e10"], app_id)
 }
 
+/// A token for Azure Resource Manager (`aud` https://management.azure.com) of graph-sim's
+/// simulated app (whom snapshots' Azure role assignments name by default), for
+/// `CLOSEOUT_ARM_ACCESS_TOKEN`.
+pub fn arm_token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            lifetime_s: 24 * 3600,
+            audience: graph_sim::token::ARM_AUDIENCES[0].to_string(),
+            ..graph_sim::token::MintOptions::default()
+        },
+        now,
+    )
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -106,6 +123,8 @@ impl Sandbox {
             .env("CLOSEOUT_STATE_DIR", self.dir.path().join("state"))
             .env_remove("CLOSEOUT_ACCESS_TOKEN")
             .env_remove("CLOSEOUT_GRAPH_URL")
+            .env_remove("CLOSEOUT_ARM_ACCESS_TOKEN")
+            .env_remove("CLOSEOUT_ARM_URL")
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null());
         for (k, v) in env {

@@ -1,3 +1,4 @@
+mod azure;
 mod closure;
 mod data_at_risk;
 mod guidance;

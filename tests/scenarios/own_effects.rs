@@ -98,7 +98,7 @@ impl Tenant {
             r.unwrap_or_else(|e| panic!("{}: the admin center refused: {e}", a.address));
             return;
         }
-        let o = converge(&self.client, live, a).await.unwrap();
+        let o = converge(&self.client, None, live, a).await.unwrap();
         assert!(
             matches!(o, Outcome::Done | Outcome::AlreadyDone),
             "{}: {o:?}",

@@ -13,6 +13,8 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("hybrid", "admin@northwindtraders.onmicrosoft.com"),
     ("trial", "admin@tailspintoys.onmicrosoft.com"),
     ("stubborn", "admin@litware.onmicrosoft.com"),
+    ("azure", "admin@wingtipazure.onmicrosoft.com"),
+    ("azure-blind", "admin@wingtipazure.onmicrosoft.com"),
 ];
 
 fn token_env() -> (&'static str, &'static str) {
@@ -60,9 +62,20 @@ fn plan_over_http(sb: &Sandbox, snapshot: &Path, keep: &str, seed: u64, out: &Pa
         graph_sim::SimServer::start(store, config, 0).await.unwrap()
     });
     let url = sim.base_url();
+    let arm = crate::common::arm_token();
     let run = sb.closeout_env(
-        &["plan", "--graph-url", &url, "--keep", keep, "-o", s(out)],
-        &[token_env()],
+        &[
+            "plan",
+            "--graph-url",
+            &url,
+            "--arm-url",
+            &url,
+            "--keep",
+            keep,
+            "-o",
+            s(out),
+        ],
+        &[token_env(), ("CLOSEOUT_ARM_ACCESS_TOKEN", &arm)],
     );
     rt.block_on(sim.shutdown());
     run
