@@ -1441,6 +1441,17 @@ impl Store {
         self.read(|t| t.tenant_id().to_string())
     }
 
+    /// The CSP partner's tenant of the snapshot's `partnerCenter` section, if any: the `tid`
+    /// a Partner Center token must carry (a rehearsal mints it for this tenant).
+    pub fn partner_tenant_id(&self) -> Option<String> {
+        self.read(|t| {
+            t.commerce
+                .partner_center
+                .as_ref()
+                .map(|p| p.partner_tenant_id.clone())
+        })
+    }
+
     /// Objects that currently block [`Store::portal_delete_tenant`] (empty = it would succeed).
     pub fn tenant_deletion_blockers(&self) -> Vec<Blocker> {
         self.lock().tenant.tenant_deletion_blockers()

@@ -764,11 +764,7 @@ async fn the_example_tenants_load_and_serve_both_services() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tenants");
     let csp = Store::open(&dir.join("csp-customer.yaml"), None).expect("csp example loads");
     let tenant_id = csp.tenant_id();
-    let pc = csp
-        .snapshot()
-        .partner_center
-        .expect("a partnerCenter section");
-    let partner_tenant = pc.partner_tenant_id.clone();
+    let partner_tenant = csp.partner_tenant_id().expect("a partnerCenter section");
     let server = SimServer::start(csp, SimConfig::default(), 0)
         .await
         .unwrap();
