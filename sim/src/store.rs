@@ -956,7 +956,8 @@ impl Tenant {
 
     /// Brings commerce's time-driven state up to `now_ms` and shows its cancellations in
     /// Graph: the companySubscription whose `commerceSubscriptionId` is the commerce id moves
-    /// forward (`Enabled`/`Warning` -> `Suspended` -> `Deleted`), never back.
+    /// forward (`Enabled` -> `Warning` for a term that ended with renewal off;
+    /// `Enabled`/`Warning` -> `Suspended` -> `Deleted` for a cancellation), never back.
     pub(crate) fn settle_commerce(&mut self, now_ms: u64) {
         for m in self.commerce.settle(now_ms) {
             let ids: Vec<String> = self
@@ -971,6 +972,7 @@ impl Tenant {
             for id in ids {
                 let current = self.subscription_status(&id).unwrap_or_default();
                 let forward = match m.status {
+                    "Warning" => current == "Enabled",
                     "Suspended" => matches!(current.as_str(), "Enabled" | "Warning"),
                     _ => current != "Deleted",
                 };

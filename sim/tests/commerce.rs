@@ -844,3 +844,61 @@ async fn the_example_tenants_load_and_serve_both_services() {
             .is_some_and(|d| days_from_now(d) > 0.0)
     }));
 }
+
+#[tokio::test]
+async fn a_term_that_ends_with_renewal_off_expires_and_graph_shows_warning() {
+    // Terms that end 1 s after the load.
+    let yaml = tenant()
+        .replace(
+            "commitmentEndsInDays: 300",
+            "commitmentEndsInDays: 0.0000116",
+        )
+        .replace(
+            "          termEndsInDays: 26\n",
+            "          termEndsInDays: 0.0000116\n",
+        );
+    let server = start(&yaml).await;
+    let c = partner(&server);
+    let owner = arm(&server, graph_sim::token::DEFAULT_APP_ID);
+    // pc-out's renewal off; bs-in stays on renewal and must not expire.
+    let mut sub = c.get(&subs_url(Some("pc-out"))).await.body;
+    let etag = sub["attributes"]["etag"].as_str().unwrap().to_string();
+    sub["autoRenewEnabled"] = json!(false);
+    assert_eq!(pc_patch(&c, "pc-out", Some(&etag), sub).await.status, 200);
+    assert_eq!(graph_status(&server, "g-out").await, "Enabled");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        c.get(&subs_url(Some("pc-out"))).await.body["status"],
+        "expired"
+    );
+    assert_eq!(graph_status(&server, "g-out").await, "Warning");
+    let r = owner.get(&billing_url("/billingSubscriptions/bs-in")).await;
+    assert_eq!(
+        r.body["properties"]["status"], "Active",
+        "renewal on: it renews"
+    );
+    assert_eq!(graph_status(&server, "g-mca").await, "Enabled");
+}
+
+#[tokio::test]
+async fn a_flag_that_does_not_change_reads_back_unchanged() {
+    let yaml = tenant().replace(
+        "termDuration: P1Y, cancellationWindowEndsInDays: -3",
+        "termDuration: P1Y, ignoresAutoRenewChange: true, cancellationWindowEndsInDays: -3",
+    );
+    let server = start(&yaml).await;
+    let c = partner(&server);
+    let mut sub = c.get(&subs_url(Some("pc-out"))).await.body;
+    let etag = sub["attributes"]["etag"].as_str().unwrap().to_string();
+    sub["autoRenewEnabled"] = json!(false);
+    let r = pc_patch(&c, "pc-out", Some(&etag), sub).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["autoRenewEnabled"], true,
+        "the known issue: 200, flag unchanged"
+    );
+    assert!(
+        r.body.get("ignoresAutoRenewChange").is_none(),
+        "graph-sim's key is not served"
+    );
+}

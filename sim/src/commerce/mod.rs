@@ -42,12 +42,14 @@ pub(crate) fn now_ms() -> u64 {
     crate::state::unix_ms()
 }
 
-/// `ms` (Unix epoch milliseconds) as RFC 3339 UTC with seconds, e.g. `2026-12-06T23:41:00Z`.
+/// `ms` (Unix epoch milliseconds) as RFC 3339 UTC with milliseconds, e.g.
+/// `2026-12-06T23:41:00.250Z` (Partner Center's dates carry fractions of a second too).
 pub fn rfc3339(ms: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     t.format(&format)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
@@ -538,8 +540,11 @@ impl CommerceConfig {
 struct Cancellation {
     commerce_id: String,
     at_ms: u64,
-    /// 0: nothing shown yet, 1: `Suspended` shown, 2: `Deleted` shown.
+    /// 0: nothing shown yet, 1: `Suspended` (or `Warning`) shown, 2: `Deleted` shown.
     stage: u8,
+    /// `true`: the term ended with renewal off (Graph shows `Warning`, the expired stage),
+    /// not a cancellation.
+    expired: bool,
 }
 
 /// A status Graph's companySubscription with `commerceSubscriptionId` must now show.
@@ -547,7 +552,7 @@ struct Cancellation {
 pub(crate) struct GraphMove {
     /// Graph's `commerceSubscriptionId`.
     pub commerce_id: String,
-    /// `Suspended` or `Deleted`.
+    /// `Warning`, `Suspended` or `Deleted`.
     pub status: &'static str,
 }
 
@@ -656,6 +661,7 @@ impl Commerce {
                         commerce_id: op.subscription.clone(),
                         at_ms: done,
                         stage: 0,
+                        expired: false,
                     });
                 }
             }
@@ -669,7 +675,63 @@ impl Commerce {
             commerce_id: commerce_id.to_string(),
             at_ms,
             stage: 0,
+            expired: false,
         });
+    }
+
+    /// Terms that ended with renewal off expire: Partner Center `active` -> `expired`,
+    /// Microsoft.Billing `Active` -> `Expired`; Graph will show `Warning` (the admin
+    /// center's Expired stage, <https://learn.microsoft.com/microsoft-365/commerce/subscriptions/what-if-my-subscription-expires>).
+    fn expire_terms(&mut self, now_ms: u64) {
+        let mut lapsed = Vec::new();
+        if let Some(p) = self.partner_center.as_mut() {
+            for s in &mut p.subscriptions {
+                let r = &mut s.resource;
+                let ends = r
+                    .get("commitmentEndDate")
+                    .and_then(Value::as_str)
+                    .and_then(parse_date);
+                if r.get("status").and_then(Value::as_str) == Some("active")
+                    && r.get("autoRenewEnabled") == Some(&Value::Bool(false))
+                    && ends.is_some_and(|e| now_ms >= e)
+                {
+                    r.insert("status".into(), Value::String("expired".into()));
+                    if let Some(id) = r.get("id").and_then(Value::as_str) {
+                        lapsed.push((id.to_string(), ends.unwrap_or(now_ms)));
+                    }
+                }
+            }
+        }
+        if let Some(b) = self.billing.as_mut() {
+            for s in b
+                .accounts
+                .iter_mut()
+                .flat_map(|a| a.subscriptions.iter_mut())
+            {
+                let p = &mut s.properties;
+                let ends = p
+                    .get("termEndDate")
+                    .and_then(Value::as_str)
+                    .and_then(parse_date);
+                if matches!(
+                    p.get("status").and_then(Value::as_str),
+                    Some("Active" | "AutoRenew" | "Expiring")
+                ) && p.get("autoRenew").and_then(Value::as_str) == Some("Off")
+                    && ends.is_some_and(|e| now_ms >= e)
+                {
+                    p.insert("status".into(), Value::String("Expired".into()));
+                    lapsed.push((s.name.clone(), ends.unwrap_or(now_ms)));
+                }
+            }
+        }
+        for (commerce_id, at_ms) in lapsed {
+            self.cancellations.push(Cancellation {
+                commerce_id,
+                at_ms,
+                stage: 0,
+                expired: true,
+            });
+        }
     }
 
     /// Brings time-driven state up to `now_ms`: operations that ran out their time finish,
@@ -688,6 +750,7 @@ impl Commerce {
                 let _ = self.finish_operation(&id, due);
             }
         }
+        self.expire_terms(now_ms);
         let delay = self.config.graph_delay_ms;
         let deleted_after = self.config.graph_deleted_after_ms;
         let mut moves = Vec::new();
@@ -697,8 +760,11 @@ impl Commerce {
                 c.stage = 1;
                 moves.push(GraphMove {
                     commerce_id: c.commerce_id.clone(),
-                    status: "Suspended",
+                    status: if c.expired { "Warning" } else { "Suspended" },
                 });
+            }
+            if c.expired {
+                continue;
             }
             if let Some(after) = deleted_after {
                 if c.stage < 2 && now_ms >= suspended_at.saturating_add(after) {
