@@ -340,6 +340,11 @@ async fn partner_center_takes_only_its_audience_from_the_partners_tenant() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // Methods Partner Center does not serve here.
+    let r = partner(&server).delete(&subs_url(Some("pc-in"))).await;
+    assert_eq!(r.status, 405, "{}", r.body);
+    let r = partner(&server).send("POST", &url, Some(json!({}))).await;
+    assert_eq!(r.status, 405, "{}", r.body);
     // Another customer of the partner.
     let r = partner(&server)
         .get("/v1/customers/c9999999-0000-0000-0000-000000000000/subscriptions")
@@ -415,6 +420,17 @@ async fn billing_accounts_and_subscriptions_with_api_version_and_roles() {
         subs[2]["properties"]["skuDescription"],
         "Microsoft Entra ID Free"
     );
+    let r = owner.get(&billing_url("")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["properties"]["accountStatus"], "Active");
+    let r = owner
+        .get("/providers/Microsoft.Billing/billingAccounts/nope?api-version=2024-04-01")
+        .await;
+    assert_eq!((r.status, code(&r)), (404, "BillingAccountNotFound"));
+    let r = owner
+        .get("/providers/Microsoft.Billing/invoices?api-version=2024-04-01")
+        .await;
+    assert_eq!((r.status, code(&r)), (400, "InvalidResourceType"));
     // A reader reads but can't change.
     let reader = arm(&server, READER_APP);
     assert_eq!(
