@@ -769,6 +769,12 @@ fn malformed_commerce_sections_name_the_field() {
         assert!(msg.contains(expect), "{to}: {msg}");
         assert!(msg.starts_with("t.yaml"), "{msg}");
     }
+    let bad_attributes = base.replacen(
+        "termDuration: P1M, cancellationWindowEndsInDays: 5",
+        "termDuration: P1M, attributes: etag-1, cancellationWindowEndsInDays: 5",
+        1,
+    );
+    assert!(parse_err(&bad_attributes).contains("partnerCenter.subscriptions[0].attributes"));
     let dup = base.replace("- name: bs-out", "- name: bs-in");
     assert!(parse_err(&dup).contains("duplicate bs-in"));
     let no_partner = base.replace(&format!("  partnerTenantId: {PARTNER}\n"), "");

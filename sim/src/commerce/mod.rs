@@ -322,6 +322,12 @@ pub(crate) fn validate_partner_center(p: &PartnerCenterSection) -> Result<(), (S
                 ),
             ));
         }
+        if s.resource.get("attributes").is_some_and(|a| !a.is_object()) {
+            return Err((
+                loc,
+                format!("{what}.attributes: not a mapping (etag, objectType)"),
+            ));
+        }
         if !matches!(s.resource.get("autoRenewEnabled"), Some(Value::Bool(_))) {
             return Err((
                 loc,
