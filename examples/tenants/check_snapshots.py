@@ -99,7 +99,15 @@ TOP_LEVEL = {
     "domains": ("microsoft.graph.domain", True),
 }
 # azureSubscriptions is Azure Resource Manager's side, not Graph's (docs/snapshot-format.md).
-OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa", "usageReports", "azureSubscriptions")
+# graph-sim's commerce sections (docs/snapshot-format.md, "Commerce"): not Graph objects.
+OTHER_TOP_LEVEL = (
+    "snapshotVersion",
+    "perUserMfa",
+    "usageReports",
+    "azureSubscriptions",
+    "partnerCenter",
+    "billing",
+)
 # Snapshot-format extensions that are not Graph properties: {collection: {extra keys}}.
 EXTENSIONS = {"directoryRoles": {"members"}}
 

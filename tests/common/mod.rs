@@ -41,21 +41,32 @@ pub fn token_for_app(app_id: &str) -> String {
     token_with(&perms, &["62e90394-69f5-4237-9190-012177145e10"], app_id)
 }
 
-/// A token for Azure Resource Manager (`aud` https://management.azure.com) of graph-sim's
-/// simulated app (whom snapshots' Azure role assignments name by default), for
-/// `CLOSEOUT_ARM_ACCESS_TOKEN`.
-pub fn arm_token() -> String {
+/// A token for another service's audience (`graph_sim::token::PARTNER_CENTER_AUDIENCES[0]`,
+/// `graph_sim::token::ARM_AUDIENCES[0]`) signed in to `tenant_id` as `app_id`: graph-sim's
+/// Partner Center takes only its audience from the partner's own tenant
+/// (`partnerCenter.partnerTenantId`), Microsoft.Billing only ARM's audience.
+pub fn token_for_service(audience: &str, tenant_id: &str, app_id: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     graph_sim::token::mint(
         &graph_sim::token::MintOptions {
+            app_id: app_id.to_string(),
+            tenant_id: tenant_id.to_string(),
+            audience: audience.to_string(),
             lifetime_s: 24 * 3600,
-            audience: graph_sim::token::ARM_AUDIENCES[0].to_string(),
             ..graph_sim::token::MintOptions::default()
         },
         now,
     )
+}
+
+/// A token for Azure Resource Manager (`aud` https://management.azure.com) of graph-sim's
+/// simulated app (whom snapshots' Azure role assignments name by default), for
+/// `CLOSEOUT_ARM_ACCESS_TOKEN`.
+pub fn arm_token() -> String {
+    let d = graph_sim::token::MintOptions::default();
+    token_for_service(graph_sim::token::ARM_AUDIENCES[0], &d.tenant_id, &d.app_id)
 }
 
 /// The repository root.
