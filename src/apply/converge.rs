@@ -191,6 +191,11 @@ pub async fn converge(
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => {
             verify_subscription(client, a.kind, id).await
         }
+        // Only through a commerce client (apply::commerce); without one, nothing to write.
+        ActionKind::DisableAutoRenew => Ok(Outcome::Pending(
+            "turning renewal off needs the billing channel's API, which this run has no access to"
+                .to_string(),
+        )),
         ActionKind::DisableSecurityDefaults => {
             if !state.security_defaults.is_enabled {
                 return Ok(Outcome::AlreadyDone);

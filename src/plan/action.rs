@@ -97,11 +97,16 @@ pub enum ActionKind {
     DeleteDomain,
     /// Manual: Entra admin center > Manage tenants > Delete.
     DeleteTenant,
+    /// Through the billing channel's API: turn a subscription's renewal off, so it ends
+    /// with its term. Partner Center: `PATCH /v1/customers/{customer}/subscriptions/{id}`
+    /// with `autoRenewEnabled: false`; Microsoft.Billing: `PATCH .../billingSubscriptions/{name}`
+    /// `{"properties":{"autoRenew":"Off"}}`. The object id is Graph's companySubscription id.
+    DisableAutoRenew,
 }
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 16] = {
+    pub const ALL: [ActionKind; 17] = {
         use ActionKind::*;
         [
             DisableDirectorySync,
@@ -120,6 +125,7 @@ impl ActionKind {
             SetDefaultDomain,
             DeleteDomain,
             DeleteTenant,
+            DisableAutoRenew,
         ]
     };
 
@@ -162,7 +168,7 @@ impl ActionKind {
         use ActionKind::*;
         match self {
             DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
-            CancelSubscription => Step::CancelSubscriptions,
+            CancelSubscription | DisableAutoRenew => Step::CancelSubscriptions,
             DeleteSubscription => Step::DeleteSubscriptions,
             DisableSecurityDefaults | DisableConditionalAccessPolicy | DisablePerUserMfa => {
                 Step::Mfa
@@ -208,6 +214,7 @@ impl ActionKind {
             SetDefaultDomain => "set_default_domain",
             DeleteDomain => "delete_domain",
             DeleteTenant => "delete_tenant",
+            DisableAutoRenew => "disable_auto_renew",
         }
     }
 
@@ -231,6 +238,17 @@ impl ActionKind {
             SetDefaultDomain => "make the initial domain the default",
             DeleteDomain => "remove domain",
             DeleteTenant => "delete the tenant",
+            DisableAutoRenew => "turn off the subscription's renewal",
+        }
+    }
+
+    /// [`ActionKind::symbol`] of an action that is (or is not) automated: a manual kind
+    /// automated through a commerce API changes an object (`~`).
+    pub fn symbol_when(self, automated: bool) -> char {
+        match self.symbol() {
+            '!' if automated => '~',
+            '~' | '-' if !automated => '!',
+            s => s,
         }
     }
 
@@ -278,9 +296,24 @@ pub struct Action {
     /// For manual actions: where and how a person does it.
     #[serde(default)]
     pub instructions: Option<String>,
+    /// An API performs it (Graph, Partner Center, Microsoft.Billing); `false`: a person does
+    /// it and apply verifies it by reading the tenant. Recorded per action, not implied by
+    /// the kind: a `cancel_subscription` is automated when a commerce API can cancel it.
+    #[serde(default)]
+    pub automated: bool,
+    /// For an action through a commerce API: the commerce object and what the plan read of
+    /// it (`channel`, the subscription's commerce id, its window and renewal), and how it
+    /// was matched to Graph's `companySubscription` (`matchedBy`). Empty otherwise.
+    #[serde(default)]
+    pub commerce: super::Fields,
 }
 
 impl Action {
+    /// A person does it (see [`Action::automated`]).
+    pub fn is_manual(&self) -> bool {
+        !self.automated
+    }
+
     /// The step of the action.
     pub fn step(&self) -> Step {
         self.kind.step()

@@ -108,6 +108,11 @@ pub struct Target {
     pub cancel_subscriptions: bool,
     pub delete_subscriptions: bool,
     pub delete_tenant: bool,
+    /// The closure spec's `billing.channel`: which API cancels subscriptions or turns
+    /// their renewal off (`manual`: none).
+    pub billing: crate::planner::BillingChannel,
+    /// The closure spec's `billing.cancel`: cancel inside each subscription's window.
+    pub cancel_in_window: bool,
 }
 
 impl Default for Target {
@@ -118,6 +123,8 @@ impl Default for Target {
             cancel_subscriptions: true,
             delete_subscriptions: true,
             delete_tenant: true,
+            billing: crate::planner::BillingChannel::Manual,
+            cancel_in_window: false,
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod dag_node {
     pub use super::dag::Node;
 }
 pub use preflight::preflight;
-pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
+pub use spec::{ApplicationPolicy, Billing, BillingChannel, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;
 use crate::plan::{Action, ActionKind, KeptUser, Plan, TenantRef, TOOL_VERSION};

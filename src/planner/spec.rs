@@ -31,6 +31,56 @@ impl Default for ManualActions {
     }
 }
 
+/// How the tenant's subscriptions were bought, and so which API (if any) cancels them or
+/// turns their renewal off (the closure spec's `billing:` mapping).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingChannel {
+    /// No API: a person cancels in the Microsoft 365 admin center (direct, MOSA purchases).
+    #[default]
+    Manual,
+    /// A CSP partner's Partner Center (`https://api.partnercenter.microsoft.com`).
+    PartnerCenter,
+    /// A Microsoft Customer Agreement billing account (Microsoft.Billing under ARM).
+    Mca,
+}
+
+impl BillingChannel {
+    /// The spec's and plan file's name: `manual`, `partner_center`, `mca`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingChannel::Manual => "manual",
+            BillingChannel::PartnerCenter => "partner_center",
+            BillingChannel::Mca => "mca",
+        }
+    }
+
+    /// The channel named `s` ([`BillingChannel::as_str`]).
+    pub fn from_name(s: &str) -> Option<BillingChannel> {
+        [
+            BillingChannel::Manual,
+            BillingChannel::PartnerCenter,
+            BillingChannel::Mca,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// The closure spec's `billing:` mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Billing {
+    pub channel: BillingChannel,
+    /// Partner Center: the customer's tenant id (the tenant being closed), a GUID.
+    pub customer_tenant_id: Option<String>,
+    /// MCA: the billing account's `name`; `None` = discovered through
+    /// `GET /providers/Microsoft.Billing/billingAccounts`.
+    pub billing_account: Option<String>,
+    /// Also cancel inside each subscription's cancellation window (default `false`: only
+    /// turn renewal off).
+    pub cancel: bool,
+}
+
 /// The closure target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosureSpec {
@@ -41,6 +91,8 @@ pub struct ClosureSpec {
     pub purge_recycle_bin: bool,
     pub applications: ApplicationPolicy,
     pub manual_actions: ManualActions,
+    /// The billing channel (step 2's automation); `manual` by default.
+    pub billing: Billing,
 }
 
 impl Default for ClosureSpec {
@@ -50,6 +102,7 @@ impl Default for ClosureSpec {
             purge_recycle_bin: true,
             applications: ApplicationPolicy::Delete,
             manual_actions: ManualActions::default(),
+            billing: Billing::default(),
         }
     }
 }
@@ -63,6 +116,8 @@ impl ClosureSpec {
             cancel_subscriptions: self.manual_actions.cancel_subscriptions,
             delete_subscriptions: self.manual_actions.delete_subscriptions,
             delete_tenant: self.manual_actions.delete_tenant,
+            billing: self.billing.channel,
+            cancel_in_window: self.billing.cancel,
         }
     }
 
@@ -81,6 +136,11 @@ impl ClosureSpec {
                 cancel_subscriptions: t.cancel_subscriptions,
                 delete_subscriptions: t.delete_subscriptions,
                 delete_tenant: t.delete_tenant,
+            },
+            billing: Billing {
+                channel: t.billing,
+                cancel: t.cancel_in_window,
+                ..Billing::default()
             },
         }
     }

@@ -67,6 +67,10 @@ pub struct ActionView<'a> {
     pub depends_on: Vec<Cow<'a, str>>,
     pub warnings: Vec<Cow<'a, str>>,
     pub instructions: Option<Cow<'a, str>>,
+    /// An API performs it ([`crate::plan::Action::automated`]).
+    pub automated: bool,
+    /// The commerce object of an action through Partner Center or Microsoft.Billing.
+    pub commerce: Cow<'a, Fields>,
 }
 
 /// One line of the tenant-deletion pre-flight checklist.
@@ -233,5 +237,7 @@ fn action_view<'a>(a: &'a Action, r: Option<&Redactor>) -> ActionView<'a> {
         depends_on: a.depends_on.iter().map(|d| address(d)).collect(),
         warnings: a.warnings.iter().map(|w| maybe_text(r, w)).collect(),
         instructions: a.instructions.as_deref().map(|i| maybe_text(r, i)),
+        automated: a.automated,
+        commerce: fields(&a.commerce),
     }
 }
