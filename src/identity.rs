@@ -32,6 +32,10 @@ pub struct TokenClaims {
     /// `app` for an application identity, `user` for a person.
     #[serde(default)]
     pub idtyp: Option<String>,
+    /// The object id of the signed-in principal (an app's service principal): whom Azure
+    /// role assignments name as `principalId`.
+    #[serde(default)]
+    pub oid: Option<String>,
 }
 
 impl TokenClaims {

@@ -6,6 +6,7 @@
 //! [`plan::Plan`]; [`planfile`] stores it for review; [`apply`] executes exactly that plan.
 
 pub mod apply;
+pub mod arm;
 pub mod cli;
 pub mod graph;
 pub mod ident;

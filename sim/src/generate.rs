@@ -254,6 +254,7 @@ pub fn generate(opts: &GenerateOptions) -> Snapshot {
         })),
         users,
         deleted_users: Vec::new(),
+        azure_subscriptions: Default::default(),
         directory_roles,
         subscriptions,
         subscribed_skus,

@@ -16,6 +16,7 @@
 //! ```
 
 mod admin;
+pub mod arm;
 mod batch;
 mod collection;
 mod config;

@@ -329,6 +329,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     app_id,
                     tenant_id,
                     lifetime_s: lifetime,
+                    ..graph_sim::token::MintOptions::default()
                 },
                 now,
             );

@@ -251,6 +251,23 @@ async fn respond(
         unix_ms: unix_ms(),
     };
 
+    // Azure Resource Manager's routes, in the same process ([`crate::arm`]).
+    let low = path.to_ascii_lowercase();
+    if low == "/subscriptions"
+        || low.starts_with("/subscriptions/")
+        || low.starts_with("/providers/")
+    {
+        let resp = arm_request(
+            &shared,
+            &method,
+            &path,
+            raw_query.as_deref(),
+            &parts.headers,
+        );
+        shared.record(log(resp.status));
+        return to_http_arm(resp, &ids);
+    }
+
     let fault = shared.faults.roll();
     match fault {
         Fault::None | Fault::LostResponse => {}
@@ -299,6 +316,91 @@ async fn respond(
         return std::future::pending().await;
     }
     to_http(resp, &ids)
+}
+
+/// An ARM answer: ARM's request-id headers (`x-ms-request-id`,
+/// `x-ms-correlation-request-id`), not Graph's.
+fn to_http_arm(resp: GraphResponse, ids: &Ids) -> Response<Full<Bytes>> {
+    let body = match &resp.body {
+        Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        None => Bytes::new(),
+    };
+    let mut out = Response::new(Full::new(body));
+    *out.status_mut() = hyper::StatusCode::from_u16(resp.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = out.headers_mut();
+    if resp.body.is_some() {
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    for (k, v) in [
+        ("x-ms-request-id", &ids.request_id),
+        ("x-ms-correlation-request-id", &ids.client_request_id),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    }
+    out
+}
+
+/// ARM: a bearer token for ARM's audience ([`crate::token::read_arm`]), then the route.
+fn arm_request(
+    shared: &Arc<Shared>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> GraphResponse {
+    let err = |e: GraphError| GraphResponse {
+        status: e.status,
+        headers: Vec::new(),
+        body: Some(serde_json::json!({"error": {"code": e.code, "message": e.message}})),
+    };
+    let token = header(headers, "authorization")
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return err(GraphError::new(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        ));
+    };
+    let grants = match crate::token::read_arm(token, unix_ms() / 1000) {
+        Ok(g) => g,
+        Err(e) => return err(e),
+    };
+    let request = crate::arm::ArmRequest {
+        method,
+        path,
+        query,
+        principal: grants.object_id.or(grants.app_id),
+        origin: origin(headers, shared.addr),
+    };
+    let (answer, tenant_id) = shared.store.read(|t| {
+        (
+            crate::arm::route(&t.azure, t.tenant_id(), &request),
+            t.tenant_id().to_string(),
+        )
+    });
+    let _ = tenant_id;
+    match answer {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(crate::arm::ArmWrite::Cancel(id))) => {
+            match shared.store.arm_cancel_azure_subscription(&id) {
+                Ok(()) => GraphResponse::ok(serde_json::json!({ "value": id })),
+                Err(e) => err(GraphError::new(409, "Conflict", e.to_string())),
+            }
+        }
+        Err(e) => err(e),
+    }
 }
 
 /// Auth, tenant existence, version, `$batch`, throttling, then the Graph surface.

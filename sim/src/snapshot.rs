@@ -78,6 +78,11 @@ pub struct Snapshot {
     /// `GET /v1.0/domains`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub domains: Vec<Object>,
+    /// Azure Resource Manager's side (graph-sim's own section, `docs/snapshot-format.md`):
+    /// subscriptions with their role assignments and resource groups, and role
+    /// assignments at root scope `/`.
+    #[serde(default, skip_serializing_if = "crate::arm::AzureSection::is_empty")]
+    pub azure_subscriptions: crate::arm::AzureSection,
     /// Top-level keys this crate does not know; kept and written back unchanged.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,

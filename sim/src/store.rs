@@ -85,6 +85,20 @@ pub(crate) enum Op {
         id: String,
     },
     DeleteTenant,
+    /// ARM's `Microsoft.Subscription/cancel` or the Azure portal's Cancel.
+    CancelAzureSubscription {
+        id: String,
+        at: String,
+    },
+    /// The Azure portal's Delete subscription.
+    DeleteAzureSubscription {
+        id: String,
+    },
+    /// The Azure portal deletes a resource group.
+    DeleteAzureResourceGroup {
+        id: String,
+        name: String,
+    },
 }
 
 /// Why an [`Op`] was refused.
@@ -132,6 +146,8 @@ pub(crate) struct Tenant {
     pub(crate) service_principals: Collection,
     pub(crate) deleted_service_principals: Collection,
     pub(crate) domains: Collection,
+    /// Azure Resource Manager's side ([`crate::arm`]).
+    pub(crate) azure: crate::arm::AzureSection,
     pub(crate) extra: BTreeMap<String, Value>,
     /// Lower-cased userPrincipalName -> id, for `GET /users/{upn}`.
     upn_index: HashMap<String, String>,
@@ -170,6 +186,15 @@ fn blocker(kind: &str, o: &Object, reason: &str) -> Blocker {
     }
 }
 
+fn azure_refusal(id: &str, message: String) -> OpError {
+    PortalError::InvalidState {
+        kind: "Azure subscription".into(),
+        id: id.to_string(),
+        message,
+    }
+    .into()
+}
+
 /// The domain part of a userPrincipalName, lower-cased.
 fn upn_domain(upn: &str) -> Option<String> {
     upn.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())
@@ -192,6 +217,7 @@ impl Tenant {
             service_principals: Collection::from_objects(s.service_principals),
             deleted_service_principals: Collection::from_objects(s.deleted_service_principals),
             domains: Collection::from_objects(s.domains),
+            azure: s.azure_subscriptions,
             extra: s.extra,
             ..Tenant::default()
         };
@@ -225,6 +251,7 @@ impl Tenant {
             service_principals: self.service_principals.in_insertion_order(),
             deleted_service_principals: self.deleted_service_principals.in_insertion_order(),
             domains: self.domains.in_insertion_order(),
+            azure_subscriptions: self.azure.clone(),
             extra: self.extra.clone(),
         }
     }
@@ -308,6 +335,16 @@ impl Tenant {
             Op::DeleteSubscription { id } => self.delete_subscription(id, false),
             Op::SupportDeleteSubscription { id } => self.delete_subscription(id, true),
             Op::DeleteTenant => self.delete_tenant(),
+            Op::CancelAzureSubscription { id, at } => {
+                self.azure.cancel(id, at).map_err(|m| azure_refusal(id, m))
+            }
+            Op::DeleteAzureSubscription { id } => {
+                self.azure.delete(id).map_err(|m| azure_refusal(id, m))
+            }
+            Op::DeleteAzureResourceGroup { id, name } => self
+                .azure
+                .delete_resource_group(id, name)
+                .map_err(|m| azure_refusal(id, m)),
         }
     }
 
@@ -979,6 +1016,17 @@ impl Tenant {
         for u in self.deleted_users.iter() {
             out.push(blocker("deletedUser", u, "in the recycle bin; purge it"));
         }
+        for s in self.azure.blocking() {
+            out.push(Blocker {
+                kind: "azureSubscription".into(),
+                id: s.subscription_id.clone(),
+                name: s.display_name.clone(),
+                reason: format!(
+                    "Azure subscription in state {}: active or cancelled Azure subscriptions block the tenant's deletion until they are Deleted",
+                    s.state
+                ),
+            });
+        }
         for a in self.deleted_applications.iter() {
             out.push(blocker(
                 "deletedApplication",
@@ -1345,6 +1393,37 @@ impl Store {
     /// blocks, deletes the tenant. Afterwards every Graph request answers 401.
     pub fn portal_delete_tenant(&self) -> Result<(), PortalError> {
         self.portal(Op::DeleteTenant)
+    }
+
+    /// Azure portal: cancel an Azure subscription (Enabled, Warned, PastDue -> Disabled),
+    /// resource groups or not.
+    pub fn portal_cancel_azure_subscription(&self, id: &str) -> Result<(), PortalError> {
+        self.portal(Op::CancelAzureSubscription {
+            id: id.to_string(),
+            at: now_rfc3339(),
+        })
+    }
+
+    /// ARM's cancel, after [`crate::arm::route`] checked the caller and the subscription.
+    pub(crate) fn arm_cancel_azure_subscription(&self, id: &str) -> Result<(), PortalError> {
+        self.portal_cancel_azure_subscription(id)
+    }
+
+    /// Azure portal: delete a cancelled Azure subscription without resources -> Deleted.
+    pub fn portal_delete_azure_subscription(&self, id: &str) -> Result<(), PortalError> {
+        self.portal(Op::DeleteAzureSubscription { id: id.to_string() })
+    }
+
+    /// Azure portal: delete a resource group of an Azure subscription.
+    pub fn portal_delete_azure_resource_group(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<(), PortalError> {
+        self.portal(Op::DeleteAzureResourceGroup {
+            id: id.to_string(),
+            name: name.to_string(),
+        })
     }
 
     pub(crate) fn now() -> String {

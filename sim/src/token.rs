@@ -27,6 +27,9 @@ pub struct Grants {
     pub scopes: Vec<String>,
     /// `appid` (v1 tokens) or `azp` (v2 tokens).
     pub app_id: Option<String>,
+    /// `oid`: the caller's object id (an app's service principal), whom Azure role
+    /// assignments name as `principalId`.
+    pub object_id: Option<String>,
 }
 
 impl Grants {
@@ -73,6 +76,49 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// base64url segments, the first two JSON objects) whose `exp` (seconds since the epoch),
 /// when present, is in the future, and whose `aud`, when present, is Microsoft Graph.
 pub fn read(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
+    read_as(token, now_unix, GRAPH_AUDIENCES, || {
+        invalid("Invalid audience.")
+    })
+}
+
+/// The `aud` values of Microsoft Graph tokens.
+pub const GRAPH_AUDIENCES: &[&str] = &[
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+/// The `aud` values of Azure Resource Manager tokens (v1 tokens carry the resource URI,
+/// with or without the trailing `/`).
+pub const ARM_AUDIENCES: &[&str] = &[
+    "https://management.azure.com",
+    "https://management.azure.com/",
+    "https://management.core.windows.net/",
+    "https://management.core.windows.net",
+];
+
+/// Reads a bearer token for Azure Resource Manager, as [`read`] does for Graph: a token
+/// whose `aud` is another service's gets 401 `InvalidAuthenticationTokenAudience`, ARM's
+/// answer ("The access token has been obtained for wrong audience or resource", quoted in
+/// Azure/azure-cli issues and
+/// <https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/error-codes/invalidauthenticationtokenaudience>).
+/// A token without `aud` is accepted (graph-sim's test tokens may omit it).
+pub fn read_arm(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
+    read_as(token, now_unix, ARM_AUDIENCES, || {
+        GraphError::new(
+            401,
+            "InvalidAuthenticationTokenAudience",
+            "The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.",
+        )
+    })
+}
+
+fn read_as(
+    token: &str,
+    now_unix: u64,
+    audiences: &[&str],
+    wrong_audience: impl Fn() -> GraphError,
+) -> Result<Grants, GraphError> {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() != 3 {
         return Err(invalid(
@@ -90,13 +136,8 @@ pub fn read(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
         }
     }
     if let Some(aud) = claims.get("aud").and_then(Value::as_str) {
-        let graph = [
-            "https://graph.microsoft.com",
-            "https://graph.microsoft.com/",
-            "00000003-0000-0000-c000-000000000000",
-        ];
-        if !graph.contains(&aud) {
-            return Err(invalid("Invalid audience."));
+        if !audiences.contains(&aud) {
+            return Err(wrong_audience());
         }
     }
     Ok(Grants {
@@ -110,6 +151,10 @@ pub fn read(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
         app_id: claims
             .get("appid")
             .or_else(|| claims.get("azp"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        object_id: claims
+            .get("oid")
             .and_then(Value::as_str)
             .map(str::to_string),
     })
@@ -128,6 +173,9 @@ pub struct MintOptions {
     pub tenant_id: String,
     /// Lifetime from now, seconds.
     pub lifetime_s: u64,
+    /// `aud`: whom the token is for ([`GRAPH_AUDIENCES`] or [`ARM_AUDIENCES`]);
+    /// default `https://graph.microsoft.com`.
+    pub audience: String,
 }
 
 /// The application id minted tokens carry unless told otherwise.
@@ -141,6 +189,7 @@ impl Default for MintOptions {
             app_id: DEFAULT_APP_ID.to_string(),
             tenant_id: "00000000-0000-0000-0000-000000000000".to_string(),
             lifetime_s: 3600,
+            audience: GRAPH_AUDIENCES[0].to_string(),
         }
     }
 }
@@ -152,7 +201,7 @@ impl Default for MintOptions {
 pub fn mint(o: &MintOptions, now_unix: u64) -> String {
     let header = json!({"typ": "JWT", "alg": "none"});
     let claims = json!({
-        "aud": "https://graph.microsoft.com",
+        "aud": o.audience,
         "iss": format!("https://sts.windows.net/{}/", o.tenant_id),
         "iat": now_unix,
         "nbf": now_unix,

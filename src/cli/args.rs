@@ -127,6 +127,10 @@ pub struct TargetArgs {
     /// Plain http:// is refused except on loopback.
     #[arg(long, value_name = "URL", env = "CLOSEOUT_GRAPH_URL")]
     pub graph_url: Option<String>,
+    /// Azure Resource Manager service root (Azure subscriptions). Default: the --cloud's
+    /// (https://management.azure.com). Same URL policy as --graph-url: its own token only.
+    #[arg(long, value_name = "URL", env = "CLOSEOUT_ARM_URL")]
+    pub arm_url: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
@@ -153,8 +157,8 @@ pub struct AuthArgs {
     /// The application (client) id. Default: AZURE_CLIENT_ID.
     #[arg(help_heading = "Sign-in", long, value_name = "ID")]
     pub client_id: Option<String>,
-    /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph and sign-in
-    /// hosts.
+    /// The Microsoft cloud: global, usgov, usgov-dod, china. Sets the Graph, Azure Resource
+    /// Manager and sign-in hosts.
     #[arg(help_heading = "Sign-in", long, value_name = "CLOUD", env = "CLOSEOUT_CLOUD", default_value = "global", value_parser = parse_cloud)]
     pub cloud: crate::graph::Cloud,
 }

@@ -15,6 +15,9 @@ use crate::graph::{ClientOptions, GraphClient, GraphError, PacingConfig, StaticT
 /// A live connection; keeps the in-process simulator running while it lives.
 pub struct Connection {
     pub client: GraphClient,
+    /// Azure Resource Manager, on the same credential (its own token and service root:
+    /// `--arm-url`, else the `--cloud`'s).
+    pub arm: crate::arm::ArmClient,
     sim: Option<graph_sim::SimServer>,
     /// `true` when the tenant is simulated (nothing irreversible can happen).
     pub simulated: bool,
@@ -132,6 +135,32 @@ pub fn client_options(target: &TargetArgs, simulated: bool) -> ClientOptions {
     }
 }
 
+/// The core options of the ARM client (ARM is not paced client-side; its 429s carry
+/// `Retry-After`, which the core honours).
+fn arm_options(target: &TargetArgs) -> crate::protocol::CoreOptions {
+    crate::protocol::CoreOptions {
+        deadline: Some(target.protocol.deadline),
+        ..crate::protocol::CoreOptions::default()
+    }
+}
+
+/// The unsigned ARM-audience token the in-process graph-sim accepts for a rehearsal: the
+/// simulated app (its `oid` is the app id the snapshot's role assignments name by default).
+fn simulated_arm_token(tenant_id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            tenant_id: tenant_id.to_string(),
+            lifetime_s: 30 * 24 * 3600,
+            audience: graph_sim::token::ARM_AUDIENCES[0].to_string(),
+            ..graph_sim::token::MintOptions::default()
+        },
+        now,
+    )
+}
+
 /// The application permissions closeout's apply app needs (README, "Graph permissions"):
 /// what `--simulate` grants unless `--simulate-app-roles` narrows it.
 pub const SIMULATED_APP_ROLES: &[&str] = &[
@@ -210,17 +239,23 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         let sim = graph_sim::SimServer::start(store, config, 0)
             .await
             .map_err(|e| CliError::msg(format!("cannot start the simulated tenant: {e}")))?;
+        let tenant_id = sim.store().tenant_id();
+        let tokens: Arc<dyn crate::protocol::auth::TokenProvider> =
+            Arc::new(StaticToken::new(simulated_token(target, &tenant_id)).with(
+                crate::protocol::Audience::Arm,
+                simulated_arm_token(&tenant_id),
+            ));
         let client = GraphClient::new(
             &sim.base_url(),
-            Arc::new(StaticToken::new(simulated_token(
-                target,
-                &sim.store().tenant_id(),
-            ))),
+            tokens.clone(),
             client_options(target, true),
         )?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits));
+        // graph-sim serves ARM's routes in the same process.
+        let arm = crate::arm::ArmClient::new(&sim.base_url(), tokens, arm_options(target))?;
         return Ok(Connection {
             client,
+            arm,
             sim: Some(sim),
             simulated: true,
             // A rehearsal of a closure signed in as an app names it with --client-id.
@@ -261,10 +296,17 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
             .map(|c| c.trim().to_ascii_lowercase())
             .filter(|c| !c.is_empty())
     });
+    let arm_url = target
+        .arm_url
+        .clone()
+        .unwrap_or_else(|| a.cloud.arm_url().to_string());
+    let arm = crate::arm::ArmClient::new(&arm_url, tokens.clone(), arm_options(target))?
+        .with_wait_reporter(Arc::new(super::waits::StderrWaits));
     let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits));
     Ok(Connection {
         client,
+        arm,
         sim: None,
         simulated: false,
         signed_in_app,

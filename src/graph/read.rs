@@ -171,6 +171,7 @@ pub async fn read_tenant(
         deleted_applications,
         service_principals,
         domains,
+        azure: Default::default(),
     };
     let mut per_user_mfa: BTreeMap<String, PerUserMfaState> = BTreeMap::new();
     for wanted in mfa_users {

@@ -3,7 +3,10 @@
 //! schema (`sim/schema/v1.0-Prod.csdl.gz`); properties closeout does not use
 //! are not kept.
 
+mod azure;
 mod entities;
+
+pub use azure::{AzureRead, AzureState, AzureSubscription};
 
 pub use entities::*;
 
@@ -54,6 +57,8 @@ pub struct TenantState {
     pub deleted_applications: Vec<Application>,
     pub service_principals: Vec<ServicePrincipal>,
     pub domains: Vec<Domain>,
+    /// Azure subscriptions, read through Azure Resource Manager (not Graph).
+    pub azure: AzureState,
 }
 
 impl TenantState {
@@ -74,6 +79,9 @@ impl TenantState {
         self.deleted_applications.sort_by(|a, b| a.id.cmp(&b.id));
         self.service_principals.sort_by(|a, b| a.id.cmp(&b.id));
         self.domains.sort_by(|a, b| a.id.cmp(&b.id));
+        self.azure
+            .subscriptions
+            .sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
         self.organization
             .verified_domains
             .sort_by(|a, b| a.name.cmp(&b.name));

@@ -465,6 +465,9 @@ impl fmt::Debug for CredentialSpec {
 
 /// Environment variables closeout reads to sign in.
 pub const ENV_ACCESS_TOKEN: &str = "CLOSEOUT_ACCESS_TOKEN";
+/// With `--auth token`: a fixed token for Azure Resource Manager
+/// (`https://management.azure.com`), beside the Graph one. Without it, ARM is not read.
+pub const ENV_ARM_ACCESS_TOKEN: &str = "CLOSEOUT_ARM_ACCESS_TOKEN";
 pub const ENV_TENANT_ID: &str = "AZURE_TENANT_ID";
 pub const ENV_CLIENT_ID: &str = "AZURE_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
@@ -640,7 +643,13 @@ pub fn provider(
         message: credential_message(&e),
     };
     let credential: Arc<dyn TokenCredential> = match spec {
-        CredentialSpec::Token(t) => return Ok(Arc::new(StaticToken::new(t.clone()))),
+        CredentialSpec::Token(t) => {
+            let mut tokens = StaticToken::new(t.clone());
+            if let Some(arm) = env(ENV_ARM_ACCESS_TOKEN).filter(|v| !v.trim().is_empty()) {
+                tokens = tokens.with(Audience::Arm, arm.trim());
+            }
+            return Ok(Arc::new(tokens));
+        }
         CredentialSpec::Secret {
             tenant,
             client_id,

@@ -621,7 +621,12 @@ impl Core {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let request_id = header("request-id").map(|v| server_text(&v, HEADER_CHARS));
+        // Graph's `request-id`; Azure Resource Manager's `x-ms-request-id` (its
+        // `x-ms-correlation-request-id` when that is all there is).
+        let request_id = header("request-id")
+            .or_else(|| header("x-ms-request-id"))
+            .or_else(|| header("x-ms-correlation-request-id"))
+            .map(|v| server_text(&v, HEADER_CHARS));
         let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
         let content_type = header("content-type").map(|v| server_text(&v, HEADER_CHARS));
         let location = header("location");
