@@ -4,7 +4,10 @@
 //! are not kept.
 
 mod azure;
+mod commerce;
 mod entities;
+
+pub use commerce::{CommerceRead, CommerceSubscription};
 
 pub use azure::{AzureRead, AzureState, AzureSubscription};
 
@@ -59,6 +62,8 @@ pub struct TenantState {
     pub domains: Vec<Domain>,
     /// Azure subscriptions, read through Azure Resource Manager (not Graph).
     pub azure: AzureState,
+    /// The billing channel's view of the subscriptions (Partner Center, Microsoft.Billing).
+    pub commerce: CommerceRead,
 }
 
 impl TenantState {
