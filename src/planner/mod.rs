@@ -1,6 +1,7 @@
 //! Computes the closure plan from a tenant's state and the closure spec: the target
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
+mod commerce;
 mod dag;
 mod diff;
 mod preflight;
@@ -93,6 +94,7 @@ pub fn plan_as(
         .ok_or(PlanError::NoInitialDomain)?
         .to_string();
     let mut actions = diff::actions(state, spec, &keep);
+    let billing_check = commerce::apply_channel(&mut actions, state, spec, &created_at);
     if let Some(app) = signed_in_app {
         diff::own_access_last(&mut actions, app);
     }
@@ -114,7 +116,11 @@ pub fn plan_as(
         keep,
         target: spec.target(),
         actions,
-        preflight: preflight(state, &spec_keep_ids(state, spec)),
+        preflight: {
+            let mut checks = preflight(state, &spec_keep_ids(state, spec));
+            checks.extend(billing_check);
+            checks
+        },
     })
 }
 
