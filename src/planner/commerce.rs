@@ -60,7 +60,12 @@ fn matching<'c>(
     }
 }
 
-fn commerce_fields(channel: &str, account: &str, c: &CommerceSubscription, matched_by: &str) -> Fields {
+fn commerce_fields(
+    channel: &str,
+    account: &str,
+    c: &CommerceSubscription,
+    matched_by: &str,
+) -> Fields {
     let mut f = Fields::new();
     let mut put = |k: &str, v: Value| {
         if !v.is_null() {
@@ -99,8 +104,7 @@ pub fn apply_channel(
     spec: &ClosureSpec,
     now: &str,
 ) -> Option<Check> {
-    if spec.billing.channel == BillingChannel::Manual || !spec.manual_actions.cancel_subscriptions
-    {
+    if spec.billing.channel == BillingChannel::Manual || !spec.manual_actions.cancel_subscriptions {
         return None;
     }
     let requirement = format!(
@@ -113,7 +117,10 @@ pub fn apply_channel(
             return Some(Check::not_checked(
                 CHECK_NAME,
                 &requirement,
-                &format!("{} was not read", channel_title(spec.billing.channel.as_str())),
+                &format!(
+                    "{} was not read",
+                    channel_title(spec.billing.channel.as_str())
+                ),
             ))
         }
         CommerceRead::NotRead { reason, .. } => {
@@ -155,12 +162,16 @@ pub fn apply_channel(
             a.name, s.id, c.id, c.display_name
         ));
         a.commerce = commerce_fields(channel, account, c, by);
-        let term_end = c.term_end.clone().unwrap_or_else(|| "its term's end".into());
+        let term_end = c
+            .term_end
+            .clone()
+            .unwrap_or_else(|| "its term's end".into());
         let in_window = inside(c.cancel_until.as_deref(), now_t);
         if !c.is_active() || (spec.billing.cancel && in_window) {
             a.automated = true;
             a.instructions = None;
-            a.depends_on.retain(|d| d != &super::dag::step_dependency(Step::Users));
+            a.depends_on
+                .retain(|d| d != &super::dag::step_dependency(Step::Users));
             a.warnings.push(if c.is_active() {
                 format!(
                     "cancelled through {title} at the start of apply, inside its cancellation window (until {}); if the window has passed by then, apply turns renewal off instead and the subscription ends with its term on {term_end}",
@@ -228,7 +239,10 @@ pub fn apply_channel(
     }
     let mut check = Check::new(
         CHECK_NAME,
-        &format!("{requirement} ({title} account {account}, {} subscription(s) of this tenant)", subs.len()),
+        &format!(
+            "{requirement} ({title} account {account}, {} subscription(s) of this tenant)",
+            subs.len()
+        ),
         lines,
         0,
     );
