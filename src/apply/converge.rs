@@ -319,7 +319,7 @@ pub async fn converge(
 /// subscription keeps its SKU alive, the SKU's `capabilityStatus` must agree.
 /// <https://learn.microsoft.com/en-us/graph/api/resources/companysubscription>,
 /// <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>
-async fn verify_subscription(
+pub(crate) async fn verify_subscription(
     client: &GraphClient,
     kind: ActionKind,
     id: &str,

@@ -8,6 +8,7 @@
 //! records ([`journal`]) made durable before and after it, so a run killed at any moment is
 //! resumed by applying the same plan again.
 
+pub mod commerce;
 mod converge;
 pub mod drift;
 pub mod journal;
@@ -241,6 +242,9 @@ pub struct ApplyContext {
     pub journal: Option<(Arc<Journal>, JournalState)>,
     /// Ctrl-C: stop scheduling, let in-flight actions settle for [`SETTLE_GRACE`].
     pub cancel: CancellationToken,
+    /// The billing channel's client for the plan's commerce actions ([`commerce`]), or why
+    /// it could not be set up; `None` when the plan has none.
+    pub commerce: Option<Result<crate::commerce::Commerce, String>>,
 }
 
 async fn record(journal: Option<&Journal>, r: Record) -> Result<(), JournalError> {
@@ -257,8 +261,10 @@ async fn run_action(
     live: Arc<TenantState>,
     action: crate::plan::Action,
     journal: Option<Arc<Journal>>,
+    commerce: Option<Result<crate::commerce::Commerce, String>>,
+    operation: Option<String>,
 ) -> Outcome {
-    let j = journal.as_deref().filter(|_| !action.kind.is_manual());
+    let j = journal.as_deref().filter(|_| !action.is_manual());
     if let Err(e) = record(
         j,
         Record::Intent {
@@ -270,7 +276,17 @@ async fn run_action(
     {
         return Outcome::Failed(Failure::new(format!("not attempted: {e}")));
     }
-    let o = match converge(&client, &live, &action).await {
+    let result = if commerce::is_commerce(&action) {
+        let c = match &commerce {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(why)) => Err(why.as_str()),
+            None => Err("the plan's billing channel was not set up for this run"),
+        };
+        commerce::converge(&client, c, &action, j, operation).await
+    } else {
+        converge(&client, &live, &action).await
+    };
+    let o = match result {
         Ok(o) => o,
         // Cancelled before the write was sent, or while waiting to retry it: a 429'd
         // write may still have executed, so the intent stays without outcome (uncertain).
@@ -354,7 +370,7 @@ pub async fn apply(
                     let action = &plan.actions[i];
                     if ctx.states.get(i) == Some(&LiveState::Done) {
                         // Verified against the tenant just read: no call needed.
-                        let o = if action.kind.is_manual() {
+                        let o = if action.is_manual() {
                             Outcome::Verified
                         } else {
                             Outcome::AlreadyDone
@@ -368,6 +384,8 @@ pub async fn apply(
                     let sem = Arc::clone(&semaphore);
                     let journal = journal.clone();
                     let cancel = cancel.clone();
+                    let commerce = ctx.commerce.clone();
+                    let operation = earlier.operations.get(&action.address).cloned();
                     in_flight.insert(i);
                     running.spawn(async move {
                         let Ok(_permit) = sem.acquire_owned().await else {
@@ -376,7 +394,10 @@ pub async fn apply(
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }
-                        (i, run_action(client, live, action, journal).await)
+                        (
+                            i,
+                            run_action(client, live, action, journal, commerce, operation).await,
+                        )
                     });
                 }
             }

@@ -375,6 +375,7 @@ async fn run_polling(
     loop {
         let client = conn.client.clone().with_cancellation(cancel.clone());
         let me = conn.signed_in_app.clone();
+        let commerce = commerce_of(plan, conn, &args.target, cancel);
         let code = run_connected(
             args,
             plan,
@@ -383,6 +384,7 @@ async fn run_polling(
             &mut confirmed,
             state,
             cancel,
+            commerce,
         )
         .await?;
         if code != ExitCode::WaitingOnManual || !args.wait {
@@ -419,6 +421,35 @@ async fn run_polling(
     }
 }
 
+/// The billing channel's client when the plan has commerce actions (the channel from the
+/// plan's target, the customer from its tenant, the MCA account from its actions).
+fn commerce_of(
+    plan: &Plan,
+    conn: &Connection,
+    target: &super::args::TargetArgs,
+    cancel: &CancellationToken,
+) -> Option<Result<crate::commerce::Commerce, String>> {
+    let first = plan
+        .actions
+        .iter()
+        .find(|a| apply::commerce::is_commerce(a))?;
+    let account = first
+        .commerce
+        .get("account")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    match super::commerce::commerce_for(conn, target, plan.target.billing, &plan.tenant.id, account)
+    {
+        Ok(Some(c)) => {
+            c.set_cancellation(cancel.clone());
+            Some(Ok(c))
+        }
+        Ok(None) => Some(Err("the plan's billing channel is manual".to_string())),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
@@ -427,6 +458,7 @@ async fn run_connected(
     confirmed: &mut bool,
     state: &std::path::Path,
     cancel: &CancellationToken,
+    commerce: Option<Result<crate::commerce::Commerce, String>>,
 ) -> Result<ExitCode, CliError> {
     let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
@@ -501,7 +533,7 @@ async fn run_connected(
         .actions
         .iter()
         .zip(&check.states)
-        .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
+        .filter(|(a, s)| **s == LiveState::ToDo && !a.is_manual())
         .count();
     if to_write > 0 && !*confirmed {
         let to_do: Vec<bool> = check.states.iter().map(|s| *s == LiveState::ToDo).collect();
@@ -541,6 +573,7 @@ async fn run_connected(
         states: check.states,
         journal: Some((journal, earlier)),
         cancel: cancel.clone(),
+        commerce,
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),

@@ -115,7 +115,7 @@ fn standings(plan: &Plan, journal: &JournalState, live: Option<&[LiveState]>) ->
                 plan.actions[blocker].address,
                 out[blocker].status.as_str()
             )
-        } else if a.kind.is_manual() {
+        } else if a.is_manual() {
             "a person does it in the admin center; the next apply verifies it".to_string()
         } else if journal.outcomes.get(&a.address).map(String::as_str) == Some("pending") {
             format!("waiting: {}", detail())

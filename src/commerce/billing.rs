@@ -113,6 +113,14 @@ impl BillingClient {
         })
     }
 
+    /// Waits `d` (cancellable, like every wait of the core).
+    ///
+    /// # Errors
+    /// [`ServiceError::Cancelled`] on Ctrl-C.
+    pub async fn pause(&self, d: Duration, what: &str) -> Result<(), ServiceError> {
+        self.core.pause(d, what).await
+    }
+
     /// Stops waits and retries when `token` fires.
     pub fn set_cancellation(&self, token: tokio_util::sync::CancellationToken) {
         self.core.set_cancellation(token);

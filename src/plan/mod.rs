@@ -153,7 +153,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for a in &self.actions {
-            if a.kind.is_manual() {
+            if a.is_manual() {
                 s.manual += 1;
             }
             match a.kind {
@@ -164,6 +164,7 @@ impl Plan {
                 | ActionKind::DisablePerUserMfa => s.mfa_settings += 1,
                 ActionKind::CancelSubscription => s.subscriptions_to_cancel += 1,
                 ActionKind::DeleteSubscription => s.subscriptions_to_delete += 1,
+                ActionKind::DisableAutoRenew => s.subscriptions_to_cancel += 1,
                 _ if a.kind.is_manual() => {}
                 _ => s.other += 1,
             }

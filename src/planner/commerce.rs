@@ -32,9 +32,9 @@ fn inside(until: Option<&str>, now: Option<time::OffsetDateTime>) -> bool {
 /// The commerce subscription behind Graph's `s`, and how it was matched: by
 /// `commerceSubscriptionId` (Partner Center's subscription id), else by `skuId` when
 /// exactly one not yet matched commerce subscription has it.
-fn matching<'c>(
+fn matching(
     s: &CompanySubscription,
-    subs: &'c [CommerceSubscription],
+    subs: &[CommerceSubscription],
     taken: &[bool],
 ) -> Option<(usize, &'static str)> {
     if let Some(cid) = &s.commerce_subscription_id {
@@ -69,7 +69,7 @@ fn commerce_fields(
     let mut f = Fields::new();
     let mut put = |k: &str, v: Value| {
         if !v.is_null() {
-            f.insert(k.to_string(), v);
+            f.insert(k, v);
         }
     };
     put("channel", json!(channel));

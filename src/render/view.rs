@@ -134,7 +134,7 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
         .collect();
     for a in &plan.actions {
         let sv = &mut steps[usize::from(a.step().number()) - 1];
-        if a.kind.is_manual() {
+        if a.is_manual() {
             sv.manual += 1;
         } else {
             sv.automated += 1;
