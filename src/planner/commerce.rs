@@ -250,3 +250,271 @@ pub fn apply_channel(
     check.passed = true;
     Some(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use crate::planner::{plan, Billing};
+
+    const GA: &str = "99999999-9999-9999-9999-999999999999";
+    const T: &str = "0b5c3c61-6a4a-4c56-9c0e-1a2b3c4d5e6f";
+    const NOW: &str = "2026-12-01T12:00:00Z";
+    const S_IN: &str = "11111111-1111-1111-1111-111111111111";
+    const S_OUT: &str = "22222222-2222-2222-2222-222222222222";
+    const C_IN: &str = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    const C_OUT: &str = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb";
+
+    fn tenant(commerce: CommerceRead) -> TenantState {
+        let admin = User {
+            id: GA.into(),
+            user_principal_name: "admin@t.onmicrosoft.com".into(),
+            account_enabled: Some(true),
+            ..User::default()
+        };
+        let sub = |id: &str, cid: Option<&str>, sku: &str| CompanySubscription {
+            id: id.into(),
+            commerce_subscription_id: cid.map(str::to_string),
+            sku_id: sku.into(),
+            sku_part_number: "SPE_E5".into(),
+            status: "Enabled".into(),
+            ..CompanySubscription::default()
+        };
+        let mut t = TenantState {
+            organization: Organization {
+                id: T.into(),
+                display_name: Some("T".into()),
+                verified_domains: vec![VerifiedDomain {
+                    name: "t.onmicrosoft.com".into(),
+                    is_initial: true,
+                    ..VerifiedDomain::default()
+                }],
+                ..Organization::default()
+            },
+            users: vec![admin],
+            directory_roles: vec![DirectoryRole {
+                id: "r".into(),
+                display_name: "Global Administrator".into(),
+                role_template_id: GLOBAL_ADMINISTRATOR_TEMPLATE_ID.into(),
+                members: vec![GA.into()],
+            }],
+            subscriptions: vec![sub(S_IN, Some(C_IN), "sku-in"), sub(S_OUT, None, "sku-out")],
+            domains: vec![Domain {
+                id: "t.onmicrosoft.com".into(),
+                is_initial: true,
+                is_default: true,
+                ..Domain::default()
+            }],
+            commerce,
+            ..TenantState::default()
+        };
+        t.normalize();
+        t
+    }
+
+    fn commerce_sub(id: &str, sku: Option<&str>, until: &str, name: &str) -> CommerceSubscription {
+        CommerceSubscription {
+            id: id.into(),
+            display_name: name.into(),
+            sku_id: sku.map(str::to_string),
+            status: "active".into(),
+            auto_renew: Some(true),
+            cancel_until: Some(until.into()),
+            term_end: Some("2027-11-30T00:00:00Z".into()),
+            expected_free: false,
+        }
+    }
+
+    fn read(channel: &str, subs: Vec<CommerceSubscription>) -> CommerceRead {
+        CommerceRead::Read {
+            channel: channel.into(),
+            account: T.into(),
+            subscriptions: subs,
+        }
+    }
+
+    fn spec(channel: BillingChannel, cancel: bool) -> ClosureSpec {
+        ClosureSpec {
+            keep: vec![GA.into()],
+            billing: Billing {
+                channel,
+                cancel,
+                ..Billing::default()
+            },
+            ..ClosureSpec::default()
+        }
+    }
+
+    fn address(kind: ActionKind, id: &str) -> String {
+        Action::address_of(kind, id)
+    }
+
+    #[test]
+    fn in_window_cancels_at_the_start_of_apply_and_out_of_window_turns_renewal_off() {
+        let t = tenant(read(
+            "partner_center",
+            vec![
+                commerce_sub(C_IN, None, "2026-12-05T00:00:00Z", "Microsoft 365 E5"),
+                // Matched by skuId (no commerceSubscriptionId on Graph's side); window over.
+                commerce_sub(C_OUT, Some("sku-out"), "2026-11-20T00:00:00Z", "E5 yearly"),
+            ],
+        ));
+        let p = plan(
+            &t,
+            &spec(BillingChannel::PartnerCenter, true),
+            String::new(),
+            NOW.into(),
+        )
+        .unwrap();
+        assert_eq!(p.target.billing, BillingChannel::PartnerCenter);
+        let cancel_in = p
+            .action(&address(ActionKind::CancelSubscription, S_IN))
+            .unwrap();
+        assert!(cancel_in.automated);
+        assert!(
+            cancel_in.depends_on.is_empty(),
+            "{:?}",
+            cancel_in.depends_on
+        );
+        assert_eq!(
+            cancel_in.commerce.get("matchedBy"),
+            Some(&json!("commerceSubscriptionId"))
+        );
+        assert_eq!(cancel_in.commerce.get("subscriptionId"), Some(&json!(C_IN)));
+        assert!(p
+            .action(&address(ActionKind::DisableAutoRenew, S_IN))
+            .is_none());
+
+        let renew = p
+            .action(&address(ActionKind::DisableAutoRenew, S_OUT))
+            .unwrap();
+        assert!(renew.automated && renew.depends_on.is_empty());
+        assert_eq!(renew.commerce.get("matchedBy"), Some(&json!("skuId")));
+        let cancel_out = p
+            .action(&address(ActionKind::CancelSubscription, S_OUT))
+            .unwrap();
+        assert!(!cancel_out.automated && cancel_out.instructions.is_some());
+        assert!(cancel_out.depends_on.contains(&renew.address));
+        assert!(
+            cancel_out
+                .warnings
+                .iter()
+                .any(|w| w.contains("ended at 2026-11-20T00:00:00Z") && w.contains("2027-11-30")),
+            "{:?}",
+            cancel_out.warnings
+        );
+        let check = p.preflight.iter().find(|c| c.name == CHECK_NAME).unwrap();
+        assert!(check.informational && !check.blocks());
+        assert!(check
+            .blocking
+            .iter()
+            .any(|l| l.contains(C_IN) && l.contains("commerceSubscriptionId")));
+        // The DAG holds and the plan file reads back byte for byte.
+        ActionGraph::build(&p.actions).unwrap();
+        let mut p = p;
+        let bytes = crate::planfile::seal(&mut p);
+        let back = crate::planfile::parse(std::path::Path::new("p.yaml"), &bytes).unwrap();
+        assert_eq!(back.actions, p.actions);
+        assert_eq!(back.target, p.target);
+    }
+
+    use crate::planner::ActionGraph;
+
+    #[test]
+    fn cancel_false_only_turns_renewal_off_even_inside_the_window() {
+        let t = tenant(read(
+            "partner_center",
+            vec![commerce_sub(C_IN, None, "2026-12-05T00:00:00Z", "E5")],
+        ));
+        let p = plan(
+            &t,
+            &spec(BillingChannel::PartnerCenter, false),
+            String::new(),
+            NOW.into(),
+        )
+        .unwrap();
+        assert!(
+            !p.action(&address(ActionKind::CancelSubscription, S_IN))
+                .unwrap()
+                .automated
+        );
+        assert!(p
+            .action(&address(ActionKind::DisableAutoRenew, S_IN))
+            .is_some());
+        // The unmatched Graph subscription stays manual and says so.
+        let other = p
+            .action(&address(ActionKind::CancelSubscription, S_OUT))
+            .unwrap();
+        assert!(!other.automated);
+        assert!(other
+            .warnings
+            .iter()
+            .any(|w| w.contains("not found in Partner Center")));
+    }
+
+    #[test]
+    fn mca_entra_id_free_is_expected_not_a_blocker() {
+        let mut free = commerce_sub("free", None, "", "Microsoft Entra ID Free");
+        free.cancel_until = None;
+        free.expected_free = true;
+        let t = tenant(read(
+            "mca",
+            vec![
+                commerce_sub("bs-in", Some("sku-in"), "2026-12-05T00:00:00Z", "E5"),
+                free,
+            ],
+        ));
+        let p = plan(
+            &t,
+            &spec(BillingChannel::Mca, true),
+            String::new(),
+            NOW.into(),
+        )
+        .unwrap();
+        let c = p
+            .action(&address(ActionKind::CancelSubscription, S_IN))
+            .unwrap();
+        assert!(c.automated);
+        assert_eq!(c.commerce.get("matchedBy"), Some(&json!("skuId")));
+        let check = p.preflight.iter().find(|c| c.name == CHECK_NAME).unwrap();
+        assert!(!check.blocks());
+        assert!(check
+            .blocking
+            .iter()
+            .any(|l| l.contains("Entra ID Free") && l.contains("not a blocker")));
+    }
+
+    #[test]
+    fn no_access_is_a_not_checked_line_and_step_2_off_reads_nothing() {
+        let t = tenant(CommerceRead::NotRead {
+            channel: "partner_center".into(),
+            reason: "Partner Center answered 401".into(),
+        });
+        let p = plan(
+            &t,
+            &spec(BillingChannel::PartnerCenter, true),
+            String::new(),
+            NOW.into(),
+        )
+        .unwrap();
+        let check = p.preflight.iter().find(|c| c.name == CHECK_NAME).unwrap();
+        assert_eq!(
+            check.not_checked.as_deref(),
+            Some("Partner Center answered 401")
+        );
+        assert!(check.blocks());
+        assert!(p
+            .actions
+            .iter()
+            .all(|a| a.kind != ActionKind::DisableAutoRenew
+                && (a.kind != ActionKind::CancelSubscription || !a.automated)));
+        let mut off = spec(BillingChannel::PartnerCenter, true);
+        off.manual_actions.cancel_subscriptions = false;
+        let p = plan(&t, &off, String::new(), NOW.into()).unwrap();
+        assert!(p.preflight.iter().all(|c| c.name != CHECK_NAME));
+        assert!(p
+            .actions
+            .iter()
+            .all(|a| a.step() != Step::CancelSubscriptions));
+    }
+}
