@@ -188,3 +188,60 @@ async fn fallback(
         title(c)
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::journal::{self, Journal, Record};
+
+    #[tokio::test]
+    async fn a_journalled_operation_is_found_by_the_next_run_until_a_success_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        let loc = "https://management.azure.com/providers/Microsoft.Billing/billingAccounts/a/operationResults/cancelBillingSubscription_b:1?api-version=2024-04-01";
+        {
+            let (j, _) = Journal::open(&path).unwrap();
+            for r in [
+                Record::Intent {
+                    address: "cancel_subscription.s".into(),
+                    at: "t".into(),
+                },
+                Record::Operation {
+                    address: "cancel_subscription.s".into(),
+                    location: loc.into(),
+                    at: "t".into(),
+                },
+            ] {
+                j.append(&r).await.unwrap();
+            }
+        }
+        // Killed while polling: the next run sees the operation (and the uncertain intent).
+        let (state, _) = journal::read(&path).unwrap();
+        assert_eq!(
+            state
+                .operations
+                .get("cancel_subscription.s")
+                .map(String::as_str),
+            Some(loc)
+        );
+        assert!(state.uncertain.contains("cancel_subscription.s"));
+        // A pending outcome (Graph not caught up) keeps it; a success forgets it.
+        {
+            let (j, _) = Journal::open(&path).unwrap();
+            for outcome in ["pending", "verified"] {
+                j.append(&Record::Outcome {
+                    address: "cancel_subscription.s".into(),
+                    outcome: outcome.into(),
+                    detail: None,
+                    at: "t".into(),
+                })
+                .await
+                .unwrap();
+                let (state, _) = journal::read(&path).unwrap();
+                assert_eq!(
+                    state.operations.contains_key("cancel_subscription.s"),
+                    outcome == "pending"
+                );
+            }
+        }
+    }
+}

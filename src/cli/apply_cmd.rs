@@ -344,6 +344,11 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         conn.close().await;
         return Err(CliError::msg(refusal));
     }
+    // The billing channel too: its actions need its API (README, "Billing channels").
+    if let Some(refusal) = commerce_refusal(&plan, &conn, &args.target, &cancel).await {
+        conn.close().await;
+        return Err(CliError::msg(refusal));
+    }
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
     drop(held);
@@ -419,6 +424,29 @@ async fn run_polling(
         }
         conn.refresh(&args.target).await?;
     }
+}
+
+/// Why apply refuses before any write for the billing channel: the plan has commerce
+/// actions and the channel cannot be set up or read (the partner's credential missing, a
+/// 401/403 from Partner Center or Microsoft.Billing). Reading proves access; the write role
+/// (admin agent; billing owner or contributor) shows at the first write, named by its hint.
+async fn commerce_refusal(
+    plan: &Plan,
+    conn: &Connection,
+    target: &super::args::TargetArgs,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    let reason = match commerce_of(plan, conn, target, cancel)? {
+        Err(e) => e,
+        Ok(c) => match c.read(&plan.tenant.id).await {
+            crate::model::CommerceRead::NotRead { reason, .. } => reason,
+            _ => return None,
+        },
+    };
+    Some(format!(
+        "this plan changes subscriptions through its billing channel ({}), which this run cannot use: {reason}. Nothing was changed",
+        plan.target.billing.as_str()
+    ))
 }
 
 /// The billing channel's client when the plan has commerce actions (the channel from the

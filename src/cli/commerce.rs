@@ -43,12 +43,9 @@ pub fn commerce_for(
                 .or_else(|| sim.clone())
                 .unwrap_or_else(|| PARTNER_CENTER_URL.to_string());
             let tokens: Arc<dyn TokenProvider> = if sim.is_some() {
-                Arc::new(
-                    crate::protocol::auth::StaticToken::new(String::from("unused")).with(
-                        crate::protocol::Audience::PartnerCenter,
-                        simulated_partner_token(tenant_id),
-                    ),
-                )
+                crate::commerce::partner_center_token(&simulated_partner_token(
+                    &simulated_partner_tenant(target, tenant_id),
+                ))
             } else {
                 let env = |k: &str| std::env::var(k).ok();
                 crate::commerce::partner_tokens(target.auth.auth, target.auth.cloud, &env)
@@ -86,4 +83,28 @@ fn simulated_partner_token(tenant_id: &str) -> String {
         },
         now,
     )
+}
+
+/// The simulated partner's tenant (Partner Center accepts the partner's own tokens only):
+/// `CLOSEOUT_PARTNER_TENANT_ID`, else the snapshot's `partnerCenter.partnerTenantId`, else
+/// the customer's.
+fn simulated_partner_tenant(target: &TargetArgs, customer: &str) -> String {
+    if let Some(t) = std::env::var(crate::commerce::ENV_PARTNER_TENANT_ID)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return t.trim().to_string();
+    }
+    target
+        .simulate
+        .as_deref()
+        .and_then(|p| crate::input::read_text(p, crate::input::FileKind::Snapshot).ok())
+        .and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
+        .and_then(|v| {
+            v.get("partnerCenter")?
+                .get("partnerTenantId")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| customer.to_string())
 }

@@ -129,10 +129,17 @@ pub fn partner_tokens(
         other => other,
     })?;
     if let CredentialSpec::Token(t) = &spec {
-        crate::protocol::redact::register_secret(t.trim());
-        return Ok(Arc::new(PartnerToken(auth::Bearer::new(t.trim()))));
+        return Ok(partner_center_token(t));
     }
     auth::provider(&spec, cloud, &partner_env)
+}
+
+/// A fixed Partner Center token (`CLOSEOUT_PARTNER_CENTER_ACCESS_TOKEN`, or the
+/// simulator's), given to Partner Center only and never to Graph or ARM; registered for
+/// redaction.
+pub fn partner_center_token(token: &str) -> Arc<dyn TokenProvider> {
+    crate::protocol::redact::register_secret(token.trim());
+    Arc::new(PartnerToken(auth::Bearer::new(token.trim())))
 }
 
 /// `CLOSEOUT_PARTNER_CENTER_ACCESS_TOKEN`: for Partner Center only (never sent to Graph).

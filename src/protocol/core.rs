@@ -630,6 +630,8 @@ impl Core {
         // `x-ms-correlation-request-id` when that is all there is).
         let request_id = header("request-id")
             .or_else(|| header("x-ms-request-id"))
+            // Partner Center's (https://learn.microsoft.com/en-us/partner-center/developer/headers).
+            .or_else(|| header("ms-requestid"))
             .or_else(|| header("x-ms-correlation-request-id"))
             .map(|v| server_text(&v, HEADER_CHARS));
         let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
