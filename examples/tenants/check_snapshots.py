@@ -97,7 +97,8 @@ TOP_LEVEL = {
     "deletedServicePrincipals": ("microsoft.graph.servicePrincipal", True),
     "domains": ("microsoft.graph.domain", True),
 }
-OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa")
+# graph-sim's commerce sections (docs/snapshot-format.md, "Commerce"): not Graph objects.
+OTHER_TOP_LEVEL = ("snapshotVersion", "perUserMfa", "partnerCenter", "billing")
 # Snapshot-format extensions that are not Graph properties: {collection: {extra keys}}.
 EXTENSIONS = {"directoryRoles": {"members"}}
 

@@ -45,6 +45,22 @@ pub struct SimConfig {
     pub batch_rate_429: f64,
     /// Fraction of `$batch` envelopes answered 424 `FailedDependency` without running any item.
     pub batch_rate_424: f64,
+    /// After a commerce cancellation (Partner Center `status: deleted`, or a finished
+    /// Microsoft.Billing DELETE), Graph's companySubscription turns `Suspended` after this
+    /// long (Graph milliseconds, divided by `time_scale`), and subscribedSkus follow.
+    pub commerce_graph_delay_ms: u64,
+    /// ... and `Deleted` this long after turning `Suspended`; `None` = it stays `Suspended`
+    /// (the admin center's disabled state lasts 90 days).
+    pub commerce_graph_deleted_after_ms: Option<u64>,
+    /// Polls of a Microsoft.Billing operation's `Location` answered 202 before the one that
+    /// answers 200 (the operation is done).
+    pub billing_operation_polls: u32,
+    /// A Microsoft.Billing operation also finishes this long after its DELETE (Graph
+    /// milliseconds, divided by `time_scale`), polled or not; `None` = only by polls.
+    pub billing_operation_ms: Option<u64>,
+    /// `Retry-After` of Microsoft.Billing's 202 answers, seconds before `time_scale`
+    /// (the spec's example says 10).
+    pub billing_retry_after_s: u64,
 }
 
 impl Default for SimConfig {
@@ -65,6 +81,11 @@ impl Default for SimConfig {
             fractional_retry_after: false,
             batch_rate_429: 0.0,
             batch_rate_424: 0.0,
+            commerce_graph_delay_ms: 0,
+            commerce_graph_deleted_after_ms: None,
+            billing_operation_polls: 1,
+            billing_operation_ms: None,
+            billing_retry_after_s: 10,
         }
     }
 }

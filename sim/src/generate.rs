@@ -255,6 +255,8 @@ pub fn generate(opts: &GenerateOptions) -> Snapshot {
         users,
         deleted_users: Vec::new(),
         azure_subscriptions: Default::default(),
+        partner_center: None,
+        billing: None,
         directory_roles,
         subscriptions,
         subscribed_skus,

@@ -19,6 +19,7 @@ mod admin;
 pub mod arm;
 mod batch;
 mod collection;
+pub mod commerce;
 mod config;
 mod error;
 mod faults;

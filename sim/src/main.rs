@@ -146,6 +146,13 @@ struct ServeArgs {
     /// Deleted objects stay listed in collection reads this long (Graph ms).
     #[arg(long, default_value_t = 0)]
     lag_ms: u64,
+    /// After a Partner Center or Microsoft.Billing cancellation, Graph's companySubscription
+    /// turns Suspended after this long (Graph ms).
+    #[arg(long, default_value_t = 0)]
+    commerce_graph_delay_ms: u64,
+    /// Polls of a Microsoft.Billing operation answered 202 before it is done.
+    #[arg(long, default_value_t = 1)]
+    billing_operation_polls: u32,
     /// Shuffle page order with this seed.
     #[arg(long)]
     shuffle_seed: Option<u64>,
@@ -362,6 +369,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         fractional_retry_after: args.fractional_retry_after,
         batch_rate_429: args.batch_429,
         batch_rate_424: args.batch_424,
+        commerce_graph_delay_ms: args.commerce_graph_delay_ms,
+        billing_operation_polls: args.billing_operation_polls,
+        ..SimConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

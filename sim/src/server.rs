@@ -71,6 +71,7 @@ impl SimServer {
         store.configure(|t| {
             t.set_shuffle(config.shuffle_seed);
             t.lag = lag;
+            t.commerce.config = crate::commerce::CommerceConfig::from_sim(&config);
         });
         let (users, tenant_id) = store.read(|t| (t.users.len(), t.tenant_id().to_string()));
         let shared = Arc::new(Shared {
@@ -251,6 +252,34 @@ async fn respond(
         unix_ms: unix_ms(),
     };
 
+    // Commerce's time-driven changes (an operation that ran out its time, Graph catching up
+    // with a cancellation) are due before any answer.
+    shared.store.settle_commerce();
+
+    // Partner Center and Microsoft.Billing, in the same process ([`crate::commerce`]).
+    if let Some(service) = crate::commerce::service_of(&path) {
+        let request = crate::commerce::CommerceRequest {
+            method: &method,
+            path: &path,
+            query: raw_query.as_deref(),
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.as_str().to_ascii_lowercase(),
+                        v.to_str().ok()?.to_string(),
+                    ))
+                })
+                .collect(),
+            body: &body,
+            origin: origin(&parts.headers, shared.addr),
+        };
+        let resp = crate::commerce::handle(&shared.store, service, &request);
+        shared.record(log(resp.status));
+        return to_http_plain(resp);
+    }
+
     // Azure Resource Manager's routes, in the same process ([`crate::arm`]).
     let low = path.to_ascii_lowercase();
     if low == "/subscriptions"
@@ -340,6 +369,34 @@ fn to_http_arm(resp: GraphResponse, ids: &Ids) -> Response<Full<Bytes>> {
         ("x-ms-correlation-request-id", &ids.client_request_id),
     ] {
         if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    }
+    out
+}
+
+/// A commerce answer: JSON body (if any) and exactly the headers the service module set
+/// (its own request ids: `MS-RequestId`/`MS-CorrelationId`, or ARM's `x-ms-request-id`).
+fn to_http_plain(resp: GraphResponse) -> Response<Full<Bytes>> {
+    let body = match &resp.body {
+        Some(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        None => Bytes::new(),
+    };
+    let mut out = Response::new(Full::new(body));
+    *out.status_mut() = hyper::StatusCode::from_u16(resp.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = out.headers_mut();
+    if resp.body.is_some() {
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             h.insert(k, v);
         }
     }

@@ -83,6 +83,14 @@ pub struct Snapshot {
     /// assignments at root scope `/`.
     #[serde(default, skip_serializing_if = "crate::arm::AzureSection::is_empty")]
     pub azure_subscriptions: crate::arm::AzureSection,
+    /// Partner Center's side (graph-sim's own section, `docs/snapshot-format.md`): the CSP
+    /// partner and this customer's subscriptions with windows, etags and renewal flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_center: Option<crate::commerce::PartnerCenterSection>,
+    /// Microsoft.Billing's side (graph-sim's own section): billing accounts, profiles, billing
+    /// roles, billing subscriptions with windows, and long-running operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<crate::commerce::BillingSection>,
     /// Top-level keys this crate does not know; kept and written back unchanged.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -487,6 +495,14 @@ fn validate(s: &Snapshot, text: &str, path: &Path) -> Result<(), SnapshotError> 
                 ),
             ));
         }
+    }
+    if let Some(p) = &s.partner_center {
+        crate::commerce::validate_partner_center(p)
+            .map_err(|(needle, m)| invalid(text, path, &needle, 0, m))?;
+    }
+    if let Some(b) = &s.billing {
+        crate::commerce::validate_billing(b)
+            .map_err(|(needle, m)| invalid(text, path, &needle, 0, m))?;
     }
     let sd_on = s
         .security_defaults

@@ -99,6 +99,33 @@ pub(crate) enum Op {
         id: String,
         name: String,
     },
+    /// Partner Center: PATCH of a customer's subscription (`status`, `autoRenewEnabled`),
+    /// with the `If-Match` etag it was sent with ([`crate::commerce::partner_center`]).
+    PartnerCenterPatch {
+        id: String,
+        etag: String,
+        status: Option<String>,
+        auto_renew: Option<bool>,
+        at_ms: u64,
+    },
+    /// Microsoft.Billing: PATCH `autoRenew` of a billing subscription.
+    BillingPatch {
+        account: String,
+        name: String,
+        auto_renew: String,
+    },
+    /// Microsoft.Billing: DELETE of a billing subscription, starting `operation`.
+    BillingCancel {
+        account: String,
+        name: String,
+        operation: String,
+        at_ms: u64,
+    },
+    /// Microsoft.Billing: `operation` was polled to its end.
+    BillingOperationDone {
+        operation: String,
+        at_ms: u64,
+    },
 }
 
 /// Why an [`Op`] was refused.
@@ -148,6 +175,8 @@ pub(crate) struct Tenant {
     pub(crate) domains: Collection,
     /// Azure Resource Manager's side ([`crate::arm`]).
     pub(crate) azure: crate::arm::AzureSection,
+    /// Partner Center's and Microsoft.Billing's side ([`crate::commerce`]).
+    pub(crate) commerce: crate::commerce::Commerce,
     pub(crate) extra: BTreeMap<String, Value>,
     /// Lower-cased userPrincipalName -> id, for `GET /users/{upn}`.
     upn_index: HashMap<String, String>,
@@ -201,7 +230,13 @@ fn upn_domain(upn: &str) -> Option<String> {
 }
 
 impl Tenant {
-    fn from_snapshot(s: Snapshot) -> Tenant {
+    fn from_snapshot(mut s: Snapshot) -> Tenant {
+        let commerce = crate::commerce::Commerce::load(
+            s.partner_center.take(),
+            s.billing.take(),
+            object_id(&s.organization).unwrap_or(""),
+            crate::commerce::now_ms(),
+        );
         let mut t = Tenant {
             organization: s.organization,
             users: Collection::from_objects(s.users),
@@ -218,6 +253,7 @@ impl Tenant {
             deleted_service_principals: Collection::from_objects(s.deleted_service_principals),
             domains: Collection::from_objects(s.domains),
             azure: s.azure_subscriptions,
+            commerce,
             extra: s.extra,
             ..Tenant::default()
         };
@@ -252,6 +288,8 @@ impl Tenant {
             deleted_service_principals: self.deleted_service_principals.in_insertion_order(),
             domains: self.domains.in_insertion_order(),
             azure_subscriptions: self.azure.clone(),
+            partner_center: self.commerce.partner_center.clone(),
+            billing: self.commerce.billing.clone(),
             extra: self.extra.clone(),
         }
     }
@@ -340,6 +378,36 @@ impl Tenant {
             }
             Op::DeleteAzureSubscription { id } => {
                 self.azure.delete(id).map_err(|m| azure_refusal(id, m))
+            }
+            Op::PartnerCenterPatch {
+                id,
+                etag,
+                status,
+                auto_renew,
+                at_ms,
+            } => {
+                self.commerce
+                    .partner_patch(id, etag, status.as_deref(), *auto_renew, *at_ms)?;
+                self.settle_commerce(crate::commerce::now_ms());
+                Ok(())
+            }
+            Op::BillingPatch {
+                account,
+                name,
+                auto_renew,
+            } => Ok(self.commerce.billing_patch(account, name, auto_renew)?),
+            Op::BillingCancel {
+                account,
+                name,
+                operation,
+                at_ms,
+            } => Ok(self
+                .commerce
+                .billing_cancel(account, name, operation, *at_ms)?),
+            Op::BillingOperationDone { operation, at_ms } => {
+                self.commerce.finish_operation(operation, *at_ms)?;
+                self.settle_commerce(crate::commerce::now_ms());
+                Ok(())
             }
             Op::DeleteAzureResourceGroup { id, name } => self
                 .azure
@@ -886,6 +954,33 @@ impl Tenant {
         }
     }
 
+    /// Brings commerce's time-driven state up to `now_ms` and shows its cancellations in
+    /// Graph: the companySubscription whose `commerceSubscriptionId` is the commerce id moves
+    /// forward (`Enabled`/`Warning` -> `Suspended` -> `Deleted`), never back.
+    pub(crate) fn settle_commerce(&mut self, now_ms: u64) {
+        for m in self.commerce.settle(now_ms) {
+            let ids: Vec<String> = self
+                .subscriptions
+                .iter()
+                .filter(|s| {
+                    str_prop(s, "commerceSubscriptionId")
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&m.commerce_id))
+                })
+                .filter_map(|s| object_id(s).map(str::to_string))
+                .collect();
+            for id in ids {
+                let current = self.subscription_status(&id).unwrap_or_default();
+                let forward = match m.status {
+                    "Suspended" => matches!(current.as_str(), "Enabled" | "Warning"),
+                    _ => current != "Deleted",
+                };
+                if forward {
+                    self.set_subscription_status(&id, m.status);
+                }
+            }
+        }
+    }
+
     /// Recomputes a subscribedSku's `capabilityStatus` and `prepaidUnits` from the
     /// subscriptions of that SKU (<https://learn.microsoft.com/graph/api/resources/subscribedsku>).
     fn recompute_sku(&mut self, sku_id: &str) {
@@ -1316,7 +1411,24 @@ impl Store {
 
     /// Current state in the snapshot format (for `state export` and rehearsals).
     pub fn snapshot(&self) -> Snapshot {
-        self.lock().tenant.to_snapshot()
+        let mut inner = self.lock();
+        inner.tenant.settle_commerce(crate::commerce::now_ms());
+        inner.tenant.to_snapshot()
+    }
+
+    /// Brings commerce's time-driven changes (and Graph's view of them) up to now.
+    pub(crate) fn settle_commerce(&self) {
+        self.lock()
+            .tenant
+            .settle_commerce(crate::commerce::now_ms());
+    }
+
+    /// Runs `f` on the commerce state (for what is not persisted: poll counts).
+    pub(crate) fn configure_commerce<R>(
+        &self,
+        f: impl FnOnce(&mut crate::commerce::Commerce) -> R,
+    ) -> R {
+        f(&mut self.lock().tenant.commerce)
     }
 
     /// Whether the tenant has been deleted through [`Store::portal_delete_tenant`].

@@ -30,6 +30,8 @@ pub struct Grants {
     /// `oid`: the caller's object id (an app's service principal), whom Azure role
     /// assignments name as `principalId`.
     pub object_id: Option<String>,
+    /// `tid`: the tenant the caller signed in to.
+    pub tenant_id: Option<String>,
 }
 
 impl Grants {
@@ -113,6 +115,24 @@ pub fn read_arm(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
     })
 }
 
+/// The `aud` values of Partner Center tokens: its resource URI (scope
+/// `https://api.partnercenter.microsoft.com/.default`) or its application id
+/// (<https://learn.microsoft.com/partner-center/developer/partner-center-authentication>).
+pub const PARTNER_CENTER_AUDIENCES: &[&str] = &[
+    "https://api.partnercenter.microsoft.com",
+    "https://api.partnercenter.microsoft.com/",
+    "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd",
+];
+
+/// Reads a bearer token for Partner Center, as [`read`] does for Graph: another service's
+/// audience is refused (401). Which tenant may call is the caller's rule
+/// ([`crate::commerce`]: the partner's own tenant only).
+pub fn read_partner_center(token: &str, now_unix: u64) -> Result<Grants, GraphError> {
+    read_as(token, now_unix, PARTNER_CENTER_AUDIENCES, || {
+        invalid("The access token is not for Partner Center (audience https://api.partnercenter.microsoft.com).")
+    })
+}
+
 fn read_as(
     token: &str,
     now_unix: u64,
@@ -155,6 +175,10 @@ fn read_as(
             .map(str::to_string),
         object_id: claims
             .get("oid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        tenant_id: claims
+            .get("tid")
             .and_then(Value::as_str)
             .map(str::to_string),
     })
