@@ -1,4 +1,5 @@
 mod closure;
+mod commerce;
 mod guidance;
 mod hostile;
 mod hostile_text;
