@@ -76,7 +76,15 @@ fn csp_in_window_is_cancelled_and_out_of_window_has_renewal_off_both_verified_in
     );
     let plan = sb.path("p.yaml");
     let run = sb
-        .closeout(&["plan", "--spec", &spec, "--simulate", s(&snap), "-o", s(&plan)])
+        .closeout(&[
+            "plan",
+            "--spec",
+            &spec,
+            "--simulate",
+            s(&snap),
+            "-o",
+            s(&plan),
+        ])
         .expect(0);
     let doc = plan_doc(&plan);
     assert_eq!(doc["target"]["billing"], "partner_center", "{}", run.stdout);
@@ -84,12 +92,18 @@ fn csp_in_window_is_cancelled_and_out_of_window_has_renewal_off_both_verified_in
     assert!(cancel_in["manual"].is_null(), "automated: {cancel_in:?}");
     assert_eq!(cancel_in["commerce"]["subscriptionId"], CSP_IN_PC);
     assert_eq!(cancel_in["commerce"]["matchedBy"], "commerceSubscriptionId");
-    assert!(cancel_in["depends_on"].is_null(), "runs at the start of apply");
+    assert!(
+        cancel_in["depends_on"].is_null(),
+        "runs at the start of apply"
+    );
     let renew = action(&doc, &format!("disable_auto_renew.{CSP_OUT}")).unwrap();
     assert_eq!(renew["commerce"]["subscriptionId"], CSP_OUT_PC);
     let cancel_out = action(&doc, &format!("cancel_subscription.{CSP_OUT}")).unwrap();
     assert_eq!(cancel_out["manual"], serde_yaml::Value::Bool(true));
-    let term_end = renew["commerce"]["termEndDate"].as_str().unwrap().to_string();
+    let term_end = renew["commerce"]["termEndDate"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         serde_yaml::to_string(&cancel_out["warnings"])
             .unwrap()
@@ -106,25 +120,44 @@ fn csp_in_window_is_cancelled_and_out_of_window_has_renewal_off_both_verified_in
     let reqs = requests(&sb);
     let pc_patches: Vec<&Value> = reqs
         .iter()
-        .filter(|r| r["method"] == "PATCH" && r["path"].as_str().unwrap_or("").starts_with("/v1/customers/"))
+        .filter(|r| {
+            r["method"] == "PATCH"
+                && r["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("/v1/customers/")
+        })
         .collect();
     assert_eq!(pc_patches.len(), 2, "{pc_patches:?}\n{}", applied.stdout);
     assert!(count(&reqs, "GET", "/directory/subscriptions") >= 1);
     assert!(
-        applied.stdout.contains(&format!("cancel_subscription.{CSP_IN}")),
+        applied
+            .stdout
+            .contains(&format!("cancel_subscription.{CSP_IN}")),
         "{}",
         applied.stdout
     );
     // Graph now shows the in-window subscription cancelled: planning again has no
     // cancellation for it, and the renewal of the other is off in Partner Center.
     let again = sb.path("again.yaml");
-    sb.closeout(&["plan", "--spec", &spec, "--simulate", s(&snap), "-o", s(&again)])
-        .expect(0);
+    sb.closeout(&[
+        "plan",
+        "--spec",
+        &spec,
+        "--simulate",
+        s(&snap),
+        "-o",
+        s(&again),
+    ])
+    .expect(0);
     let doc = plan_doc(&again);
     assert!(action(&doc, &format!("cancel_subscription.{CSP_IN}")).is_none());
     assert!(action(&doc, &format!("disable_auto_renew.{CSP_OUT}")).is_none());
     let cancel_out = action(&doc, &format!("cancel_subscription.{CSP_OUT}")).unwrap();
-    assert_eq!(cancel_out["commerce"]["autoRenew"], serde_yaml::Value::Bool(false));
+    assert_eq!(
+        cancel_out["commerce"]["autoRenew"],
+        serde_yaml::Value::Bool(false)
+    );
 }
 
 #[test]
@@ -171,11 +204,23 @@ fn mca_renewal_off_and_in_window_cancellation_polled_to_completion() {
     let spec = spec(&sb, "{channel: mca, cancel: true}", MCA_ADMIN);
     let plan = sb.path("p.yaml");
     let run = sb
-        .closeout(&["plan", "--spec", &spec, "--simulate", s(&snap), "-o", s(&plan)])
+        .closeout(&[
+            "plan",
+            "--spec",
+            &spec,
+            "--simulate",
+            s(&snap),
+            "-o",
+            s(&plan),
+        ])
         .expect(0);
     let doc = plan_doc(&plan);
     let text = std::fs::read_to_string(&plan).unwrap();
-    assert!(text.contains("Entra ID Free") && text.contains("not a blocker"), "{}", run.stdout);
+    assert!(
+        text.contains("Entra ID Free") && text.contains("not a blocker"),
+        "{}",
+        run.stdout
+    );
     let automated_cancels = doc["actions"]
         .as_sequence()
         .unwrap()
@@ -190,4 +235,220 @@ fn mca_renewal_off_and_in_window_cancellation_polled_to_completion() {
     assert_eq!(count(&reqs, "DELETE", "/billingSubscriptions/"), 1);
     assert!(count(&reqs, "GET", "/operationResults/") >= 1, "polled");
     assert_eq!(count(&reqs, "PATCH", "/billingSubscriptions/"), 1);
+}
+
+const CSP_PARTNER: &str = "9d4f1e2c-3b5a-4c6d-8e7f-a1b2c3d4e5f6";
+
+fn mint(audience: &str, tenant_id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    graph_sim::token::mint(
+        &graph_sim::token::MintOptions {
+            tenant_id: tenant_id.to_string(),
+            lifetime_s: 3600,
+            audience: audience.to_string(),
+            ..graph_sim::token::MintOptions::default()
+        },
+        now,
+    )
+}
+
+/// The partner's token, handed out per request; just before closeout's first `PATCH`
+/// (the second request) another party changes the subscription in Partner Center, so the
+/// etag closeout read is stale exactly once.
+#[derive(Debug)]
+struct RacingPartner {
+    token: String,
+    url: String,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl closeout::protocol::auth::TokenProvider for RacingPartner {
+    async fn token(
+        &self,
+        _: closeout::protocol::Audience,
+    ) -> Result<closeout::protocol::auth::Bearer, closeout::protocol::auth::AuthError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 1 {
+            let http = reqwest::Client::new();
+            let url = format!(
+                "{}/v1/customers/{CSP_TENANT}/subscriptions/{CSP_IN_PC}",
+                self.url
+            );
+            let mut sub: Value = http
+                .get(&url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let etag = sub["attributes"]["etag"].as_str().unwrap().to_string();
+            sub["autoRenewEnabled"] = Value::Bool(false);
+            let status = http
+                .patch(&url)
+                .bearer_auth(&self.token)
+                .header("If-Match", etag)
+                .json(&sub)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200, "the competing change");
+        }
+        Ok(closeout::protocol::auth::Bearer::new(self.token.clone()))
+    }
+    fn kind(&self) -> closeout::protocol::auth::AuthKind {
+        closeout::protocol::auth::AuthKind::Token
+    }
+}
+
+#[test]
+fn a_412_on_the_partner_center_patch_re_reads_once_and_cancels() {
+    let sim = crate::common::Sim::open(&tenant("csp-customer"));
+    let url = sim.url();
+    let tokens = std::sync::Arc::new(RacingPartner {
+        token: mint("https://api.partnercenter.microsoft.com", CSP_PARTNER),
+        url: url.clone(),
+        calls: Default::default(),
+    });
+    let client = closeout::commerce::PartnerCenterClient::new(
+        &url,
+        tokens,
+        closeout::protocol::CoreOptions::default(),
+        CSP_TENANT,
+    )
+    .unwrap();
+    let out = sim
+        .rt
+        .block_on(client.cancel(CSP_IN_PC, time::OffsetDateTime::now_utc()))
+        .unwrap();
+    assert_eq!(out, closeout::commerce::partner_center::Cancelled::Done);
+    let sub_path = format!("/v1/customers/{CSP_TENANT}/subscriptions/{CSP_IN_PC}");
+    let on_sub: Vec<(String, u16)> = sim
+        .log()
+        .into_iter()
+        .filter(|e| e.path.starts_with(&sub_path))
+        .map(|e| (e.method, e.status))
+        .collect();
+    // closeout: GET, (the competitor: GET, PATCH 200), PATCH 412, GET again, PATCH 200.
+    let closeout_patches: Vec<u16> = on_sub
+        .iter()
+        .filter(|(m, _)| m == "PATCH")
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(closeout_patches, vec![200, 412, 200], "{on_sub:?}");
+    assert_eq!(
+        on_sub.iter().filter(|(m, _)| m == "GET").count(),
+        3,
+        "one read, the competitor's, one re-read: {on_sub:?}"
+    );
+}
+
+#[test]
+fn sigkill_during_the_mca_poll_resumes_polling_without_a_second_delete() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    const MCA_TENANT: &str = "6c9f3d5b-8a42-4e7f-ab13-d2e4f5a6b7c8";
+    let config = graph_sim::SimConfig {
+        // The operation runs 4 s (whatever the polls), polled every second.
+        billing_operation_polls: 1_000_000,
+        billing_operation_ms: Some(4_000),
+        billing_retry_after_s: 1,
+        ..graph_sim::SimConfig::default()
+    };
+    let sim =
+        crate::common::Sim::start_with(graph_sim::load_snapshot(&tenant("mca")).unwrap(), config);
+    let url = sim.url();
+    let sb = Sandbox::new();
+    let spec = spec(&sb, "{channel: mca, cancel: true}", MCA_ADMIN);
+    let arm = mint(graph_sim::token::ARM_AUDIENCES[0], MCA_TENANT);
+    let env = [
+        ("CLOSEOUT_ACCESS_TOKEN", crate::common::token()),
+        ("CLOSEOUT_ARM_ACCESS_TOKEN", arm.as_str()),
+    ];
+    let plan = sb.path("p.yaml");
+    let target = [
+        "--graph-url",
+        url.as_str(),
+        "--arm-url",
+        url.as_str(),
+        "--auth",
+        "token",
+    ];
+    let mut args = vec!["plan", "--spec", spec.as_str(), "-o", s(&plan)];
+    args.extend(target);
+    let run = sb.closeout_env(&args, &env).expect(0);
+    assert!(
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .contains("channel: mca"),
+        "{}",
+        run.stdout
+    );
+    let apply_args = |extra: &[&'static str]| {
+        let mut a = vec!["apply", s(&plan), "--auto-approve"];
+        a.extend(target);
+        a.extend(extra);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_closeout"))
+        .args(apply_args(&[]))
+        .env("CLOSEOUT_STATE_DIR", sb.path("state"))
+        .envs(env)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let polled = |sim: &crate::common::Sim| {
+        sim.log()
+            .iter()
+            .filter(|e| e.method == "GET" && e.path.contains("/operationResults/"))
+            .count()
+    };
+    let start = Instant::now();
+    while polled(&sim) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never polled: {:?}",
+            sim.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let deletes = |sim: &crate::common::Sim| {
+        sim.log()
+            .iter()
+            .filter(|e| e.method == "DELETE" && e.path.contains("/billingSubscriptions/"))
+            .count()
+    };
+    assert_eq!(deletes(&sim), 1);
+    // The re-run polls the journalled operation to completion, then verifies in Graph.
+    let rerun = sb.closeout_env(
+        &apply_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &env,
+    );
+    assert_eq!(
+        deletes(&sim),
+        1,
+        "no second DELETE: {}\n{}",
+        rerun.stdout,
+        rerun.stderr
+    );
+    assert!(polled(&sim) >= 2, "{}", rerun.stdout);
+    assert!(
+        rerun.code == 3 || rerun.code == 0,
+        "{}\n{}",
+        rerun.stdout,
+        rerun.stderr
+    );
 }
