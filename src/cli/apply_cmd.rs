@@ -411,6 +411,24 @@ async fn run_polling(
             "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
             humantime::format_duration(args.poll_interval)
         );
+        for a in plan
+            .actions
+            .iter()
+            .filter(|a| a.kind == crate::plan::ActionKind::CancelSubscription && a.is_manual())
+        {
+            if let Some(end) = a
+                .commerce
+                .get("termEndDate")
+                .and_then(serde_json::Value::as_str)
+            {
+                println!(
+                    "Subscription {} has its renewal off and ends with its term on {} ({}): Graph shows it Suspended then, unless a person cancels it sooner.",
+                    Safe(&a.name),
+                    Safe(end),
+                    Safe(a.commerce.get("channel").and_then(serde_json::Value::as_str).unwrap_or(""))
+                );
+            }
+        }
         if let Some(until) = expected_wait_until(plan) {
             println!(
                 "A subscription of this plan changes status next at {until} (Graph's nextLifecycleDateTime): expect to wait until then unless a person deletes it sooner."
