@@ -227,7 +227,7 @@ pub fn render_plan_markdown(
                 writeln!(
                     out,
                     "| {} | {} | {} | {} |",
-                    code(&a.kind.symbol().to_string()),
+                    code(&a.kind.symbol_when(a.automated).to_string()),
                     esc(a.kind.describe()),
                     code(&a.name),
                     code(&a.object_id)

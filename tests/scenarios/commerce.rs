@@ -111,6 +111,17 @@ fn csp_in_window_is_cancelled_and_out_of_window_has_renewal_off_both_verified_in
         "the end date is in the plan: {cancel_out:?}"
     );
     assert!(run.stdout.contains("billing channel"), "{}", run.stdout);
+    // The automated cancellation is a change, not a person's task.
+    assert!(
+        run.stdout.contains("~ cancel subscription SPE_E3"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("! cancel subscription SPB"),
+        "{}",
+        run.stdout
+    );
 
     // Apply: the in-window one is cancelled and verified in Graph; the other has its
     // renewal off and waits for its term's end (exit 3, waiting).
