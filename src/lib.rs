@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod arm;
 pub mod cli;
+pub mod commerce;
 pub mod graph;
 pub mod ident;
 pub mod identity;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::TenantState;
-use crate::planner::{ApplicationPolicy, ClosureSpec, ManualActions};
+use crate::planner::{ApplicationPolicy, Billing, BillingChannel, ClosureSpec, ManualActions};
 
 /// The spec format version this closeout reads.
 pub const SPEC_VERSION: u32 = 1;
@@ -43,6 +43,18 @@ struct SpecFile {
     azure_subscriptions: crate::plan::AzurePolicy,
     #[serde(default)]
     data: DataFile,
+    billing: Option<BillingFile>,
+}
+
+/// `billing:`, always a mapping (`billing: {channel: manual}`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BillingFile {
+    channel: BillingChannel,
+    customer_tenant_id: Option<String>,
+    billing_account: Option<String>,
+    #[serde(default)]
+    cancel: bool,
 }
 
 /// `data:`: what the administrator declares about the data the closure destroys.
@@ -118,6 +130,29 @@ pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
             ),
         });
     }
+    let invalid = |needle: &str, message: String| SpecError::Invalid {
+        path: path.to_path_buf(),
+        location: line_of(text, needle)
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default(),
+        message,
+    };
+    // `billing: manual` (a scalar) reads as an error naming the mapping it must be.
+    if let Some(rest) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("billing:"))
+        .map(|r| r.split('#').next().unwrap_or("").trim())
+    {
+        if !rest.is_empty() && !rest.starts_with('{') {
+            return Err(invalid(
+                "billing:",
+                format!(
+                    "`billing` is a mapping, e.g. `billing: {{channel: {}}}`; channels: manual, partner_center, mca",
+                    crate::input::excerpt(rest)
+                ),
+            ));
+        }
+    }
     let file: SpecFile = serde_yaml::from_str(text).map_err(|e| SpecError::Invalid {
         path: path.to_path_buf(),
         location: e
@@ -138,7 +173,12 @@ pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
             ),
         });
     }
+    let billing = match file.billing {
+        None => Billing::default(),
+        Some(b) => billing(b, &invalid)?,
+    };
     Ok(ClosureSpec {
+        billing,
         keep: file.keep,
         purge_recycle_bin: file.purge_recycle_bin,
         applications: match file.applications {
@@ -152,6 +192,70 @@ pub fn parse(path: &Path, text: &str) -> Result<ClosureSpec, SpecError> {
         },
         azure_subscriptions: file.azure_subscriptions,
         backup_confirmed: file.data.backup_confirmed,
+    })
+}
+
+/// Checks the keys a channel takes: `customer_tenant_id` (a GUID) only for
+/// `partner_center`, where it is required; `billing_account` only for `mca`; `cancel`
+/// not for `manual`.
+fn billing(
+    b: BillingFile,
+    invalid: &dyn Fn(&str, String) -> SpecError,
+) -> Result<Billing, SpecError> {
+    let channel = b.channel.as_str();
+    if b.customer_tenant_id.is_some() && b.channel != BillingChannel::PartnerCenter {
+        return Err(invalid(
+            "customer_tenant_id",
+            format!("billing.customer_tenant_id is for channel partner_center, not {channel}"),
+        ));
+    }
+    if b.billing_account.is_some() && b.channel != BillingChannel::Mca {
+        return Err(invalid(
+            "billing_account",
+            format!("billing.billing_account is for channel mca, not {channel}"),
+        ));
+    }
+    if b.cancel && b.channel == BillingChannel::Manual {
+        return Err(invalid(
+            "cancel:",
+            "billing.cancel: true needs a channel with an API (partner_center or mca); with channel manual a person cancels in the admin center".to_string(),
+        ));
+    }
+    let customer_tenant_id = match (b.channel, b.customer_tenant_id) {
+        (BillingChannel::PartnerCenter, None) => {
+            return Err(invalid(
+                "channel:",
+                "billing.channel partner_center needs billing.customer_tenant_id (the tenant id of the customer being closed)".to_string(),
+            ))
+        }
+        (_, Some(t)) => Some(crate::ident::canonical_guid(&t).ok_or_else(|| {
+            invalid(
+                "customer_tenant_id",
+                format!(
+                    "billing.customer_tenant_id '{}' is not a tenant id (a GUID)",
+                    crate::input::excerpt(&t)
+                ),
+            )
+        })?),
+        (_, None) => None,
+    };
+    let billing_account = match b.billing_account {
+        Some(a) if a.trim().is_empty() || a.len() > 400 || a.chars().any(|c| c.is_control() || c == '/' || c == '?' || c == '#') => {
+            return Err(invalid(
+                "billing_account",
+                format!(
+                    "billing.billing_account '{}' is not a billing account name (like 00000000-0000-0000-0000-000000000000:00000000-0000-0000-0000-000000000000_2019-05-31)",
+                    crate::input::excerpt(&a)
+                ),
+            ))
+        }
+        other => other,
+    };
+    Ok(Billing {
+        channel: b.channel,
+        customer_tenant_id,
+        billing_account,
+        cancel: b.cancel,
     })
 }
 
@@ -180,6 +284,17 @@ impl LoadedSpec {
                 ));
             }
         }
+        if let Some(t) = &self.spec.billing.customer_tenant_id {
+            if !t.eq_ignore_ascii_case(&state.organization.id) {
+                return Err(invalid(
+                    line_of(&self.text, "customer_tenant_id"),
+                    format!(
+                        "billing.customer_tenant_id {t} is not the tenant being closed ({}): Partner Center would cancel another customer's subscriptions",
+                        state.organization.id
+                    ),
+                ));
+            }
+        }
         let admins = state.global_administrators();
         let kept_admin = self
             .spec
@@ -194,5 +309,48 @@ impl LoadedSpec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<ClosureSpec, String> {
+        parse(Path::new("spec.yaml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn billing_is_a_mapping_with_channel_keys_checked_and_lines_named() {
+        let ok = parse_str("version: 1\nbilling: {channel: partner_center, customer_tenant_id: 0B5C3C61-6A4A-4C56-9C0E-1A2B3C4D5E6F, cancel: true}\n").unwrap();
+        assert_eq!(ok.billing.channel, BillingChannel::PartnerCenter);
+        assert_eq!(
+            ok.billing.customer_tenant_id.as_deref(),
+            Some("0b5c3c61-6a4a-4c56-9c0e-1a2b3c4d5e6f")
+        );
+        assert!(ok.billing.cancel);
+        let mca = parse_str("version: 1\nbilling:\n  channel: mca\n").unwrap();
+        assert_eq!(mca.billing.channel, BillingChannel::Mca);
+        assert!(!mca.billing.cancel, "cancel defaults to false");
+        assert_eq!(mca.billing.billing_account, None, "discovery");
+        assert_eq!(
+            parse_str("version: 1\n").unwrap().billing,
+            Billing::default()
+        );
+        for (text, line, says) in [
+            ("version: 1\nbilling: manual\n", ":2", "is a mapping"),
+            ("version: 1\nbilling:\n  channel: csp\n", ":3", "unknown variant"),
+            ("version: 1\nbilling:\n  channel: partner_center\n", ":3", "needs billing.customer_tenant_id"),
+            ("version: 1\nbilling:\n  channel: partner_center\n  customer_tenant_id: contoso\n", ":4", "not a tenant id"),
+            ("version: 1\nbilling:\n  channel: mca\n  customer_tenant_id: 0b5c3c61-6a4a-4c56-9c0e-1a2b3c4d5e6f\n", ":4", "for channel partner_center"),
+            ("version: 1\nbilling:\n  channel: manual\n  billing_account: a\n", ":4", "for channel mca"),
+            ("version: 1\nbilling:\n  channel: manual\n  cancel: true\n", ":4", "needs a channel with an API"),
+            ("version: 1\nbilling:\n  channel: mca\n  billing_account: a/../b\n", ":4", "not a billing account name"),
+            ("version: 1\nbilling:\n  channel: mca\n  cancle: true\n", ":4", "unknown field"),
+        ] {
+            let e = parse_str(text).unwrap_err();
+            assert!(e.starts_with(&format!("spec.yaml{line}")), "{text:?}: {e}");
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 }

@@ -203,6 +203,11 @@ pub async fn converge(
         ActionKind::CancelSubscription | ActionKind::DeleteSubscription => {
             verify_subscription(client, a.kind, id).await
         }
+        // Only through a commerce client (apply::commerce); without one, nothing to write.
+        ActionKind::DisableAutoRenew => Ok(Outcome::Pending(
+            "turning renewal off needs the billing channel's API, which this run has no access to"
+                .to_string(),
+        )),
         ActionKind::DisableSecurityDefaults => {
             if !state.security_defaults.is_enabled {
                 return Ok(Outcome::AlreadyDone);
@@ -358,7 +363,7 @@ async fn verify_sku_removed(client: &GraphClient, sku_id: &str) -> Result<Outcom
 /// subscription keeps its SKU alive, the SKU's `capabilityStatus` must agree.
 /// <https://learn.microsoft.com/en-us/graph/api/resources/companysubscription>,
 /// <https://learn.microsoft.com/en-us/graph/api/resources/subscribedsku>
-async fn verify_subscription(
+pub(crate) async fn verify_subscription(
     client: &GraphClient,
     kind: ActionKind,
     id: &str,

@@ -38,6 +38,14 @@ pub enum Record {
     },
     /// Every action succeeded (done, already done or verified).
     Finished { at: String },
+    /// A long-running commerce operation started for `address` (Microsoft.Billing's 202):
+    /// its `Location`, polled by a re-run instead of cancelling again. Written (durably)
+    /// before the first poll.
+    Operation {
+        address: String,
+        location: String,
+        at: String,
+    },
 }
 
 /// The longest journal line read, in bytes (a record is a few hundred bytes; an outcome's
@@ -69,6 +77,9 @@ pub struct JournalState {
     pub finished_at: Option<String>,
     /// A torn last line was found (and is ignored).
     pub torn_tail: bool,
+    /// The `Location` of the last long-running operation started per address
+    /// ([`Record::Operation`]), until a success outcome is recorded after it.
+    pub operations: BTreeMap<String, String>,
 }
 
 impl JournalState {
@@ -80,6 +91,7 @@ impl JournalState {
         self.details.retain(|a, _| known.contains(a.as_str()));
         self.done_at.retain(|a, _| known.contains(a.as_str()));
         self.uncertain.retain(|a| known.contains(a.as_str()));
+        self.operations.retain(|a, _| known.contains(a.as_str()));
     }
 
     /// `true` when an earlier run changed the object of `address` (outcome `done`).
@@ -232,6 +244,9 @@ pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
                 if outcome == "done" {
                     state.done_at.insert(address.clone(), at);
                 }
+                if matches!(outcome.as_str(), "done" | "already_done" | "verified") {
+                    state.operations.remove(&address);
+                }
                 match detail {
                     Some(d) => state.details.insert(address.clone(), d),
                     None => state.details.remove(&address),
@@ -239,6 +254,11 @@ pub fn read(path: &Path) -> Result<(JournalState, u64), JournalError> {
                 state.outcomes.insert(address, outcome);
             }
             Record::Finished { at } => state.finished_at = Some(at),
+            Record::Operation {
+                address, location, ..
+            } => {
+                state.operations.insert(address, location);
+            }
         }
     }
     Ok((state, good))

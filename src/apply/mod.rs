@@ -9,6 +9,7 @@
 //! resumed by applying the same plan again.
 
 mod azure;
+pub mod commerce;
 mod converge;
 pub mod drift;
 pub mod journal;
@@ -244,6 +245,9 @@ pub struct ApplyContext {
     pub cancel: CancellationToken,
     /// Azure Resource Manager, for the Azure subscription actions (`None`: they fail).
     pub arm: Option<crate::arm::ArmClient>,
+    /// The billing channel's client for the plan's commerce actions ([`commerce`]), or why
+    /// it could not be set up; `None` when the plan has none.
+    pub commerce: Option<Result<crate::commerce::Commerce, String>>,
 }
 
 async fn record(journal: Option<&Journal>, r: Record) -> Result<(), JournalError> {
@@ -261,8 +265,10 @@ async fn run_action(
     live: Arc<TenantState>,
     action: crate::plan::Action,
     journal: Option<Arc<Journal>>,
+    commerce: Option<Result<crate::commerce::Commerce, String>>,
+    operation: Option<String>,
 ) -> Outcome {
-    let j = journal.as_deref().filter(|_| !action.kind.is_manual());
+    let j = journal.as_deref().filter(|_| !action.is_manual());
     if let Err(e) = record(
         j,
         Record::Intent {
@@ -274,7 +280,17 @@ async fn run_action(
     {
         return Outcome::Failed(Failure::new(format!("not attempted: {e}")));
     }
-    let o = match converge(&client, arm.as_ref(), &live, &action).await {
+    let result = if commerce::is_commerce(&action) {
+        let c = match &commerce {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(why)) => Err(why.as_str()),
+            None => Err("the plan's billing channel was not set up for this run"),
+        };
+        commerce::converge(&client, c, &action, j, operation).await
+    } else {
+        converge(&client, arm.as_ref(), &live, &action).await
+    };
+    let o = match result {
         Ok(o) => o,
         // Cancelled before the write was sent, or while waiting to retry it: a 429'd
         // write may still have executed, so the intent stays without outcome (uncertain).
@@ -359,7 +375,7 @@ pub async fn apply(
                     let action = &plan.actions[i];
                     if ctx.states.get(i) == Some(&LiveState::Done) {
                         // Verified against the tenant just read: no call needed.
-                        let o = if action.kind.is_manual() {
+                        let o = if action.is_manual() {
                             Outcome::Verified
                         } else {
                             Outcome::AlreadyDone
@@ -393,6 +409,8 @@ pub async fn apply(
                     let sem = Arc::clone(&semaphore);
                     let journal = journal.clone();
                     let cancel = cancel.clone();
+                    let commerce = ctx.commerce.clone();
+                    let operation = earlier.operations.get(&action.address).cloned();
                     in_flight.insert(i);
                     running.spawn(async move {
                         let Ok(_permit) = sem.acquire_owned().await else {
@@ -401,7 +419,9 @@ pub async fn apply(
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }
-                        let o = run_action(client, arm, live, action, journal).await;
+                        let o =
+                            run_action(client, arm, live, action, journal, commerce, operation)
+                                .await;
                         (i, azure::with_deletion_date(o, cancelled_at.as_deref()))
                     });
                 }

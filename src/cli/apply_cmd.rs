@@ -412,6 +412,11 @@ async fn run_locked(args: ApplyArgs) -> Result<ExitCode, CliError> {
         conn.close().await;
         return Err(CliError::msg(refusal));
     }
+    // The billing channel too: its actions need its API (README, "Billing channels").
+    if let Some(refusal) = commerce_refusal(&plan, &conn, &args.target, &cancel).await {
+        conn.close().await;
+        return Err(CliError::msg(refusal));
+    }
     let result = run_polling(&args, &plan, &mut conn, &state, &cancel).await;
     conn.close().await;
     drop(held);
@@ -444,6 +449,7 @@ async fn run_polling(
         let client = conn.client.clone().with_cancellation(cancel.clone());
         let me = conn.signed_in_app.clone();
         let arm = conn.arm.clone();
+        let commerce = commerce_of(plan, conn, &args.target, cancel);
         let code = run_connected(
             args,
             plan,
@@ -452,6 +458,7 @@ async fn run_polling(
             &mut confirmed,
             state,
             cancel,
+            commerce,
         )
         .await?;
         if code != ExitCode::WaitingOnManual || !args.wait {
@@ -473,6 +480,24 @@ async fn run_polling(
             "\nWaiting for the manual actions; reading the tenant again in {} (Ctrl-C to stop)...",
             humantime::format_duration(args.poll_interval)
         );
+        for a in plan
+            .actions
+            .iter()
+            .filter(|a| a.kind == crate::plan::ActionKind::CancelSubscription && a.is_manual())
+        {
+            if let Some(end) = a
+                .commerce
+                .get("termEndDate")
+                .and_then(serde_json::Value::as_str)
+            {
+                println!(
+                    "Subscription {} has its renewal off and ends with its term on {} ({}): Graph shows it Suspended then, unless a person cancels it sooner.",
+                    Safe(&a.name),
+                    Safe(end),
+                    Safe(a.commerce.get("channel").and_then(serde_json::Value::as_str).unwrap_or(""))
+                );
+            }
+        }
         if let Some(until) = expected_wait_until(plan) {
             println!(
                 "A subscription of this plan changes status next at {until} (Graph's nextLifecycleDateTime): expect to wait until then unless a person deletes it sooner."
@@ -488,6 +513,58 @@ async fn run_polling(
     }
 }
 
+/// Why apply refuses before any write for the billing channel: the plan has commerce
+/// actions and the channel cannot be set up or read (the partner's credential missing, a
+/// 401/403 from Partner Center or Microsoft.Billing). Reading proves access; the write role
+/// (admin agent; billing owner or contributor) shows at the first write, named by its hint.
+async fn commerce_refusal(
+    plan: &Plan,
+    conn: &Connection,
+    target: &super::args::TargetArgs,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    let reason = match commerce_of(plan, conn, target, cancel)? {
+        Err(e) => e,
+        Ok(c) => match c.read(&plan.tenant.id).await {
+            crate::model::CommerceRead::NotRead { reason, .. } => reason,
+            _ => return None,
+        },
+    };
+    Some(format!(
+        "this plan changes subscriptions through its billing channel ({}), which this run cannot use: {reason}. Nothing was changed",
+        plan.target.billing.as_str()
+    ))
+}
+
+/// The billing channel's client when the plan has commerce actions (the channel from the
+/// plan's target, the customer from its tenant, the MCA account from its actions).
+fn commerce_of(
+    plan: &Plan,
+    conn: &Connection,
+    target: &super::args::TargetArgs,
+    cancel: &CancellationToken,
+) -> Option<Result<crate::commerce::Commerce, String>> {
+    let first = plan
+        .actions
+        .iter()
+        .find(|a| apply::commerce::is_commerce(a))?;
+    let account = first
+        .commerce
+        .get("account")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    match super::commerce::commerce_for(conn, target, plan.target.billing, &plan.tenant.id, account)
+    {
+        Ok(Some(c)) => {
+            c.set_cancellation(cancel.clone());
+            Some(Ok(c))
+        }
+        Ok(None) => Some(Err("the plan's billing channel is manual".to_string())),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_connected(
     args: &ApplyArgs,
     plan: &Plan,
@@ -497,6 +574,7 @@ async fn run_connected(
     confirmed: &mut bool,
     state: &std::path::Path,
     cancel: &CancellationToken,
+    commerce: Option<Result<crate::commerce::Commerce, String>>,
 ) -> Result<ExitCode, CliError> {
     let json = args.format == ReportFormat::Json;
     let keep: Vec<String> = plan.keep.iter().map(|k| k.id.clone()).collect();
@@ -574,7 +652,7 @@ async fn run_connected(
         .actions
         .iter()
         .zip(&check.states)
-        .filter(|(a, s)| **s == LiveState::ToDo && !a.kind.is_manual())
+        .filter(|(a, s)| **s == LiveState::ToDo && !a.is_manual())
         .count();
     // Users still to delete while the plan counts data (or could not count it) and the
     // spec did not declare the backup: --auto-approve refuses, a person is asked.
@@ -633,6 +711,7 @@ async fn run_connected(
         journal: Some((journal, earlier)),
         cancel: cancel.clone(),
         arm: arm.cloned(),
+        commerce,
     };
     let bar = Arc::new(super::progress::ApplyBar::new(
         plan.actions.len(),

@@ -131,6 +131,11 @@ pub struct TargetArgs {
     /// (https://management.azure.com). Same URL policy as --graph-url: its own token only.
     #[arg(long, value_name = "URL", env = "CLOSEOUT_ARM_URL")]
     pub arm_url: Option<String>,
+    /// Partner Center service root, for `billing: {channel: partner_center}`. Default:
+    /// https://api.partnercenter.microsoft.com (the simulator's with --simulate). Same URL
+    /// policy: only the partner's Partner Center token goes there.
+    #[arg(long, value_name = "URL", env = "CLOSEOUT_PARTNER_CENTER_URL")]
+    pub partner_center_url: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]

@@ -26,9 +26,17 @@ pub struct Connection {
     /// `appid`/`azp` claim for `--auth token` (see [`crate::identity`]), else `--client-id`
     /// or AZURE_CLIENT_ID; `None` when unknown (managed identity, Azure CLI, simulated).
     pub signed_in_app: Option<String>,
+    /// The credential's token provider (Graph and ARM audiences), for the billing channel's
+    /// Microsoft.Billing client (`src/cli/commerce.rs`).
+    pub tokens: Arc<dyn crate::protocol::auth::TokenProvider>,
 }
 
 impl Connection {
+    /// The in-process simulator's base URL (it serves the commerce routes too), if any.
+    pub fn sim_url(&self) -> Option<String> {
+        self.sim.as_ref().map(|s| s.base_url())
+    }
+
     /// Stops the in-process simulator, if any.
     pub async fn close(self) {
         if let Some(sim) = self.sim {
@@ -255,8 +263,9 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         )?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits::default()));
         // graph-sim serves ARM's routes in the same process.
-        let arm = crate::arm::ArmClient::new(&sim.base_url(), tokens, arm_options(target))?;
+        let arm = crate::arm::ArmClient::new(&sim.base_url(), tokens.clone(), arm_options(target))?;
         return Ok(Connection {
+            tokens,
             client,
             arm: Some(arm),
             sim: Some(sim),
@@ -311,9 +320,10 @@ pub async fn connect(target: &TargetArgs) -> Result<Connection, CliError> {
         ),
         None => None,
     };
-    let client = GraphClient::new(&graph_url, tokens, client_options(target, false))?
+    let client = GraphClient::new(&graph_url, tokens.clone(), client_options(target, false))?
         .with_wait_reporter(Arc::new(super::waits::StderrWaits::default()));
     Ok(Connection {
+        tokens,
         client,
         arm,
         sim: None,

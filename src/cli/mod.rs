@@ -3,6 +3,7 @@
 
 mod apply_cmd;
 mod args;
+mod commerce;
 mod connect;
 mod error;
 mod plan_cmd;

@@ -121,16 +121,50 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         Ok(_) => Some(read_usage(&conn.client, args.target.auth.cloud).await),
         Err(_) => None,
     };
-    let state = match state {
+    let mut state = match state {
         Err(e) if crate::apply::tenant_gone(&e) => {
+            conn.close().await;
             return Err(CliError::msg(format!(
                 "the tenant no longer exists: Graph answers {} ({}). Nothing to plan: if closeout closed it, the closure is complete",
                 e.code().unwrap_or("an error"),
                 e.request_id().map_or("no request-id".to_string(), |r| format!("request-id {r}"))
-            )))
+            )));
         }
-        other => other?,
+        Err(e) => {
+            conn.close().await;
+            return Err(e.into());
+        }
+        Ok(s) => s,
     };
+    // Another customer's tenant id is refused by the spec check below, before any read.
+    let own_customer = spec
+        .billing
+        .customer_tenant_id
+        .as_ref()
+        .is_none_or(|t| t.eq_ignore_ascii_case(&state.organization.id));
+    if own_customer
+        && crate::commerce::wanted(&spec.billing, spec.manual_actions.cancel_subscriptions)
+    {
+        let tenant = spec
+            .billing
+            .customer_tenant_id
+            .clone()
+            .unwrap_or_else(|| state.organization.id.clone());
+        state.commerce = match super::commerce::commerce_for(
+            &conn,
+            &args.target,
+            spec.billing.channel,
+            &tenant,
+            spec.billing.billing_account.clone(),
+        ) {
+            Ok(Some(c)) => c.read(&state.organization.id).await,
+            Ok(None) => crate::model::CommerceRead::None,
+            Err(reason) => crate::model::CommerceRead::NotRead {
+                channel: spec.billing.channel.as_str().to_string(),
+                reason,
+            },
+        };
+    }
     for k in &spec.keep {
         if state.find_user(k).is_none() {
             if let Some(u) = state.find_kept_user(k) {

@@ -118,7 +118,7 @@ fn standings(plan: &Plan, journal: &JournalState, live: Option<&[LiveState]>) ->
         } else if a.kind == crate::plan::ActionKind::DeleteTenant {
             // status reads no checklist, so it never shows the tenant-deletion path.
             crate::plan::DELETION_PATH_CLOSED.to_string()
-        } else if a.kind.is_manual() {
+        } else if a.is_manual() {
             "a person does it in the admin center; the next apply verifies it".to_string()
         } else if journal.outcomes.get(&a.address).map(String::as_str) == Some("pending") {
             format!("waiting: {}", detail())

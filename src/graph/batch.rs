@@ -242,6 +242,8 @@ async fn run_batch(inner: Arc<Core>, version: String, jobs: Vec<BatchJob>) {
                         status: 204,
                         body: None,
                         request_id: None,
+                        location: None,
+                        retry_after: None,
                     }));
                 } else {
                     keep.push(s);
@@ -365,6 +367,8 @@ async fn run_batch(inner: Arc<Core>, version: String, jobs: Vec<BatchJob>) {
                             status,
                             body: (!item_body.is_null()).then_some(item_body),
                             request_id: raw.request_id.clone(),
+                            location: None,
+                            retry_after: None,
                         }));
                         continue;
                     }

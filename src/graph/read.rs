@@ -172,6 +172,7 @@ pub async fn read_tenant(
         service_principals,
         domains,
         azure: Default::default(),
+        commerce: Default::default(),
     };
     let mut per_user_mfa: BTreeMap<String, PerUserMfaState> = BTreeMap::new();
     for wanted in mfa_users {

@@ -4,9 +4,12 @@
 //! are not kept.
 
 mod azure;
+mod commerce;
 mod entities;
 mod self_service;
 pub mod usage;
+
+pub use commerce::{CommerceRead, CommerceSubscription};
 
 pub use azure::{AzureRead, AzureState, AzureSubscription};
 
@@ -62,6 +65,8 @@ pub struct TenantState {
     pub domains: Vec<Domain>,
     /// Azure subscriptions, read through Azure Resource Manager (not Graph).
     pub azure: AzureState,
+    /// The billing channel's view of the subscriptions (Partner Center, Microsoft.Billing).
+    pub commerce: CommerceRead,
 }
 
 impl TenantState {

@@ -115,11 +115,16 @@ pub enum ActionKind {
     /// Manual: delete a cancelled (`Disabled`) Azure subscription in the Azure portal, or
     /// wait until Microsoft deletes it; verified by reading ARM.
     DeleteAzureSubscription,
+    /// Through the billing channel's API: turn a subscription's renewal off, so it ends
+    /// with its term. Partner Center: `PATCH /v1/customers/{customer}/subscriptions/{id}`
+    /// with `autoRenewEnabled: false`; Microsoft.Billing: `PATCH .../billingSubscriptions/{name}`
+    /// `{"properties":{"autoRenew":"Off"}}`. The object id is Graph's companySubscription id.
+    DisableAutoRenew,
 }
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 21] = {
+    pub const ALL: [ActionKind; 22] = {
         use ActionKind::*;
         [
             DisableDirectorySync,
@@ -143,6 +148,7 @@ impl ActionKind {
             CancelAzureSubscription,
             CancelAzureSubscriptionInPortal,
             DeleteAzureSubscription,
+            DisableAutoRenew,
         ]
     };
 
@@ -185,9 +191,10 @@ impl ActionKind {
         use ActionKind::*;
         match self {
             DisableDirectorySync | DeleteUser | PurgeUser => Step::Users,
-            CancelSubscription | CancelAzureSubscription | CancelAzureSubscriptionInPortal => {
-                Step::CancelSubscriptions
-            }
+            CancelSubscription
+            | CancelAzureSubscription
+            | CancelAzureSubscriptionInPortal
+            | DisableAutoRenew => Step::CancelSubscriptions,
             DeleteSubscription
             | DeleteSelfServiceProduct
             | RemoveUnexplainedSku
@@ -245,6 +252,7 @@ impl ActionKind {
             CancelAzureSubscription => "cancel_azure_subscription",
             CancelAzureSubscriptionInPortal => "cancel_azure_subscription_in_portal",
             DeleteAzureSubscription => "delete_azure_subscription",
+            DisableAutoRenew => "disable_auto_renew",
         }
     }
 
@@ -273,6 +281,17 @@ impl ActionKind {
             CancelAzureSubscription => "cancel Azure subscription",
             CancelAzureSubscriptionInPortal => "cancel Azure subscription in the Azure portal",
             DeleteAzureSubscription => "delete Azure subscription",
+            DisableAutoRenew => "turn off the subscription's renewal",
+        }
+    }
+
+    /// [`ActionKind::symbol`] of an action that is (or is not) automated: a manual kind
+    /// automated through a commerce API changes an object (`~`).
+    pub fn symbol_when(self, automated: bool) -> char {
+        match self.symbol() {
+            '!' if automated => '~',
+            '~' | '-' if !automated => '!',
+            s => s,
         }
     }
 
@@ -320,9 +339,24 @@ pub struct Action {
     /// For manual actions: where and how a person does it.
     #[serde(default)]
     pub instructions: Option<String>,
+    /// An API performs it (Graph, Partner Center, Microsoft.Billing); `false`: a person does
+    /// it and apply verifies it by reading the tenant. Recorded per action, not implied by
+    /// the kind: a `cancel_subscription` is automated when a commerce API can cancel it.
+    #[serde(default)]
+    pub automated: bool,
+    /// For an action through a commerce API: the commerce object and what the plan read of
+    /// it (`channel`, the subscription's commerce id, its window and renewal), and how it
+    /// was matched to Graph's `companySubscription` (`matchedBy`). Empty otherwise.
+    #[serde(default)]
+    pub commerce: super::Fields,
 }
 
 impl Action {
+    /// A person does it (see [`Action::automated`]).
+    pub fn is_manual(&self) -> bool {
+        !self.automated
+    }
+
     /// The step of the action.
     pub fn step(&self) -> Step {
         self.kind.step()

@@ -125,7 +125,7 @@ impl Action {
                 } else {
                     "Deleted"
                 };
-                for view in [K::CancelSubscription, K::DeleteSubscription] {
+                for view in [K::CancelSubscription, K::DeleteSubscription, K::DisableAutoRenew] {
                     out.push(Effect::set(view, me(), "status", json!(status)));
                     out.push(Effect::any(view, me(), "nextLifecycleDateTime"));
                     if self.kind == K::DeleteSubscription {
@@ -133,6 +133,9 @@ impl Action {
                     }
                 }
             }
+            // Renewal off changes nothing Graph shows: the subscription stays active until
+            // its term ends.
+            K::DisableAutoRenew => {}
             K::DeleteServicePrincipal => out.push(Effect::gone(K::DisableServicePrincipal, me())),
             K::DisableServicePrincipal => out.push(Effect::set(
                 K::DeleteServicePrincipal,
@@ -222,6 +225,8 @@ mod tests {
             depends_on: vec![],
             warnings: vec![],
             instructions: None,
+            automated: !kind.is_manual(),
+            commerce: Default::default(),
         }
     }
 

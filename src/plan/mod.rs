@@ -137,6 +137,11 @@ pub struct Target {
     pub cancel_subscriptions: bool,
     pub delete_subscriptions: bool,
     pub delete_tenant: bool,
+    /// The closure spec's `billing.channel`: which API cancels subscriptions or turns
+    /// their renewal off (`manual`: none).
+    pub billing: crate::planner::BillingChannel,
+    /// The closure spec's `billing.cancel`: cancel inside each subscription's window.
+    pub cancel_in_window: bool,
     /// The closure spec's `azure_subscriptions` (written to the plan file only when it is
     /// not the default, `manual`).
     #[serde(default)]
@@ -186,6 +191,8 @@ impl Default for Target {
             delete_subscriptions: true,
             delete_tenant: true,
             azure_subscriptions: AzurePolicy::Manual,
+            billing: crate::planner::BillingChannel::Manual,
+            cancel_in_window: false,
         }
     }
 }
@@ -217,7 +224,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for a in &self.actions {
-            if a.kind.is_manual() {
+            if a.is_manual() {
                 s.manual += 1;
             }
             match a.kind {
@@ -228,6 +235,7 @@ impl Plan {
                 | ActionKind::DisablePerUserMfa => s.mfa_settings += 1,
                 ActionKind::CancelSubscription => s.subscriptions_to_cancel += 1,
                 ActionKind::DeleteSubscription => s.subscriptions_to_delete += 1,
+                ActionKind::DisableAutoRenew => s.subscriptions_to_cancel += 1,
                 _ if a.kind.is_manual() => {}
                 _ => s.other += 1,
             }

@@ -566,7 +566,16 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         } else {
             crate::plan::AzurePolicy::Manual
         },
+        billing: crate::planner::BillingChannel::Manual,
+        cancel_in_window: false,
     };
+    let mut target = target;
+    if r.peek("  billing: ") {
+        let (raw, at) = r.raw_field("  billing: ")?;
+        target.billing = crate::planner::BillingChannel::from_name(raw)
+            .ok_or_else(|| edited(at, format!("unknown billing channel `{}`", shown(raw))))?;
+        target.cancel_in_window = r.bool_field("  cancel_in_window: ")?;
+    }
     r.check(start, |o| yaml::write_target(o, &target))?;
 
     let preflight = r.section("preflight", |r| {
@@ -763,7 +772,8 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
     // `step` and `manual` follow from the kind: the compare below holds them to it.
     let (name, _) = r.string_field("  name: ")?;
     let (object_id, id_at) = r.string_field("  id: ")?;
-    if r.peek("  manual: ") {
+    let automated = !r.peek("  manual: ");
+    if !automated {
         r.exact("  manual: true")?;
     }
     let (reason, _) = r.string_field("  reason: ")?;
@@ -781,6 +791,11 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         r.string_list("  ", "depends_on")?
     } else {
         Vec::new()
+    };
+    let commerce = if r.at_end() {
+        Fields::new()
+    } else {
+        r.json_map("commerce")?
     };
     let before = if r.at_end() {
         Fields::new()
@@ -803,6 +818,8 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         depends_on,
         warnings,
         instructions,
+        automated,
+        commerce,
     };
     r.check(start, |o| yaml::write_action(o, &a))?;
     if !kind.is_canonical_id(&a.object_id) {

@@ -308,6 +308,10 @@ pub fn write_target(out: &mut String, t: &Target) {
             t.azure_subscriptions.as_str(),
         );
     }
+    if t.billing != crate::planner::BillingChannel::Manual || t.cancel_in_window {
+        raw_line(out, 2, "billing", t.billing.as_str());
+        raw_line(out, 2, "cancel_in_window", bool_str(t.cancel_in_window));
+    }
 }
 
 /// One item of `preflight`.
@@ -334,7 +338,7 @@ pub fn write_action(out: &mut String, a: &Action) {
     raw_line(out, 2, "action", a.kind.as_str());
     line(out, 2, "name", &a.name);
     line(out, 2, "id", &a.object_id);
-    if a.kind.is_manual() {
+    if a.is_manual() {
         raw_line(out, 2, "manual", "true");
     }
     line(out, 2, "reason", &a.reason);
@@ -347,6 +351,7 @@ pub fn write_action(out: &mut String, a: &Action) {
     if !a.depends_on.is_empty() {
         string_list(out, 2, "depends_on", &a.depends_on);
     }
+    json_map(out, "commerce", &a.commerce);
     json_map(out, "before", &a.before);
     json_map(out, "after", &a.after);
 }

@@ -88,6 +88,8 @@ fn action(kind: ActionKind, s: &AzureSubscription, reason: &str) -> Action {
         depends_on: Vec::new(),
         warnings: Vec::new(),
         instructions: None,
+        automated: !kind.is_manual(),
+        commerce: Fields::new(),
     }
 }
 

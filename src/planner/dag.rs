@@ -14,7 +14,9 @@ use crate::plan::{Action, Step};
 pub const EDGE_RULES: &[(&str, &str, &str)] = &[
     ("disable_directory_sync", "delete_user (synced users)", "synced users cannot be deleted in the cloud while sync is on"),
     ("delete_user X", "purge_user X", "only a soft-deleted user can be purged"),
-    ("step 1 (all users deleted and purged)", "cancel_subscription", "Microsoft's order; deleting users frees their licences first"),
+    ("step 1 (all users deleted and purged)", "cancel_subscription (manual)", "Microsoft's order; deleting users frees their licences first"),
+    ("(nothing: the start of apply)", "cancel_subscription and disable_auto_renew through a commerce API", "a cancellation window (7 days) can pass during step 1's waits (sync off: up to 72 hours) or a long review, so commerce calls run first"),
+    ("disable_auto_renew S", "cancel_subscription S (manual, after the window)", "the subscription ends with its term only once its renewal is off"),
     ("cancel_subscription S", "delete_subscription S", "only a disabled subscription can be deleted"),
     ("step 1", "every step 4 action", "MFA stays on while accounts exist"),
     ("delete_service_principal (own app)", "delete_application", "nothing signs in as a half-removed app"),

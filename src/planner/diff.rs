@@ -34,6 +34,8 @@ fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<Strin
         depends_on: Vec::new(),
         warnings: Vec::new(),
         instructions: None,
+        automated: !kind.is_manual(),
+        commerce: Fields::new(),
     }
 }
 
@@ -168,7 +170,9 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, object_id: &str) -> 
                 state.deleted_user(id).map(deleted_user_fields)
             }
         }
-        ActionKind::CancelSubscription | ActionKind::DeleteSubscription => state
+        ActionKind::CancelSubscription
+        | ActionKind::DeleteSubscription
+        | ActionKind::DisableAutoRenew => state
             .subscriptions
             .iter()
             .find(|s| same(&s.id))

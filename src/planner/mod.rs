@@ -2,6 +2,7 @@
 //! ("closed") tenant, the difference to it, and the action DAG. Pure: no HTTP, no files.
 
 mod azure;
+mod commerce;
 mod dag;
 mod data;
 mod diff;
@@ -26,7 +27,7 @@ pub use azure::{
 };
 pub use preflight::preflight;
 pub use self_service::{is_explained, self_service_products, unexplained_skus};
-pub use spec::{ApplicationPolicy, ClosureSpec, ManualActions};
+pub use spec::{ApplicationPolicy, Billing, BillingChannel, ClosureSpec, ManualActions};
 
 use crate::model::TenantState;
 use crate::plan::{Action, ActionKind, KeptUser, Plan, TenantRef, TOOL_VERSION};
@@ -101,6 +102,7 @@ pub fn plan_as(
         .ok_or(PlanError::NoInitialDomain)?
         .to_string();
     let mut actions = diff::actions(state, spec, &keep);
+    let billing_check = commerce::apply_channel(&mut actions, state, spec, &created_at);
     if let Some(app) = signed_in_app {
         diff::own_access_last(&mut actions, app);
     }
@@ -122,7 +124,11 @@ pub fn plan_as(
         keep,
         target: spec.target(),
         actions,
-        preflight: preflight(state, &spec_keep_ids(state, spec)),
+        preflight: {
+            let mut checks = preflight(state, &spec_keep_ids(state, spec));
+            checks.extend(billing_check);
+            checks
+        },
         data: None,
     })
 }

@@ -123,6 +123,8 @@ fn new_action(kind: ActionKind, object_id: &str, name: String, reason: String) -
         depends_on: Vec::new(),
         warnings: Vec::new(),
         instructions: None,
+        automated: !kind.is_manual(),
+        commerce: Fields::new(),
     }
 }
 

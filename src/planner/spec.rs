@@ -31,6 +31,56 @@ impl Default for ManualActions {
     }
 }
 
+/// How the tenant's subscriptions were bought, and so which API (if any) cancels them or
+/// turns their renewal off (the closure spec's `billing:` mapping).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingChannel {
+    /// No API: a person cancels in the Microsoft 365 admin center (direct, MOSA purchases).
+    #[default]
+    Manual,
+    /// A CSP partner's Partner Center (`https://api.partnercenter.microsoft.com`).
+    PartnerCenter,
+    /// A Microsoft Customer Agreement billing account (Microsoft.Billing under ARM).
+    Mca,
+}
+
+impl BillingChannel {
+    /// The spec's and plan file's name: `manual`, `partner_center`, `mca`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingChannel::Manual => "manual",
+            BillingChannel::PartnerCenter => "partner_center",
+            BillingChannel::Mca => "mca",
+        }
+    }
+
+    /// The channel named `s` ([`BillingChannel::as_str`]).
+    pub fn from_name(s: &str) -> Option<BillingChannel> {
+        [
+            BillingChannel::Manual,
+            BillingChannel::PartnerCenter,
+            BillingChannel::Mca,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// The closure spec's `billing:` mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Billing {
+    pub channel: BillingChannel,
+    /// Partner Center: the customer's tenant id (the tenant being closed), a GUID.
+    pub customer_tenant_id: Option<String>,
+    /// MCA: the billing account's `name`; `None` = discovered through
+    /// `GET /providers/Microsoft.Billing/billingAccounts`.
+    pub billing_account: Option<String>,
+    /// Also cancel inside each subscription's cancellation window (default `false`: only
+    /// turn renewal off).
+    pub cancel: bool,
+}
+
 /// The closure target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosureSpec {
@@ -47,6 +97,8 @@ pub struct ClosureSpec {
     pub backup_confirmed: bool,
     /// `azure_subscriptions`: manual (default), cancel, or none (declared).
     pub azure_subscriptions: crate::plan::AzurePolicy,
+    /// The billing channel (step 2's automation); `manual` by default.
+    pub billing: Billing,
 }
 
 impl Default for ClosureSpec {
@@ -58,6 +110,7 @@ impl Default for ClosureSpec {
             manual_actions: ManualActions::default(),
             backup_confirmed: false,
             azure_subscriptions: crate::plan::AzurePolicy::Manual,
+            billing: Billing::default(),
         }
     }
 }
@@ -72,6 +125,8 @@ impl ClosureSpec {
             delete_subscriptions: self.manual_actions.delete_subscriptions,
             delete_tenant: self.manual_actions.delete_tenant,
             azure_subscriptions: self.azure_subscriptions,
+            billing: self.billing.channel,
+            cancel_in_window: self.billing.cancel,
         }
     }
 
@@ -93,6 +148,11 @@ impl ClosureSpec {
             },
             backup_confirmed: plan.data.as_ref().is_some_and(|d| d.backup_confirmed),
             azure_subscriptions: t.azure_subscriptions,
+            billing: Billing {
+                channel: t.billing,
+                cancel: t.cancel_in_window,
+                ..Billing::default()
+            },
         }
     }
 }

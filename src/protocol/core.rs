@@ -135,6 +135,11 @@ pub struct Response {
     pub body: Option<Value>,
     /// The service's `request-id` (redacted, escaped, bounded).
     pub request_id: Option<String>,
+    /// The `Location` header as sent (a long-running operation's status URL on a 202);
+    /// resolve it with [`SecretUrl::resolve`] before following it.
+    pub location: Option<String>,
+    /// The `Retry-After` header (seconds or HTTP-date), bounded.
+    pub retry_after: Option<Duration>,
 }
 
 /// Counters of what a client sent and received (HTTP requests on the wire; a `$batch` is
@@ -625,6 +630,8 @@ impl Core {
         // `x-ms-correlation-request-id` when that is all there is).
         let request_id = header("request-id")
             .or_else(|| header("x-ms-request-id"))
+            // Partner Center's (https://learn.microsoft.com/en-us/partner-center/developer/headers).
+            .or_else(|| header("ms-requestid"))
             .or_else(|| header("x-ms-correlation-request-id"))
             .map(|v| server_text(&v, HEADER_CHARS));
         let retry_after = header("retry-after").and_then(|v| retry::parse_retry_after(&v));
@@ -699,6 +706,8 @@ impl Core {
                                 status: 204,
                                 body: None,
                                 request_id: None,
+                                location: None,
+                                retry_after: None,
                             });
                         }
                     }
@@ -782,6 +791,8 @@ impl Core {
                     status: status.as_u16(),
                     body,
                     request_id: answer.request_id,
+                    location: answer.location,
+                    retry_after: answer.retry_after,
                 });
             }
             if status.is_redirection() {

@@ -188,7 +188,7 @@ pub fn render_report_text(
         if let Outcome::Skipped { because } = o {
             if !*w {
                 *skipped_by.entry(because.as_str()).or_default() += 1;
-            } else if plan.action(a).is_some_and(|a| !a.kind.is_manual()) {
+            } else if plan.action(a).is_some_and(|a| !a.is_manual()) {
                 *waits_by.entry(because.as_str()).or_default() += 1;
             }
         }
@@ -203,10 +203,7 @@ pub fn render_report_text(
         .outcomes
         .iter()
         .filter_map(|(a, o)| match o {
-            Outcome::Pending(why) => plan
-                .action(a)
-                .filter(|a| !a.kind.is_manual())
-                .map(|a| (a, why)),
+            Outcome::Pending(why) => plan.action(a).filter(|a| !a.is_manual()).map(|a| (a, why)),
             _ => None,
         })
         .collect();
@@ -236,7 +233,7 @@ pub fn render_report_text(
         .zip(&waiting)
         .filter(|((_, o), w)| matches!(o, Outcome::Pending(_)) || **w)
         .filter_map(|((a, o), _)| plan.action(a).map(|a| (a, o)))
-        .filter(|(a, _)| a.kind.is_manual())
+        .filter(|(a, _)| a.is_manual())
         .collect();
     // The admin center path only once the checklist read just now opens it.
     let blocked = !crate::plan::deletion_path_open(checklist);

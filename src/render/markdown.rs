@@ -197,7 +197,7 @@ pub fn render_plan_markdown(
         // Automated actions in a table, folded when long; manual ones always in sight, as
         // a task list with their instructions folded.
         let (manual, automated): (Vec<&ActionView>, Vec<&ActionView>) =
-            s.actions.iter().partition(|a| a.kind.is_manual());
+            s.actions.iter().partition(|a| !a.automated);
         let cut = |n: usize| if opts.full { n } else { n.min(opts.limit) };
         if !automated.is_empty() {
             let fold = automated.len() > opts.fold_over;
@@ -228,7 +228,7 @@ pub fn render_plan_markdown(
                 writeln!(
                     out,
                     "| {} | {} | {} | {} |",
-                    code(&a.kind.symbol().to_string()),
+                    code(&a.kind.symbol_when(a.automated).to_string()),
                     esc(a.kind.describe()),
                     code(&a.name),
                     code(&a.object_id)
@@ -369,7 +369,7 @@ fn data_per_user(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
 /// text so a warning shared by many objects is listed once.
 fn warnings(view: &PlanView, opts: MarkdownOptions, out: &mut dyn Write) -> io::Result<()> {
     let mut groups: Vec<(&str, Vec<&ActionView>)> = Vec::new();
-    for a in view.actions().filter(|a| !a.kind.is_manual()) {
+    for a in view.actions().filter(|a| a.automated) {
         for w in &a.warnings {
             match groups.iter_mut().find(|(t, _)| *t == w.as_ref()) {
                 Some((_, v)) => v.push(a),

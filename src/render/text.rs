@@ -64,8 +64,8 @@ impl Palette {
         }
     }
 
-    fn symbol(&self, kind: ActionKind) -> Style {
-        match kind.symbol() {
+    fn symbol(&self, kind: ActionKind, automated: bool) -> Style {
+        match kind.symbol_when(automated) {
             '-' => self.delete,
             '!' => self.manual,
             _ => self.change,
@@ -278,11 +278,11 @@ fn write_action(
     checklist_passes: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let s = p.symbol(a.kind);
+    let s = p.symbol(a.kind, a.automated);
     writeln!(
         out,
         "  {s}{}{s:#} {} {}",
-        a.kind.symbol(),
+        a.kind.symbol_when(a.automated),
         a.kind.describe(),
         Safe(&a.name)
     )?;

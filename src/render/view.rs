@@ -70,6 +70,10 @@ pub struct ActionView<'a> {
     pub depends_on: Vec<Cow<'a, str>>,
     pub warnings: Vec<Cow<'a, str>>,
     pub instructions: Option<Cow<'a, str>>,
+    /// An API performs it ([`crate::plan::Action::automated`]).
+    pub automated: bool,
+    /// The commerce object of an action through Partner Center or Microsoft.Billing.
+    pub commerce: Cow<'a, Fields>,
 }
 
 /// One line of the tenant-deletion pre-flight checklist.
@@ -135,7 +139,7 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
     let open = crate::plan::deletion_path_open(Some(&plan.preflight));
     for a in &plan.actions {
         let sv = &mut steps[usize::from(a.step().number()) - 1];
-        if a.kind.is_manual() {
+        if a.is_manual() {
             sv.manual += 1;
         } else {
             sv.automated += 1;
@@ -266,5 +270,7 @@ fn action_view<'a>(a: &'a Action, r: Option<&Redactor>, open: bool) -> ActionVie
         depends_on: a.depends_on.iter().map(|d| address(d)).collect(),
         warnings: a.warnings.iter().map(|w| maybe_text(r, w)).collect(),
         instructions: crate::plan::shown_instructions(a, open).map(|i| maybe_text(r, i)),
+        automated: a.automated,
+        commerce: fields(&a.commerce),
     }
 }
