@@ -8,13 +8,14 @@
 //! (`\n`, `\t`, `\u202E`, `\U000E0041`). So tenant text (names, UPNs, messages) never breaks
 //! the one-line-per-value layout, and the file holds no raw control or invisible character.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use crate::input::is_hidden_or_control;
-use crate::plan::{Action, ActionKind, Check, Fields, KeptUser, Plan, Step, Target, TenantRef};
+use crate::plan::{
+    Action, ActionKind, Check, Fields, KeptUser, Plan, Step, Tally, Target, TenantRef,
+};
 
 /// The plan-file format version this closeout reads and writes. Any change to the bytes the
 /// writer emits bumps it, so a file of another version is "unknown version", never "edited".
@@ -418,11 +419,12 @@ pub fn write_stamp(out: &mut String, id: &str, created_at: &str, hex: &str) -> (
 
 /// The comment header: what a reviewer sees first in a pull request.
 pub fn write_header(out: &mut String, plan: &Plan) {
-    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
-    let mut counts: BTreeMap<(Step, ActionKind), usize> = BTreeMap::new();
-    for a in &plan.actions {
-        *counts.entry((a.step(), a.kind)).or_default() += 1;
-    }
+    write_header_with(out, plan, &plan.tally());
+}
+
+/// [`write_header`] with the counts of `tally` (of every action of the plan, where
+/// `plan.actions` may hold only some of them: a file checked while it is read).
+pub fn write_header_with(out: &mut String, plan: &Plan, tally: &Tally) {
     out.push_str("# closeout plan: close tenant ");
     comment_text(out, &plan.tenant.display_name);
     out.push_str(" (");
@@ -443,11 +445,7 @@ pub fn write_header(out: &mut String, plan: &Plan) {
     }
     out.push_str("\n#\n");
     for step in Step::ALL {
-        let kinds: Vec<(ActionKind, usize)> = counts
-            .range((step, ActionKind::DisableDirectorySync)..)
-            .take_while(|((s, _), _)| *s == step)
-            .map(|((_, k), n)| (*k, *n))
-            .collect();
+        let kinds: Vec<(ActionKind, usize)> = tally.kinds_of(step);
         let manual: usize = kinds
             .iter()
             .filter(|(k, _)| k.is_manual())
@@ -491,9 +489,9 @@ pub fn write_header(out: &mut String, plan: &Plan) {
             let _ = writeln!(out, "#            {l}");
         }
     }
-    let _ = writeln!(out, "#\n# {}", plan.summary().line());
+    let _ = writeln!(out, "#\n# {}", crate::plan::Summary::of(tally).line());
     // What the plan destroys beyond its objects, wrapped at about 90 columns.
-    for sentence in plan.data_at_risk() {
+    for sentence in Plan::data_at_risk_of(tally) {
         let mut l = String::new();
         for word in sentence.split(' ') {
             if !l.is_empty() && l.len() + word.len() > 86 {
@@ -522,6 +520,7 @@ pub fn write_header(out: &mut String, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn s(v: &str) -> String {
         let mut o = String::new();

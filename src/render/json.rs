@@ -167,7 +167,7 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
                 .map(|s| StepSummary {
                     step: s.step.number(),
                     title: s.step.title(),
-                    total: s.actions.len(),
+                    total: s.automated + s.manual,
                     automated: s.automated,
                     manual: s.manual,
                     actions: s.kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect(),

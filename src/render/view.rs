@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 use super::redact::{is_sensitive_name, Redactor, NAME_PROPERTIES};
-use crate::plan::{Action, ActionKind, Fields, Plan, Step, Summary};
+use crate::plan::{Action, ActionKind, Fields, Plan, Step, Summary, Tally};
 
 /// What the view shows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,6 +47,8 @@ pub struct KeptView<'a> {
 /// One of Microsoft's five closure steps and its actions.
 pub struct StepView<'a> {
     pub step: Step,
+    /// The actions the view holds: all of the step's, or the first few of each kind
+    /// ([`plan_view_of`]); `automated`, `manual` and `kinds` count all of them.
     pub actions: Vec<ActionView<'a>>,
     pub automated: usize,
     pub manual: usize,
@@ -96,9 +98,9 @@ impl PlanView<'_> {
         self.steps.iter().flat_map(|s| s.actions.iter())
     }
 
-    /// Number of actions.
+    /// Number of actions of the plan (the view may hold fewer, see [`plan_view_of`]).
     pub fn total(&self) -> usize {
-        self.steps.iter().map(|s| s.actions.len()).sum()
+        self.steps.iter().map(|s| s.automated + s.manual).sum()
     }
 }
 
@@ -116,33 +118,52 @@ impl StepView<'_> {
 
 /// Builds the view of `plan`.
 pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
+    plan_view_of(plan, &plan.tally(), opts, None)
+}
+
+/// Builds the view of a plan whose counts are `tally` (of all its actions) and whose
+/// `actions` may be only some of them (a plan file read for a view of a few actions per
+/// kind, [`crate::planfile::read_kept`]): counts, summary, data at risk and blockers are
+/// the tally's; the steps hold the actions of `plan.actions`, at most `limit` per kind in
+/// each step when given (a view that lists only so many builds no more). The text view
+/// tells how many more there are of each kind.
+pub fn plan_view_of<'a>(
+    plan: &'a Plan,
+    tally: &Tally,
+    opts: ViewOptions,
+    limit: Option<usize>,
+) -> PlanView<'a> {
     let redactor = opts.redact.then(|| Redactor::new(plan));
     let r = redactor.as_ref();
     let mut steps: Vec<StepView> = Step::ALL
         .iter()
-        .map(|&step| StepView {
-            step,
-            actions: Vec::new(),
-            automated: 0,
-            manual: 0,
-            kinds: Vec::new(),
+        .map(|&step| {
+            let kinds = tally.kinds_of(step);
+            let manual = kinds
+                .iter()
+                .filter(|(k, _)| k.is_manual())
+                .map(|(_, n)| n)
+                .sum();
+            StepView {
+                step,
+                actions: Vec::new(),
+                automated: kinds.iter().map(|(_, n)| n).sum::<usize>() - manual,
+                manual,
+                kinds,
+            }
         })
         .collect();
+    let mut held: std::collections::HashMap<(Step, ActionKind), usize> = Default::default();
     for a in &plan.actions {
         let sv = &mut steps[usize::from(a.step().number()) - 1];
-        if a.kind.is_manual() {
-            sv.manual += 1;
-        } else {
-            sv.automated += 1;
-        }
-        match sv.kinds.iter_mut().find(|(k, _)| *k == a.kind) {
-            Some((_, n)) => *n += 1,
-            None => sv.kinds.push((a.kind, 1)),
+        if let Some(limit) = limit {
+            let n = held.entry((a.step(), a.kind)).or_default();
+            if *n >= limit {
+                continue;
+            }
+            *n += 1;
         }
         sv.actions.push(action_view(a, r));
-    }
-    for s in &mut steps {
-        s.kinds.sort();
     }
     PlanView {
         plan_id: &plan.plan_id,
@@ -174,10 +195,10 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
                 informational: c.informational,
             })
             .collect(),
-        summary: plan.summary(),
+        summary: Summary::of(tally),
         redacted: r.is_some(),
-        data_at_risk: plan.data_at_risk(),
-        blockers: plan.closure_blockers(),
+        data_at_risk: Plan::data_at_risk_of(tally),
+        blockers: plan.closure_blockers_with(tally),
     }
 }
 
