@@ -470,6 +470,9 @@ pub fn parse_kept(
     })
 }
 
+/// Makes the [`PlanFileError::Edited`] of a text, an offset, the detail and what closeout writes.
+type EditedAt<'e> = dyn Fn(&str, usize, String, Option<String>) -> PlanFileError + 'e;
+
 /// The checks of [`parse`] after the version, but the digest: raw control characters,
 /// then the reader's byte-exact compare piece by piece, then the header.
 fn check_and_read(
@@ -477,7 +480,7 @@ fn check_and_read(
     text: &str,
     version_at: usize,
     keep: &mut dyn FnMut(&Action) -> bool,
-    edited: &dyn Fn(&str, usize, String, Option<String>) -> PlanFileError,
+    edited: &EditedAt,
 ) -> Result<read::Parsed, PlanFileError> {
     if let Some((at, c)) = input::first_hidden_or_control(text) {
         let what = match c {

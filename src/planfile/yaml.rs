@@ -76,18 +76,31 @@ fn resolves_to_non_string(s: &str) -> bool {
 /// `true` when `s` can be written as a plain scalar that every YAML reader reads back as
 /// exactly the string `s`.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
         return false;
     };
-    if "-?:,[]{}#&*!|>'\"%@`\\ ".contains(first)
-        || s.ends_with([' ', ':'])
-        || s.contains(": ")
-        || s.contains(" #")
-    {
+    if b"-?:,[]{}#&*!|>'\"%@`\\ ".contains(&first) || matches!(last, b' ' | b':') {
         return false;
     }
-    s.chars()
-        .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c)))
+    // One pass over the bytes (every scalar of a plan file is written twice: when it is
+    // made, and when it is read and compared): `: ` and ` #` are refused, printable ASCII
+    // passes, anything else is decided per character below. A UTF-8 continuation or lead
+    // byte is never `:`, ` ` or `#`, so the pairs are found in multi-byte text too.
+    let mut prev = 0u8;
+    let mut ascii = true;
+    for &c in b {
+        if (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+            return false;
+        }
+        if !(b' '..=b'~').contains(&c) {
+            ascii = false;
+        }
+        prev = c;
+    }
+    (ascii
+        || s.chars()
+            .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c))))
         && !resolves_to_non_string(s)
 }
 
@@ -555,6 +568,60 @@ mod tests {
             ("\"q\"", "\"\\\"q\\\"\""),
         ] {
             assert_eq!(s(raw), written, "{raw:?}");
+        }
+    }
+
+    /// The byte-wise `plain_ok` decides as the character-wise rule it replaced.
+    #[test]
+    fn plain_ok_is_the_character_rule() {
+        fn by_chars(s: &str) -> bool {
+            let Some(first) = s.chars().next() else {
+                return false;
+            };
+            if "-?:,[]{}#&*!|>'\"%@`\\ ".contains(first)
+                || s.ends_with([' ', ':'])
+                || s.contains(": ")
+                || s.contains(" #")
+            {
+                return false;
+            }
+            s.chars()
+                .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c)))
+                && !resolves_to_non_string(s)
+        }
+        use rand::{Rng, SeedableRng};
+        let pool = [
+            'a',
+            'Z',
+            '1',
+            ' ',
+            ':',
+            '#',
+            '-',
+            '"',
+            '\\',
+            '\n',
+            '\t',
+            '\u{7f}',
+            '\u{a0}',
+            'é',
+            '\u{202e}',
+            '\u{85}',
+            '\u{e0041}',
+            '@',
+            '.',
+            'n',
+            'y',
+            '~',
+            '[',
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        for _ in 0..20_000 {
+            let n = rng.random_range(0..7);
+            let s: String = (0..n)
+                .map(|_| pool[rng.random_range(0..pool.len())])
+                .collect();
+            assert_eq!(plain_ok(&s), by_chars(&s), "{s:?}");
         }
     }
 
