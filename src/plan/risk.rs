@@ -100,11 +100,12 @@ impl Plan {
     /// The data this plan deletes with its objects, one sentence per kind of loss, and the
     /// advice to back up first; empty when the plan deletes no user and not the tenant.
     pub fn data_at_risk(&self) -> Vec<String> {
-        Self::data_at_risk_of(&self.tally())
+        self.data_at_risk_with(&self.tally())
     }
 
-    /// [`Plan::data_at_risk`] of the actions counted in `tally`.
-    pub fn data_at_risk_of(tally: &Tally) -> Vec<String> {
+    /// [`Plan::data_at_risk`] with the counts of `tally` (of all the plan's actions;
+    /// `self.actions` may hold only some of them, see [`crate::planfile::read_kept`]).
+    pub fn data_at_risk_with(&self, tally: &Tally) -> Vec<String> {
         let users = tally.count(ActionKind::DeleteUser);
         let licensed = tally.licensed_users();
         let tenant = tally.count(ActionKind::DeleteTenant) > 0;

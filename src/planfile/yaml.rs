@@ -504,7 +504,7 @@ pub fn write_header_with(out: &mut String, plan: &Plan, tally: &Tally) {
     }
     let _ = writeln!(out, "#\n# {}", crate::plan::Summary::of(tally).line());
     // What the plan destroys beyond its objects, wrapped at about 90 columns.
-    for sentence in Plan::data_at_risk_of(tally) {
+    for sentence in plan.data_at_risk_with(tally) {
         let mut l = String::new();
         for word in sentence.split(' ') {
             if !l.is_empty() && l.len() + word.len() > 86 {

@@ -197,7 +197,7 @@ pub fn plan_view_of<'a>(
             .collect(),
         summary: Summary::of(tally),
         redacted: r.is_some(),
-        data_at_risk: Plan::data_at_risk_of(tally),
+        data_at_risk: plan.data_at_risk_with(tally),
         blockers: plan.closure_blockers_with(tally),
     }
 }
