@@ -7,11 +7,11 @@ use super::connect::connect;
 use super::error::{CliError, ExitCode};
 use super::progress::ReadReporter;
 use crate::graph::read_tenant;
-use crate::plan::Plan;
+use crate::plan::{Plan, Tally};
 use crate::planfile;
 use crate::planner::{self, ActionGraph};
 use crate::render::{
-    plan_view, render_plan_json, render_plan_markdown, render_plan_text, MarkdownOptions,
+    plan_view_of, render_plan_json, render_plan_markdown, render_plan_text, MarkdownOptions,
     TextOptions, ViewOptions,
 };
 use crate::specfile;
@@ -39,7 +39,22 @@ fn render(plan: &Plan, r: &RenderArgs, full: bool) -> Result<(), CliError> {
 
 /// Renders `plan` on stdout, or on stderr when stdout carries the plan file (`-o -`).
 fn render_to(plan: &Plan, r: &RenderArgs, full: bool, stderr: bool) -> Result<(), CliError> {
-    let view = plan_view(plan, ViewOptions { redact: r.redact });
+    // The text view lists the first few actions of each kind: it builds no more.
+    let limit = (r.format == OutputFormat::Text && !full).then_some(TextOptions::default().limit);
+    render_counted(plan, &plan.tally(), r, full, stderr, limit)
+}
+
+/// [`render_to`] of a plan whose counts are `tally` and that may hold only some of its
+/// actions ([`planfile::read_kept`]); `limit`: view at most so many actions per kind.
+fn render_counted(
+    plan: &Plan,
+    tally: &Tally,
+    r: &RenderArgs,
+    full: bool,
+    stderr: bool,
+    limit: Option<usize>,
+) -> Result<(), CliError> {
+    let view = plan_view_of(plan, tally, ViewOptions { redact: r.redact }, limit);
     let sink: Box<dyn Write> = if stderr {
         Box::new(std::io::stderr().lock())
     } else {
@@ -269,6 +284,23 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
+    // The text view lists the first few actions of each kind per step: the file is read
+    // and verified whole, but only those are kept (memory grows with what is shown). A
+    // redacted view needs every name of the plan (to find them in free text): all kept.
+    if args.render.format == OutputFormat::Text && !args.full && !args.render.redact {
+        let limit = TextOptions::default().limit;
+        let mut held: std::collections::HashMap<
+            (crate::plan::Step, crate::plan::ActionKind),
+            usize,
+        > = Default::default();
+        let (plan, tally) = planfile::read_kept(&args.plan, &mut |a| {
+            let n = held.entry((a.step(), a.kind)).or_default();
+            *n += 1;
+            *n <= limit
+        })?;
+        render_counted(&plan, &tally, &args.render, false, false, None)?;
+        return Ok(ExitCode::Ok);
+    }
     let plan = planfile::read(&args.plan)?;
     render(&plan, &args.render, args.full)?;
     // The process ends here: freeing 100,000s of actions one by one would only cost time

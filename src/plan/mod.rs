@@ -11,12 +11,14 @@ pub mod data_units {
 mod effects;
 mod fields;
 mod risk;
+mod tally;
 
 pub use action::*;
 pub use data::{DataReport, DataTotal, SiteData, UserData, DATA_CHECK, DATA_REQUIREMENT};
 pub use effects::{Change, Effect, Scope};
 pub use fields::Fields;
 pub use risk::Blocker;
+pub use tally::Tally;
 
 use serde::{Deserialize, Serialize};
 
@@ -222,26 +224,12 @@ pub struct Plan {
 impl Plan {
     /// Counts of actions per step and kind, for summaries.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for a in &self.actions {
-            if a.is_manual() {
-                s.manual += 1;
-            }
-            match a.kind {
-                ActionKind::DeleteUser => s.users_to_delete += 1,
-                ActionKind::PurgeUser => s.users_to_purge += 1,
-                ActionKind::DisableSecurityDefaults
-                | ActionKind::DisableConditionalAccessPolicy
-                | ActionKind::DisablePerUserMfa => s.mfa_settings += 1,
-                ActionKind::CancelSubscription => s.subscriptions_to_cancel += 1,
-                ActionKind::DeleteSubscription => s.subscriptions_to_delete += 1,
-                ActionKind::DisableAutoRenew => s.subscriptions_to_cancel += 1,
-                _ if a.kind.is_manual() => {}
-                _ => s.other += 1,
-            }
-        }
-        s.automated = self.actions.len() - s.manual;
-        s
+        Summary::of(&self.tally())
+    }
+
+    /// The counts every summary of the plan is made of ([`Tally::of`] its actions).
+    pub fn tally(&self) -> Tally {
+        Tally::of(&self.actions)
     }
 
     /// Finds an action by address.
@@ -265,6 +253,28 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The counts of a [`Tally`] (of a whole plan, or of a plan file as it is read).
+    pub fn of(t: &Tally) -> Summary {
+        let mut s = Summary::default();
+        for (_, kind, n) in t.iter() {
+            match kind {
+                ActionKind::DeleteUser => s.users_to_delete += n,
+                ActionKind::PurgeUser => s.users_to_purge += n,
+                ActionKind::DisableSecurityDefaults
+                | ActionKind::DisableConditionalAccessPolicy
+                | ActionKind::DisablePerUserMfa => s.mfa_settings += n,
+                ActionKind::CancelSubscription => s.subscriptions_to_cancel += n,
+                ActionKind::DeleteSubscription => s.subscriptions_to_delete += n,
+                ActionKind::DisableAutoRenew => s.subscriptions_to_cancel += n,
+                _ if kind.is_manual() => {}
+                _ => s.other += n,
+            }
+        }
+        s.manual = t.manual();
+        s.automated = t.total() - s.manual;
+        s
+    }
+
     /// The one-line summary printed after a plan, e.g.
     /// `Plan: 23 users to delete, 24 to purge, 4 MFA settings to disable, 5 manual actions.`
     pub fn line(&self) -> String {

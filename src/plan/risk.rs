@@ -8,7 +8,7 @@
 //! deletion deletes its SharePoint Online sites.
 //! <https://learn.microsoft.com/en-us/microsoft-365/commerce/close-your-account>
 
-use super::{ActionKind, Plan};
+use super::{ActionKind, Plan, Tally};
 
 /// A reason the tenant stays after this plan: the pre-flight check it keeps failing
 /// ([`super::Check::name`]) and why, in the spec's terms.
@@ -24,6 +24,12 @@ impl Plan {
     /// the tenant deletion not planned) and objects the plan must leave (domains still
     /// used by what stays in the recycle bin). Empty when the plan can close the tenant.
     pub fn closure_blockers(&self) -> Vec<Blocker> {
+        self.closure_blockers_with(&self.tally())
+    }
+
+    /// [`Plan::closure_blockers`] with the counts of `tally` (of all the plan's actions;
+    /// for a plan file shown while it is read, `self.actions` holds only some of them).
+    pub fn closure_blockers_with(&self, tally: &Tally) -> Vec<Blocker> {
         let t = self.target;
         let failing = |name: &str| {
             self.preflight
@@ -32,7 +38,7 @@ impl Plan {
                 .filter(|c| c.blocks())
                 .map(|c| c.blocking.len() + c.more)
         };
-        let count = |k: ActionKind| self.actions.iter().filter(|a| a.kind == k).count();
+        let count = |k: ActionKind| tally.count(k);
         let mut out = Vec::new();
         if !t.delete_tenant {
             out.push(Blocker {
@@ -110,25 +116,15 @@ impl Plan {
     /// The data this plan deletes with its objects, one sentence per kind of loss, and the
     /// advice to back up first; empty when the plan deletes no user and not the tenant.
     pub fn data_at_risk(&self) -> Vec<String> {
-        let mut users = 0usize;
-        let mut licensed = 0usize;
-        let mut tenant = false;
-        for a in &self.actions {
-            match a.kind {
-                ActionKind::DeleteUser => {
-                    users += 1;
-                    if a.before
-                        .get("assignedLicenses")
-                        .and_then(|v| v.as_array())
-                        .is_some_and(|l| !l.is_empty())
-                    {
-                        licensed += 1;
-                    }
-                }
-                ActionKind::DeleteTenant => tenant = true,
-                _ => {}
-            }
-        }
+        self.data_at_risk_with(&self.tally())
+    }
+
+    /// [`Plan::data_at_risk`] with the counts of `tally` (of all the plan's actions;
+    /// `self.actions` may hold only some of them, see [`crate::planfile::read_kept`]).
+    pub fn data_at_risk_with(&self, tally: &Tally) -> Vec<String> {
+        let users = tally.count(ActionKind::DeleteUser);
+        let licensed = tally.licensed_users();
+        let tenant = tally.count(ActionKind::DeleteTenant) > 0;
         let mut out = Vec::new();
         if users > 0 {
             out.push(format!(

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::input::{self, FileKind};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Tally};
 
 pub use yaml::FORMAT_VERSION;
 
@@ -314,6 +314,19 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
     parse(path, &bytes)
 }
 
+/// [`read`] for a view that shows only some actions: the file is verified exactly as by
+/// [`read`] (every action read, written again and compared; the header, every refusal and
+/// the digest), but the plan keeps only the actions for which `keep` is true, in file
+/// order; the [`Tally`] counts all of them. Memory grows with what is kept, not with the
+/// plan (`closeout show` of a 100,000-user plan keeps a few dozen actions).
+pub fn read_kept(
+    path: &Path,
+    keep: &mut dyn FnMut(&Action) -> bool,
+) -> Result<(Plan, Tally), PlanFileError> {
+    let bytes = input::read_file(path, FileKind::Plan)?;
+    parse_kept(path, &bytes, keep)
+}
+
 /// The 1-based line of byte `offset` and that line of `text` made safe to show.
 fn line_at(text: &str, offset: usize) -> (usize, String) {
     let offset = offset.min(text.len());
@@ -343,6 +356,15 @@ fn line_at(text: &str, offset: usize) -> (usize, String) {
 /// differing line; non-canonical ids and duplicate objects ([`PlanFileError::Invalid`]); a
 /// digest that does not match ([`PlanFileError::Tampered`]).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
+    parse_kept(path, bytes, &mut |_| true).map(|(plan, _)| plan)
+}
+
+/// [`parse`] keeping only the actions `keep` chooses ([`read_kept`]).
+pub fn parse_kept(
+    path: &Path,
+    bytes: &[u8],
+    keep: &mut dyn FnMut(&Action) -> bool,
+) -> Result<(Plan, Tally), PlanFileError> {
     let edited = |text: &str, offset: usize, detail: String, expected: Option<String>| {
         let (line, found) = line_at(text, offset);
         PlanFileError::Edited {
@@ -425,6 +447,41 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             ))
         }
     }
+    // The digest is computed on a second thread while the text is checked and read (the
+    // two passes over the file cost the time of the longer one).
+    std::thread::scope(|scope| {
+        let hashing = read::digest_span(text, version_at)
+            .map(|span| (span, scope.spawn(move || digest_of(text.as_bytes(), span))));
+        let read = check_and_read(path, text, version_at, keep, &edited)?;
+        let computed = match hashing {
+            Some((span, h)) if span == read.digest_span => {
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
+            _ => digest_of(text.as_bytes(), read.digest_span),
+        };
+        if computed != read.digest_hex {
+            return Err(PlanFileError::Tampered {
+                path: path.to_path_buf(),
+                recorded: format!("sha256:{}", read.digest_hex),
+                computed: format!("sha256:{computed}"),
+            });
+        }
+        Ok((read.plan, read.tally))
+    })
+}
+
+/// Makes the [`PlanFileError::Edited`] of a text, an offset, the detail and what closeout writes.
+type EditedAt<'e> = dyn Fn(&str, usize, String, Option<String>) -> PlanFileError + 'e;
+
+/// The checks of [`parse`] after the version, but the digest: raw control characters,
+/// then the reader's byte-exact compare piece by piece, then the header.
+fn check_and_read(
+    path: &Path,
+    text: &str,
+    version_at: usize,
+    keep: &mut dyn FnMut(&Action) -> bool,
+    edited: &EditedAt,
+) -> Result<read::Parsed, PlanFileError> {
     if let Some((at, c)) = input::first_hidden_or_control(text) {
         let what = match c {
             '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
@@ -442,7 +499,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
             None,
         ));
     }
-    let parsed = read::read(text, version_at).map_err(|r| match r {
+    let parsed = read::read(text, version_at, keep).map_err(|r| match r {
         read::Refusal::Edited {
             offset,
             detail,
@@ -455,7 +512,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         },
     })?;
     let mut header = String::new();
-    yaml::write_header(&mut header, &parsed.plan);
+    yaml::write_header_with(&mut header, &parsed.plan, &parsed.tally);
     read::compare(&text[..version_at], &header, 0).map_err(|r| match r {
         read::Refusal::Edited {
             offset,
@@ -464,15 +521,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
         } => edited(text, offset, detail, expected),
         read::Refusal::Invalid { offset, message } => edited(text, offset, message, None),
     })?;
-    let computed = digest_of(text.as_bytes(), parsed.digest_span);
-    if computed != parsed.digest_hex {
-        return Err(PlanFileError::Tampered {
-            path: path.to_path_buf(),
-            recorded: format!("sha256:{}", parsed.digest_hex),
-            computed: format!("sha256:{computed}"),
-        });
-    }
-    Ok(parsed.plan)
+    Ok(parsed)
 }
 
 /// Every `\n` is preceded by `\r` and every `\r` followed by `\n`.

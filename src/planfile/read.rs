@@ -7,14 +7,15 @@
 //! or duplicate keys are simply not what the writer writes. Private to the file layer.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
 use super::yaml;
 use crate::ident;
 use crate::plan::{
-    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, SiteData, Target,
-    TenantRef, UserData,
+    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, SiteData, Tally,
+    Target, TenantRef, UserData,
 };
 
 /// The deepest nesting of a `before`/`after` value the reader follows.
@@ -43,9 +44,11 @@ fn edited(offset: usize, detail: impl Into<String>) -> Refusal {
     }
 }
 
-/// A parsed file: the plan, the recorded digest's hex digits and their byte range.
+/// A parsed file: the plan (with the actions the caller kept), the tally of all its
+/// actions, the recorded digest's hex digits and their byte range.
 pub struct Parsed {
     pub plan: Plan,
+    pub tally: Tally,
     pub digest_hex: String,
     pub digest_span: (usize, usize),
 }
@@ -180,6 +183,31 @@ impl<'a> Reader<'a> {
             items.push(item(self)?);
         }
         if items.is_empty() {
+            return Err(edited(self.pos, format!("`{key}:` without items")));
+        }
+        Ok(items)
+    }
+
+    /// [`Reader::section`] whose items may be left out: `item` returns `None` for an item
+    /// read (and checked) but not kept.
+    fn section_kept<T>(
+        &mut self,
+        key: &str,
+        mut item: impl FnMut(&mut Self) -> R<Option<T>>,
+    ) -> R<Vec<T>> {
+        let l = self.line()?;
+        if l == format!("{key}: []") {
+            self.advance(l);
+            return Ok(Vec::new());
+        }
+        self.exact(&format!("{key}:"))?;
+        let mut items = Vec::new();
+        let mut read = 0usize;
+        while self.peek("- ") {
+            items.extend(item(self)?);
+            read += 1;
+        }
+        if read == 0 {
             return Err(edited(self.pos, format!("`{key}:` without items")));
         }
         Ok(items)
@@ -462,9 +490,28 @@ fn is_utc_time(s: &str) -> bool {
         && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
+/// The byte range of the stamp's digest digits, when the stamp line follows the version
+/// line at `version_at` as closeout writes it (so the digest can be computed while the
+/// rest is read); `None` otherwise (the reader then refuses the stamp).
+pub fn digest_span(text: &str, version_at: usize) -> Option<(usize, usize)> {
+    let mut r = Reader {
+        text,
+        pos: version_at,
+        scratch: String::new(),
+    };
+    r.exact(&yaml::version_line()[..yaml::version_line().len() - 1])
+        .ok()?;
+    stamp(&mut r).ok().map(|s| s.3)
+}
+
 /// Reads a whole file (LF line breaks, already checked for raw control characters) whose
-/// `format_version` line is at `version_at`.
-pub fn read(text: &str, version_at: usize) -> R<Parsed> {
+/// `format_version` line is at `version_at`; every action is verified, counted, and kept
+/// in the plan when `keep` says so (a view of a large plan needs only some of them).
+pub fn read(
+    text: &str,
+    version_at: usize,
+    keep_action: &mut dyn FnMut(&Action) -> bool,
+) -> R<Parsed> {
     let mut r = Reader {
         text,
         pos: version_at,
@@ -610,29 +657,34 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
         Ok(c)
     })?;
 
-    let mut address_at: Vec<usize> = Vec::new();
-    let actions = r.section("actions", |r| {
-        let (a, at) = action(r, address_at.len())?;
-        address_at.push(at);
-        Ok(a)
+    // An address twice: the first action (in file order) whose address an earlier one has,
+    // refused once every action is read (as before any other refusal of a later action).
+    // The set holds a 128-bit keyed hash of each address, not the address: the actions not
+    // kept are gone. Equal addresses always collide, so no duplicate passes; two different
+    // addresses collide with odds of about n^2 / 2^129 (keys drawn per run).
+    let hashers = (RandomState::new(), RandomState::new());
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut twice: Option<(usize, usize, String)> = None;
+    let mut tally = Tally::default();
+    let mut i = 0usize;
+    let actions = r.section_kept("actions", |r| {
+        let (a, at) = action(r, i)?;
+        let h = (u128::from(hashers.0.hash_one(&a.address)) << 64)
+            | u128::from(hashers.1.hash_one(&a.address));
+        if !seen.insert(h) && twice.is_none() {
+            twice = Some((i, at, a.address.clone()));
+        }
+        tally.add(&a);
+        i += 1;
+        Ok(keep_action(&a).then_some(a))
     })?;
-    // An address twice: the first action (in file order) whose address an earlier one has
-    // (a set borrowing the addresses, not holding a copy of each).
-    let mut seen: HashSet<&str> = HashSet::with_capacity(actions.len());
-    let twice = actions
-        .iter()
-        .position(|a| !seen.insert(a.address.as_str()));
     drop(seen);
-    if let Some(i) = twice {
+    if let Some((i, at, address)) = twice {
         return Err(invalid(
-            address_at[i],
-            format!(
-                "actions[{i}]: address {} appears twice",
-                shown(&actions[i].address)
-            ),
+            at,
+            format!("actions[{i}]: address {} appears twice", shown(&address)),
         ));
     }
-    drop(address_at);
     let data = if r.peek("data:\n") {
         Some(data_section(&mut r)?)
     } else {
@@ -656,6 +708,7 @@ pub fn read(text: &str, version_at: usize) -> R<Parsed> {
             preflight,
             data,
         },
+        tally,
         digest_hex,
         digest_span,
     })

@@ -321,3 +321,55 @@ fn the_data_section_reads_back_and_forgeries_are_refused() {
         }
     }
 }
+
+#[test]
+fn a_file_read_for_a_few_actions_is_verified_whole() {
+    let bytes = include_bytes!("../../plans/contoso.plan.yaml");
+    let path = Path::new("contoso.plan.yaml");
+    let full = contoso();
+    let (some, tally) = parse_kept(path, bytes, &mut |a| {
+        a.kind == crate::plan::ActionKind::PurgeUser
+    })
+    .unwrap();
+    assert_eq!(tally, full.tally());
+    assert!(!some.actions.is_empty());
+    assert!(some
+        .actions
+        .iter()
+        .all(|a| a.kind == crate::plan::ActionKind::PurgeUser));
+    assert_eq!(
+        some.actions.len(),
+        tally.count(crate::plan::ActionKind::PurgeUser)
+    );
+    assert_eq!(
+        Plan {
+            actions: full.actions.clone(),
+            ..some
+        },
+        full
+    );
+    // Every edit is refused alike whether the edited action is kept or not.
+    let mut checked = 0;
+    for at in (0..bytes.len()).step_by(29) {
+        let mut edited = bytes.to_vec();
+        edited[at] = if edited[at] == b'x' { b'y' } else { b'x' };
+        let whole = parse(path, &edited).map(|_| ()).map_err(|e| e.to_string());
+        let none = parse_kept(path, &edited, &mut |_| false)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(whole, none, "byte {at}");
+        assert!(whole.is_err(), "byte {at} edited, still accepted");
+        checked += 1;
+    }
+    assert!(checked > 500);
+    // An address twice is refused though neither copy is kept.
+    let mut twice = full.clone();
+    twice.actions.push(full.actions[3].clone());
+    let bytes = to_bytes(&twice);
+    let err = parse_kept(path, &bytes, &mut |_| false).unwrap_err();
+    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        parse(path, &bytes).unwrap_err().to_string()
+    );
+}

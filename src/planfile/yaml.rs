@@ -8,15 +8,14 @@
 //! (`\n`, `\t`, `\u202E`, `\U000E0041`). So tenant text (names, UPNs, messages) never breaks
 //! the one-line-per-value layout, and the file holds no raw control or invisible character.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use crate::input::is_hidden_or_control;
 use crate::plan::{
-    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, Step, Target,
-    TenantRef,
+    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, Step, Tally,
+    Target, TenantRef,
 };
 
 /// The plan-file format version this closeout reads and writes. Any change to the bytes the
@@ -78,18 +77,31 @@ fn resolves_to_non_string(s: &str) -> bool {
 /// `true` when `s` can be written as a plain scalar that every YAML reader reads back as
 /// exactly the string `s`.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
         return false;
     };
-    if "-?:,[]{}#&*!|>'\"%@`\\ ".contains(first)
-        || s.ends_with([' ', ':'])
-        || s.contains(": ")
-        || s.contains(" #")
-    {
+    if b"-?:,[]{}#&*!|>'\"%@`\\ ".contains(&first) || matches!(last, b' ' | b':') {
         return false;
     }
-    s.chars()
-        .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c)))
+    // One pass over the bytes (every scalar of a plan file is written twice: when it is
+    // made, and when it is read and compared): `: ` and ` #` are refused, printable ASCII
+    // passes, anything else is decided per character below. A UTF-8 continuation or lead
+    // byte is never `:`, ` ` or `#`, so the pairs are found in multi-byte text too.
+    let mut prev = 0u8;
+    let mut ascii = true;
+    for &c in b {
+        if (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+            return false;
+        }
+        if !(b' '..=b'~').contains(&c) {
+            ascii = false;
+        }
+        prev = c;
+    }
+    (ascii
+        || s.chars()
+            .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c))))
         && !resolves_to_non_string(s)
 }
 
@@ -486,11 +498,12 @@ pub fn write_stamp(out: &mut String, id: &str, created_at: &str, hex: &str) -> (
 
 /// The comment header: what a reviewer sees first in a pull request.
 pub fn write_header(out: &mut String, plan: &Plan) {
-    // Counts per step and kind, in one pass (plans can hold 100,000s of actions).
-    let mut counts: BTreeMap<(Step, ActionKind), usize> = BTreeMap::new();
-    for a in &plan.actions {
-        *counts.entry((a.step(), a.kind)).or_default() += 1;
-    }
+    write_header_with(out, plan, &plan.tally());
+}
+
+/// [`write_header`] with the counts of `tally` (of every action of the plan, where
+/// `plan.actions` may hold only some of them: a file checked while it is read).
+pub fn write_header_with(out: &mut String, plan: &Plan, tally: &Tally) {
     out.push_str("# closeout plan: close tenant ");
     comment_text(out, &plan.tenant.display_name);
     out.push_str(" (");
@@ -511,16 +524,8 @@ pub fn write_header(out: &mut String, plan: &Plan) {
     }
     out.push_str("\n#\n");
     for step in Step::ALL {
-        let kinds: Vec<(ActionKind, usize)> = counts
-            .range((step, ActionKind::DisableDirectorySync)..)
-            .take_while(|((s, _), _)| *s == step)
-            .map(|((_, k), n)| (*k, *n))
-            .collect();
-        let manual: usize = kinds
-            .iter()
-            .filter(|(k, _)| k.is_manual())
-            .map(|(_, n)| n)
-            .sum();
+        let kinds: Vec<(ActionKind, usize)> = tally.kinds_of(step);
+        let manual: usize = tally.manual_of(step);
         let auto = kinds.iter().map(|(_, n)| n).sum::<usize>() - manual;
         let what = match (auto, manual) {
             (0, 0) => "nothing to do".to_string(),
@@ -559,9 +564,9 @@ pub fn write_header(out: &mut String, plan: &Plan) {
             let _ = writeln!(out, "#            {l}");
         }
     }
-    let _ = writeln!(out, "#\n# {}", plan.summary().line());
+    let _ = writeln!(out, "#\n# {}", crate::plan::Summary::of(tally).line());
     // What the plan destroys beyond its objects, wrapped at about 90 columns.
-    for sentence in plan.data_at_risk() {
+    for sentence in plan.data_at_risk_with(tally) {
         let mut l = String::new();
         for word in sentence.split(' ') {
             if !l.is_empty() && l.len() + word.len() > 86 {
@@ -590,6 +595,7 @@ pub fn write_header(out: &mut String, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn s(v: &str) -> String {
         let mut o = String::new();
@@ -624,6 +630,60 @@ mod tests {
             ("\"q\"", "\"\\\"q\\\"\""),
         ] {
             assert_eq!(s(raw), written, "{raw:?}");
+        }
+    }
+
+    /// The byte-wise `plain_ok` decides as the character-wise rule it replaced.
+    #[test]
+    fn plain_ok_is_the_character_rule() {
+        fn by_chars(s: &str) -> bool {
+            let Some(first) = s.chars().next() else {
+                return false;
+            };
+            if "-?:,[]{}#&*!|>'\"%@`\\ ".contains(first)
+                || s.ends_with([' ', ':'])
+                || s.contains(": ")
+                || s.contains(" #")
+            {
+                return false;
+            }
+            s.chars()
+                .all(|c| matches!(c, ' '..='~') || (c >= '\u{a0}' && !is_hidden_or_control(c)))
+                && !resolves_to_non_string(s)
+        }
+        use rand::{Rng, SeedableRng};
+        let pool = [
+            'a',
+            'Z',
+            '1',
+            ' ',
+            ':',
+            '#',
+            '-',
+            '"',
+            '\\',
+            '\n',
+            '\t',
+            '\u{7f}',
+            '\u{a0}',
+            'é',
+            '\u{202e}',
+            '\u{85}',
+            '\u{e0041}',
+            '@',
+            '.',
+            'n',
+            'y',
+            '~',
+            '[',
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        for _ in 0..20_000 {
+            let n = rng.random_range(0..7);
+            let s: String = (0..n)
+                .map(|_| pool[rng.random_range(0..pool.len())])
+                .collect();
+            assert_eq!(plain_ok(&s), by_chars(&s), "{s:?}");
         }
     }
 

@@ -40,6 +40,11 @@ fn closed_tenant() -> TenantState {
         }],
         ..TenantState::default()
     };
+    // ARM read with Reader proven at root scope and nothing listed: the Azure line passes.
+    t.azure.read = crate::model::AzureRead::Read {
+        root_reader: true,
+        why_incomplete: None,
+    };
     t.normalize();
     t
 }

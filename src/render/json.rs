@@ -25,7 +25,7 @@ struct Document<'v> {
     tenant: Tenant<'v>,
     keep: Vec<Kept<'v>>,
     summary: Summary,
-    actions: Vec<Action<'v>>,
+    actions: Actions<'v>,
     preflight: Vec<Check<'v>>,
     /// Since 1.1: what the plan's deletions take with them, and the advice to back up.
     data_at_risk: &'v [String],
@@ -35,6 +35,16 @@ struct Document<'v> {
     data: Option<&'v crate::plan::DataReport>,
     /// Since 1.1: what still keeps the tenant once the plan is done (empty: it can close).
     cannot_close: Vec<Blocker<'v>>,
+}
+
+/// The view's actions, serialised one by one as they are made (a plan of 100,000s of
+/// actions gets no second list of them).
+struct Actions<'v>(&'v PlanView<'v>);
+
+impl Serialize for Actions<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.actions().map(action))
+    }
 }
 
 #[derive(Serialize)]
@@ -175,14 +185,14 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
                 .map(|s| StepSummary {
                     step: s.step.number(),
                     title: s.step.title(),
-                    total: s.actions.len(),
+                    total: s.automated + s.manual,
                     automated: s.automated,
                     manual: s.manual,
                     actions: s.kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
                 })
                 .collect(),
         },
-        actions: view.actions().map(action).collect(),
+        actions: Actions(view),
         preflight: view
             .preflight
             .iter()

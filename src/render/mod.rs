@@ -8,6 +8,8 @@ mod apply;
 mod deletion_path_tests;
 mod dot;
 mod json;
+#[cfg(test)]
+mod kept_tests;
 mod markdown;
 pub mod redact;
 pub mod safe;
@@ -23,4 +25,4 @@ pub use json::{render_plan_json, JSON_FORMAT_VERSION};
 pub use markdown::{render_plan_markdown, MarkdownOptions};
 pub use safe::{safe, safe_lines, write_json, Safe};
 pub use text::{render_plan_text, TextOptions};
-pub use view::{plan_view, PlanView, ViewOptions};
+pub use view::{plan_view, plan_view_of, PlanView, ViewOptions};

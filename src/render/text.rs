@@ -146,6 +146,16 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
         // Long lists are cut per kind, so every kind of action in the step is seen.
         let checklist_passes =
             !view.preflight.is_empty() && !view.preflight.iter().any(|c| c.blocks());
+        // Actions of each kind the view holds but has not listed yet: a view of the first
+        // few of each kind (`plan_view_of`) tells the rest with the kind's last run.
+        let mut unlisted: Vec<(ActionKind, usize)> = step.kinds.clone();
+        let mut held: Vec<(ActionKind, usize)> = Vec::new();
+        for a in &step.actions {
+            match held.iter_mut().find(|(k, _)| *k == a.kind) {
+                Some((_, n)) => *n += 1,
+                None => held.push((a.kind, 1)),
+            }
+        }
         for run in step.actions.chunk_by(|a, b| a.kind == b.kind) {
             let shown = if opts.full {
                 run.len()
@@ -155,12 +165,26 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
             for a in &run[..shown] {
                 write_action(a, &p, checklist_passes, out)?;
             }
-            if shown < run.len() {
+            let kind = run[0].kind;
+            let count = |v: &mut Vec<(ActionKind, usize)>| {
+                v.iter_mut()
+                    .find(|(k, _)| *k == kind)
+                    .map(|(_, n)| n)
+                    .map_or(0, |n| {
+                        *n = n.saturating_sub(run.len());
+                        *n
+                    })
+            };
+            let held_later = count(&mut held);
+            let beyond = count(&mut unlisted);
+            // After the kind's last run held: the actions of the kind the view does not hold.
+            let not_held = if held_later == 0 { beyond } else { 0 };
+            let more = run.len() - shown + not_held;
+            if more > 0 {
                 writeln!(
                     out,
-                    "  {d}... and {} more '{}' (use --full to list all){d:#}",
-                    run.len() - shown,
-                    run[0].kind.describe()
+                    "  {d}... and {more} more '{}' (use --full to list all){d:#}",
+                    kind.describe()
                 )?;
             }
         }

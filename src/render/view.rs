@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 use super::redact::{is_sensitive_name, Redactor, NAME_PROPERTIES};
-use crate::plan::{Action, ActionKind, Fields, Plan, Step, Summary};
+use crate::plan::{Action, ActionKind, Fields, Plan, Step, Summary, Tally};
 
 /// What the view shows.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +50,8 @@ pub struct KeptView<'a> {
 /// One of Microsoft's five closure steps and its actions.
 pub struct StepView<'a> {
     pub step: Step,
+    /// The actions the view holds: all of the step's, or the first few of each kind
+    /// ([`plan_view_of`]); `automated`, `manual` and `kinds` count all of them.
     pub actions: Vec<ActionView<'a>>,
     pub automated: usize,
     pub manual: usize,
@@ -103,9 +105,9 @@ impl PlanView<'_> {
         self.steps.iter().flat_map(|s| s.actions.iter())
     }
 
-    /// Number of actions.
+    /// Number of actions of the plan (the view may hold fewer, see [`plan_view_of`]).
     pub fn total(&self) -> usize {
-        self.steps.iter().map(|s| s.actions.len()).sum()
+        self.steps.iter().map(|s| s.automated + s.manual).sum()
     }
 }
 
@@ -123,35 +125,50 @@ impl StepView<'_> {
 
 /// Builds the view of `plan`.
 pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
+    plan_view_of(plan, &plan.tally(), opts, None)
+}
+
+/// Builds the view of a plan whose counts are `tally` (of all its actions) and whose
+/// `actions` may be only some of them (a plan file read for a view of a few actions per
+/// kind, [`crate::planfile::read_kept`]): counts, summary, data at risk and blockers are
+/// the tally's; the steps hold the actions of `plan.actions`, at most `limit` per kind in
+/// each step when given (a view that lists only so many builds no more). The text view
+/// tells how many more there are of each kind.
+pub fn plan_view_of<'a>(
+    plan: &'a Plan,
+    tally: &Tally,
+    opts: ViewOptions,
+    limit: Option<usize>,
+) -> PlanView<'a> {
     let redactor = opts.redact.then(|| Redactor::new(plan));
     let r = redactor.as_ref();
     let mut steps: Vec<StepView> = Step::ALL
         .iter()
-        .map(|&step| StepView {
-            step,
-            actions: Vec::new(),
-            automated: 0,
-            manual: 0,
-            kinds: Vec::new(),
+        .map(|&step| {
+            let kinds = tally.kinds_of(step);
+            let manual = tally.manual_of(step);
+            StepView {
+                step,
+                actions: Vec::new(),
+                automated: kinds.iter().map(|(_, n)| n).sum::<usize>() - manual,
+                manual,
+                kinds,
+            }
         })
         .collect();
     // The tenant-deletion path only when the plan's checklist opens it.
     let open = crate::plan::deletion_path_open(Some(&plan.preflight));
+    let mut held: std::collections::HashMap<(Step, ActionKind), usize> = Default::default();
     for a in &plan.actions {
         let sv = &mut steps[usize::from(a.step().number()) - 1];
-        if a.is_manual() {
-            sv.manual += 1;
-        } else {
-            sv.automated += 1;
-        }
-        match sv.kinds.iter_mut().find(|(k, _)| *k == a.kind) {
-            Some((_, n)) => *n += 1,
-            None => sv.kinds.push((a.kind, 1)),
+        if let Some(limit) = limit {
+            let n = held.entry((a.step(), a.kind)).or_default();
+            if *n >= limit {
+                continue;
+            }
+            *n += 1;
         }
         sv.actions.push(action_view(a, r, open));
-    }
-    for s in &mut steps {
-        s.kinds.sort();
     }
     PlanView {
         plan_id: &plan.plan_id,
@@ -199,9 +216,9 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
                 }
             }))
             .collect(),
-        summary: plan.summary(),
+        summary: Summary::of(tally),
         redacted: r.is_some(),
-        data_at_risk: plan.data_at_risk(),
+        data_at_risk: plan.data_at_risk_with(tally),
         data: plan.data.as_ref().map(|d| {
             let mut d = d.clone();
             if let Some(r) = r {
@@ -214,7 +231,7 @@ pub fn plan_view(plan: &Plan, opts: ViewOptions) -> PlanView<'_> {
             }
             d
         }),
-        blockers: plan.closure_blockers(),
+        blockers: plan.closure_blockers_with(tally),
     }
 }
 
