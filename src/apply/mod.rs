@@ -419,9 +419,8 @@ pub async fn apply(
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }
-                        let o =
-                            run_action(client, arm, live, action, journal, commerce, operation)
-                                .await;
+                        let o = run_action(client, arm, live, action, journal, commerce, operation)
+                            .await;
                         (i, azure::with_deletion_date(o, cancelled_at.as_deref()))
                     });
                 }

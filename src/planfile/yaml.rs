@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::input::is_hidden_or_control;
 use crate::plan::{
-    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, Step, Tally,
-    Target, TenantRef,
+    Action, ActionKind, Check, DataReport, DataTotal, Fields, KeptUser, Plan, Step, Tally, Target,
+    TenantRef,
 };
 
 /// The plan-file format version this closeout reads and writes. Any change to the bytes the

@@ -21,10 +21,10 @@ pub use diff::{
 pub mod dag_node {
     pub use super::dag::Node;
 }
-pub use data::data_report;
 pub use azure::{
     azure_cancel_fields, azure_delete_fields, azure_object_fields, AZURE_PORTAL_SUBSCRIPTIONS,
 };
+pub use data::data_report;
 pub use preflight::preflight;
 pub use self_service::{is_explained, self_service_products, unexplained_skus};
 pub use spec::{ApplicationPolicy, Billing, BillingChannel, ClosureSpec, ManualActions};

@@ -1,7 +1,7 @@
 mod azure;
 mod closure;
-mod data_at_risk;
 mod commerce;
+mod data_at_risk;
 mod guidance;
 mod hostile;
 mod hostile_text;
