@@ -69,7 +69,13 @@ impl ArmClient {
     ) -> Result<ArmClient, ArmError> {
         let root = ServiceRoot::new(Audience::Arm, base_url)?;
         Ok(ArmClient {
-            core: Arc::new(Core::new(root, tokens, options, None, hint)?),
+            core: Arc::new(Core::new(
+                root,
+                tokens,
+                options,
+                Some(Arc::new(arm_pacer())),
+                hint,
+            )?),
         })
     }
 
@@ -143,4 +149,22 @@ impl ArmClient {
             .send(Method::POST, &url, body, &[], Replay::Once, None)
             .await
     }
+}
+
+/// Azure Resource Manager's documented quota per principal and subscription (token bucket
+/// since 2024: reads 250 at once then 25 per second; writes and deletes 200 then 10 per
+/// second), the pacing of every ARM client (Microsoft.Billing's too).
+/// <https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling>
+pub fn arm_pacer() -> crate::protocol::bucket::BucketPacer {
+    use crate::protocol::bucket::{BucketPacer, Quota};
+    BucketPacer::new(
+        Quota {
+            capacity: 250.0,
+            refill_per_s: 25.0,
+        },
+        Quota {
+            capacity: 200.0,
+            refill_per_s: 10.0,
+        },
+    )
 }

@@ -10,5 +10,5 @@
 pub mod client;
 pub mod subscriptions;
 
-pub use client::{ArmClient, ArmError};
+pub use client::{arm_pacer, ArmClient, ArmError};
 pub use subscriptions::{cancel_subscription, read_azure};

@@ -109,7 +109,13 @@ impl BillingClient {
     ) -> Result<BillingClient, ServiceError> {
         let root = ServiceRoot::new(Audience::Arm, base_url)?;
         Ok(BillingClient {
-            core: Arc::new(Core::new(root, tokens, options, None, hint)?),
+            core: Arc::new(Core::new(
+                root,
+                tokens,
+                options,
+                Some(Arc::new(crate::arm::arm_pacer())),
+                hint,
+            )?),
         })
     }
 

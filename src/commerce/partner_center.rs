@@ -89,7 +89,13 @@ impl PartnerCenterClient {
         })?;
         let root = ServiceRoot::new(Audience::PartnerCenter, base_url)?;
         Ok(PartnerCenterClient {
-            core: Arc::new(Core::new(root, tokens, options, None, hint)?),
+            core: Arc::new(Core::new(
+                root,
+                tokens,
+                options,
+                Some(Arc::new(partner_center_pacer())),
+                hint,
+            )?),
             customer,
         })
     }
@@ -294,4 +300,16 @@ pub fn parse(v: &Value) -> CommerceSubscription {
         term_end: s("commitmentEndDate"),
         expected_free: false,
     }
+}
+
+/// Partner Center's documented quota, "500 requests per minute per tenant identifier" for
+/// every request, as a token bucket (500 at once, then 500 a minute).
+/// (the subscription resources page of the Partner Center REST reference;
+/// <https://learn.microsoft.com/partner-center/developer/api-throttling-guidance> says how
+/// Partner Center throttles).
+fn partner_center_pacer() -> crate::protocol::bucket::BucketPacer {
+    crate::protocol::bucket::BucketPacer::shared(crate::protocol::bucket::Quota {
+        capacity: 500.0,
+        refill_per_s: 500.0 / 60.0,
+    })
 }

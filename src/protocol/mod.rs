@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod bucket;
 mod core;
 pub mod error;
 pub mod redact;
