@@ -259,11 +259,22 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     }
     render_to(&plan, &args.render, args.full, to_stdout)?;
     if let Some(path) = args.out.as_ref().filter(|_| !to_stdout) {
-        let target = match (&args.target.simulate, &args.target.graph_url) {
+        let mut target = match (&args.target.simulate, &args.target.graph_url) {
             (Some(snapshot), _) => format!(" --simulate {}", snapshot.display()),
             (None, Some(url)) => format!(" --graph-url {url}"),
             (None, None) => String::new(),
         };
+        // The service roots apply must reach too: without the --arm-url (or Partner
+        // Center root) the plan was made with, apply reads no Azure subscription and
+        // refuses every Azure action as drifted.
+        if args.target.simulate.is_none() {
+            if let Some(url) = &args.target.arm_url {
+                target.push_str(&format!(" --arm-url {url}"));
+            }
+            if let Some(url) = &args.target.partner_center_url {
+                target.push_str(&format!(" --partner-center-url {url}"));
+            }
+        }
         let saved = format!(
             "Saved the plan to {}. Review it, then apply exactly it with:\n  closeout apply {}{target}",
             path.display(),

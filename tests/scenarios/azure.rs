@@ -269,6 +269,18 @@ fn tokens_stay_with_their_service_root_and_the_wrong_audience_is_refused() {
         "{}",
         p.stdout
     );
+    // The apply command plan suggests names both service roots: without --arm-url apply
+    // reads no Azure subscription and refuses every Azure action as drifted.
+    assert!(
+        p.stdout.contains(&format!(
+            "closeout apply {} --graph-url {} --arm-url {}",
+            s(&plan),
+            graph.url(),
+            arm.url()
+        )),
+        "{}",
+        p.stdout
+    );
     let is_arm = |path: &str| {
         let p = path.to_ascii_lowercase();
         p.starts_with("/subscriptions") || p.starts_with("/providers/")
