@@ -394,6 +394,10 @@ mod tests {
             .action(&address(ActionKind::CancelSubscription, S_OUT))
             .unwrap();
         assert!(!cancel_out.automated && cancel_out.instructions.is_some());
+        // A CSP customer's manual cancellation is the partner's, in Partner Center.
+        let how = cancel_out.instructions.as_deref().unwrap_or_default();
+        assert!(how.contains("Partner Center"), "{how}");
+        assert!(!how.contains("Microsoft 365 admin center"), "{how}");
         assert!(cancel_out.depends_on.contains(&renew.address));
         assert!(
             cancel_out

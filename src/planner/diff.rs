@@ -367,7 +367,7 @@ pub fn actions_except(
             a.before = subscription_fields(s);
             a.after = fields([("status", json!("Suspended"))]);
             a.depends_on.push(step_dependency(Step::Users));
-            a.instructions = Some(cancel_instructions(s));
+            a.instructions = Some(cancel_instructions(s, spec.billing.channel));
             if s.is_trial == Some(true) {
                 a.warnings.push(match &s.next_lifecycle_date_time {
                     Some(when) => format!("trial subscription: it can also be left to expire (its status changes next at {when}, Graph's nextLifecycleDateTime)"),
@@ -512,7 +512,14 @@ pub fn actions_except(
 /// Where and how a person cancels `s` (self-service products have their own action, in
 /// `self_service.rs`): in the admin center's billing, with the licence and Microsoft
 /// Customer Agreement caveats only where they apply.
-fn cancel_instructions(s: &CompanySubscription) -> String {
+fn cancel_instructions(s: &CompanySubscription, channel: super::BillingChannel) -> String {
+    if channel == super::BillingChannel::PartnerCenter {
+        // A CSP customer's subscriptions are the partner's to cancel, not the admin center's.
+        return format!(
+            "The CSP partner cancels it in Partner Center (Customers > the customer > Subscriptions > {} > Cancel subscription), inside its cancellation window; after the window, the partner turns auto-renew off and it ends with its term. closeout verifies the status becomes Suspended or Deleted in GET /v1.0/directory/subscriptions/{}.",
+            s.sku_part_number, s.id
+        );
+    }
     let verify = format!(
         "closeout verifies the status becomes Suspended (disabled) in GET /v1.0/directory/subscriptions/{}.",
         s.id

@@ -248,7 +248,11 @@ impl TokenProvider for StaticToken {
             .map(|(_, t)| t.clone())
             .ok_or_else(|| AuthError::Missing {
                 kind: AuthKind::Token,
-                what: format!("an access token for {}", audience.name()),
+                what: format!(
+                    "an access token for {} ({})",
+                    audience.name(),
+                    audience.token_variable()
+                ),
             })
     }
     fn kind(&self) -> AuthKind {
@@ -732,6 +736,21 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     const SECRET: &str = "s3cr3t-VALUE-never-shown";
+
+    /// A token missing for one service names that service and its variable, whichever
+    /// service it is (the sign-in error once always said "Microsoft Graph").
+    #[tokio::test]
+    async fn a_missing_token_names_its_service_and_variable() {
+        let tokens = StaticToken::new("graph-token-1234567890abcdef");
+        for audience in [Audience::Arm, Audience::PartnerCenter] {
+            let err = tokens.token(audience).await.unwrap_err();
+            let shown = crate::protocol::ServiceError::Auth(err).to_string();
+            assert!(shown.contains(audience.name()), "{shown}");
+            assert!(shown.contains(audience.token_variable()), "{shown}");
+            assert!(!shown.contains("Microsoft Graph"), "{shown}");
+        }
+        assert!(tokens.token(Audience::Graph).await.is_ok());
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

@@ -70,8 +70,8 @@ pub enum ServiceError {
         path: String,
         last: String,
     },
-    /// No token could be had.
-    #[error("cannot sign in to Microsoft Graph: {0}")]
+    /// No token could be had (the message names the service and what is missing).
+    #[error("cannot sign in: {0}")]
     Auth(#[from] AuthError),
     /// Something on this machine is wrong (a token or header value that cannot be sent, a
     /// TLS set-up that fails): never retried.

@@ -21,13 +21,22 @@ use super::error::ServiceError;
 pub enum Audience {
     /// Microsoft Graph (`https://graph.microsoft.com/.default` in the global cloud).
     Graph,
-    /// Azure Resource Manager (`https://management.azure.com/.default`); no client yet.
+    /// Azure Resource Manager (`https://management.azure.com/.default`), Microsoft.Billing too.
     Arm,
-    /// Partner Center (`https://api.partnercenter.microsoft.com/.default`); no client yet.
+    /// Partner Center (`https://api.partnercenter.microsoft.com/.default`).
     PartnerCenter,
 }
 
 impl Audience {
+    /// The environment variable `--auth token` reads this service's token from.
+    pub fn token_variable(self) -> &'static str {
+        match self {
+            Audience::Graph => "CLOSEOUT_ACCESS_TOKEN",
+            Audience::Arm => "CLOSEOUT_ARM_ACCESS_TOKEN",
+            Audience::PartnerCenter => "CLOSEOUT_PARTNER_CENTER_ACCESS_TOKEN",
+        }
+    }
+
     /// The service's name in messages ("Graph answered 503 ...").
     pub fn name(self) -> &'static str {
         match self {

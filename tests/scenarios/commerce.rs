@@ -463,3 +463,37 @@ fn sigkill_during_the_mca_poll_resumes_polling_without_a_second_delete() {
         rerun.stderr
     );
 }
+
+/// The README's rehearsal specs for the two example tenants plan as they say: the channel
+/// recorded, the in-window cancellation automated, no credential beyond `--simulate`.
+#[test]
+fn the_example_billing_specs_plan_their_tenants() {
+    for (spec, snapshot, channel) in [
+        ("csp", "csp-customer", "partner_center"),
+        ("mca", "mca", "mca"),
+    ] {
+        let sb = Sandbox::new();
+        let name = spec;
+        let spec = crate::common::root().join(format!("examples/specs/{name}.yaml"));
+        let plan = sb.path("p.yaml");
+        let run = sb
+            .closeout(&[
+                "plan",
+                "--spec",
+                s(&spec),
+                "--simulate",
+                s(&tenant(snapshot)),
+                "-o",
+                s(&plan),
+            ])
+            .expect(0);
+        let doc = plan_doc(&plan);
+        assert_eq!(doc["target"]["billing"], channel, "{}", run.stdout);
+        let automated_cancel = doc["actions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "cancel_subscription" && a.get("manual").is_none());
+        assert!(automated_cancel, "{name}: no automated cancellation");
+    }
+}
