@@ -56,8 +56,8 @@ impl ArmClient {
     /// A client for the ARM service root `base_url` (e.g. `https://management.azure.com`,
     /// [`crate::protocol::auth::Cloud::arm_url`]), signing every request with `tokens`'
     /// token for [`Audience::Arm`] only. `options` are the core's (timeouts, retries,
-    /// deadline, bounds); ARM is not paced client-side (its limits are per hour and
-    /// answered with 429 and `Retry-After`, which the core honours).
+    /// deadline, bounds); requests are paced by [`arm_pacer`] (ARM's documented token
+    /// buckets), and a 429's `Retry-After` pauses it.
     ///
     /// # Errors
     /// [`ArmError::BadUrl`] for an unparsable URL or plain `http://` off loopback;
