@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
-use crate::protocol::{body, root::shown, Core, Replay, Reread};
+use crate::protocol::{Core, Replay, Reread};
 
 /// Graph's replay rule per request: reads, `PUT` and `DELETE` (a repeat answers 404) are
 /// repeatable; `PATCH` carries absolute values and is re-read first; a `POST` creates or
@@ -25,8 +25,8 @@ pub(crate) struct ODataReread;
 #[async_trait::async_trait]
 impl Reread for ODataReread {
     /// Does the resource already carry every property of the `PATCH` body? (A `GET` on the
-    /// same path; any failure answers "no", and the `PATCH` is sent again, which is safe:
-    /// its values are absolute.)
+    /// same path, retried like any read; an answer that is still a failure says "no", and
+    /// the `PATCH` is sent again, which is safe: its values are absolute.)
     async fn already_applied(&self, core: &Core, url: &Url, body: &Value) -> bool {
         let Some(fields) = body.as_object() else {
             return false;
@@ -36,17 +36,15 @@ impl Reread for ODataReread {
             let select: Vec<&str> = fields.keys().map(String::as_str).collect();
             read.set_query(Some(&format!("$select={}", select.join(","))));
         }
-        let crid = uuid::Uuid::new_v4().to_string();
-        if core.pace("GET", &shown(&read), 1, "GET").await.is_err() {
-            return false;
-        }
-        let Ok(Ok(answer)) = core.send_once(&Method::GET, &read, None, &[], &crid).await else {
+        // The re-read is itself retried (throttling, 5xx, a lost answer) until the
+        // deadline: giving up on a transient failure would send the write twice.
+        let Ok(answer) = core
+            .send(Method::GET, &read, None, &[], Replay::Repeatable, None)
+            .await
+        else {
             return false;
         };
-        if !answer.status.is_success() {
-            return false;
-        }
-        let Ok(live) = body::parse_json(&answer.bytes) else {
+        let Some(live) = answer.body else {
             return false;
         };
         fields.iter().all(|(k, want)| match (live.get(k), want) {
