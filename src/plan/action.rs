@@ -321,8 +321,9 @@ pub struct Action {
     pub object_id: String,
     /// A person's name for the object: userPrincipalName, display name, SKU, domain.
     pub name: String,
-    /// Why the closure needs this action.
-    pub reason: String,
+    /// Why the closure needs this action (shared between the actions that give the same
+    /// reason).
+    pub reason: super::SharedText,
     /// The object's fields the decision depended on, with Graph's property names, as read
     /// when planning. Apply compares them with the live object (drift detection).
     #[serde(default)]

@@ -216,7 +216,7 @@ mod tests {
             kind,
             object_id: id.into(),
             name: id.into(),
-            reason: String::new(),
+            reason: Default::default(),
             before: Default::default(),
             after: after
                 .iter()

@@ -51,13 +51,35 @@ fn name_of(key: &str) -> Cow<'static, str> {
 /// Field values by property name, iterated in ascending byte order of the names (the order
 /// of a `BTreeMap<String, Value>`, so files and JSON output are unchanged). Each name at
 /// most once.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(Cow<'static, str>, Value)>);
+///
+/// The few one-field sets that nearly every action of a large plan records (`deleted: true`
+/// after a deletion, `deleted: false` before a purge, `purged: true` after it) are one
+/// static copy shared by all of them ([`Fields::shrink_to_fit`] finds them); the first
+/// change to such a set makes it the action's own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fields(Cow<'static, [(Cow<'static, str>, Value)]>);
+
+type Entry = (Cow<'static, str>, Value);
+
+/// The shared one-field sets (see [`Fields`]).
+static COMMON: [[Entry; 1]; 5] = [
+    [(Cow::Borrowed("deleted"), Value::Bool(true))],
+    [(Cow::Borrowed("deleted"), Value::Bool(false))],
+    [(Cow::Borrowed("purged"), Value::Bool(true))],
+    [(Cow::Borrowed("exists"), Value::Bool(false))],
+    [(Cow::Borrowed("exists"), Value::Bool(true))],
+];
+
+impl Default for Fields {
+    fn default() -> Fields {
+        Fields::new()
+    }
+}
 
 impl Fields {
     /// No fields.
     pub fn new() -> Fields {
-        Fields(Vec::new())
+        Fields(Cow::Borrowed(&[]))
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
@@ -71,7 +93,7 @@ impl Fields {
 
     /// The value of `key`, mutable, if recorded.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.find(key).ok().map(|i| &mut self.0[i].1)
+        self.find(key).ok().map(|i| &mut self.0.to_mut()[i].1)
     }
 
     /// `true` when `key` is recorded.
@@ -83,9 +105,9 @@ impl Fields {
     pub fn insert(&mut self, key: impl AsRef<str>, value: Value) -> Option<Value> {
         let key = key.as_ref();
         match self.find(key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Ok(i) => Some(std::mem::replace(&mut self.0.to_mut()[i].1, value)),
             Err(i) => {
-                self.0.insert(i, (name_of(key), value));
+                self.0.to_mut().insert(i, (name_of(key), value));
                 None
             }
         }
@@ -116,16 +138,21 @@ impl Fields {
         self.0.iter().map(|(_, v)| v)
     }
 
-    /// Frees spare capacity (a plan keeps its fields for its whole life).
+    /// Frees spare capacity (a plan keeps its fields for its whole life), and shares one of
+    /// the common one-field sets instead of holding a copy.
     pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+        if let Some(common) = COMMON.iter().find(|c| c[..] == self.0[..]) {
+            self.0 = Cow::Borrowed(&common[..]);
+        } else if let Cow::Owned(v) = &mut self.0 {
+            v.shrink_to_fit();
+        }
     }
 }
 
 impl<K: AsRef<str>> FromIterator<(K, Value)> for Fields {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Fields {
         let iter = iter.into_iter();
-        let mut f = Fields(Vec::with_capacity(iter.size_hint().0));
+        let mut f = Fields(Cow::Owned(Vec::with_capacity(iter.size_hint().0)));
         for (k, v) in iter {
             f.insert(k, v);
         }
@@ -214,5 +241,25 @@ mod tests {
         assert_eq!(g.insert("Zeta", json!(2)), Some(json!(1)));
         assert_eq!(g.len(), f.len());
         assert!(matches!(g.0[0].0, Cow::Owned(_)) && matches!(g.0[1].0, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn common_sets_are_shared_until_changed() {
+        let a: Fields = [("deleted", json!(true))].into_iter().collect();
+        let b: Fields = [("deleted", json!(true))].into_iter().collect();
+        assert!(matches!(a.0, Cow::Borrowed(_)) && matches!(b.0, Cow::Borrowed(_)));
+        assert_eq!(a, b);
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"deleted":true}"#);
+        let mut c = a.clone();
+        c.insert("purged", json!(true));
+        assert!(matches!(c.0, Cow::Owned(_)));
+        assert_eq!(a.len(), 1);
+        assert_eq!(c.len(), 2);
+        let mut d = b.clone();
+        *d.get_mut("deleted").unwrap() = json!(false);
+        assert_eq!(d["deleted"], json!(false));
+        assert_eq!(b["deleted"], json!(true));
+        let other: Fields = [("deleted", json!("yes"))].into_iter().collect();
+        assert!(matches!(other.0, Cow::Owned(_)));
     }
 }

@@ -11,6 +11,7 @@ pub mod data_units {
 mod effects;
 mod fields;
 mod risk;
+mod shared;
 mod tally;
 
 pub use action::*;
@@ -18,6 +19,7 @@ pub use data::{DataReport, DataTotal, SiteData, UserData, DATA_CHECK, DATA_REQUI
 pub use effects::{Change, Effect, Scope};
 pub use fields::Fields;
 pub use risk::Blocker;
+pub use shared::SharedText;
 pub use tally::Tally;
 
 use serde::{Deserialize, Serialize};

@@ -865,7 +865,7 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         kind,
         object_id,
         name,
-        reason,
+        reason: reason.into(),
         before,
         after,
         depends_on,

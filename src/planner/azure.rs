@@ -82,7 +82,7 @@ fn action(kind: ActionKind, s: &AzureSubscription, reason: &str) -> Action {
         kind,
         object_id: s.subscription_id.clone(),
         name: label(s),
-        reason: reason.to_string(),
+        reason: reason.into(),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Vec::new(),

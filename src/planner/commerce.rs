@@ -201,7 +201,8 @@ pub fn apply_channel(
                 name: a.name.clone(),
                 reason: format!(
                     "Renewal must be off so the subscription ends with its term ({why})."
-                ),
+                )
+                .into(),
                 before: subscription_fields(s),
                 after: Fields::new(),
                 depends_on: Vec::new(),

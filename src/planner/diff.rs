@@ -28,7 +28,7 @@ fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<Strin
         kind,
         object_id: object_id.to_string(),
         name: name.to_string(),
-        reason: reason.into(),
+        reason: crate::plan::SharedText::new(&reason.into()),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Vec::new(),
@@ -326,8 +326,8 @@ pub fn actions_except(
             );
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
-            p.depends_on
-                .push(Action::address_of(ActionKind::DeleteUser, &u.id));
+            // Exactly one entry: a vector grown by a push reserves four.
+            p.depends_on = vec![Action::address_of(ActionKind::DeleteUser, &u.id)];
             out.push(p);
         }
     }

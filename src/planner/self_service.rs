@@ -117,7 +117,7 @@ fn new_action(kind: ActionKind, object_id: &str, name: String, reason: String) -
         kind,
         object_id: object_id.to_string(),
         name,
-        reason,
+        reason: reason.into(),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Vec::new(),

@@ -122,7 +122,7 @@ fn retext(plan: &mut Plan, f: &mut dyn FnMut() -> String) {
     }
     for a in &mut plan.actions {
         a.name = f();
-        a.reason = f();
+        a.reason = f().into();
         a.warnings.push(f());
         if a.instructions.is_some() {
             a.instructions = Some(f());
