@@ -260,8 +260,8 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
             out.drift.push(Drift {
                 address: a.address.clone(),
                 action: a.kind,
-                object_id: a.object_id.clone(),
-                name: a.name.clone(),
+                object_id: a.object_id.to_string(),
+                name: a.name.to_string(),
                 reason: if fields.is_empty() {
                     DriftReason::Gone
                 } else {
@@ -283,14 +283,14 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
             let mut reported: BTreeSet<String> =
                 out.drift.iter().map(|d| d.object_id.clone()).collect();
             for a in &fresh {
-                if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.clone()) {
+                if saved.contains(a.address.as_str()) || !reported.insert(a.object_id.to_string()) {
                     continue;
                 }
                 out.drift.push(Drift {
                     address: a.address.clone(),
                     action: a.kind,
-                    object_id: a.object_id.clone(),
-                    name: a.name.clone(),
+                    object_id: a.object_id.to_string(),
+                    name: a.name.to_string(),
                     reason: DriftReason::NotInPlan,
                     planned: Fields::new(),
                     live: a.before.clone(),

@@ -318,9 +318,9 @@ pub struct Action {
     pub address: String,
     pub kind: ActionKind,
     /// Object id the action touches (user, subscription, policy, domain name, tenant id).
-    pub object_id: String,
+    pub object_id: super::SharedText,
     /// A person's name for the object: userPrincipalName, display name, SKU, domain.
-    pub name: String,
+    pub name: super::SharedText,
     /// Why the closure needs this action (shared between the actions that give the same
     /// reason).
     pub reason: super::SharedText,

@@ -88,7 +88,7 @@ impl Action {
     /// and on other views of the same object, are declared per kind here.
     pub fn effects(&self) -> Vec<Effect> {
         use ActionKind as K;
-        let me = || Scope::Id(self.object_id.clone());
+        let me = || Scope::Id(self.object_id.to_string());
         let mut out = Vec::new();
         for (k, v) in &self.after {
             let gone = GONE_FIELDS

@@ -38,6 +38,12 @@ impl SharedText {
         SharedText(t)
     }
 
+    /// The text, in an allocation of its own (not looked up or kept in the shared table):
+    /// for texts each object has its own of (ids, names), shared by cloning.
+    pub fn own(text: &str) -> SharedText {
+        SharedText(Arc::from(text))
+    }
+
     /// The text as a `str`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -114,7 +120,7 @@ impl Serialize for SharedText {
 impl<'de> Deserialize<'de> for SharedText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SharedText, D::Error> {
         let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(SharedText::new(&s))
+        Ok(SharedText::own(&s))
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::input::{self, FileKind};
-use crate::plan::{Action, Plan, Tally};
+use crate::plan::{Action, Plan, SharedText, Tally};
 
 pub use yaml::FORMAT_VERSION;
 
@@ -102,7 +102,7 @@ pub fn canonicalize(plan: &mut Plan) {
     }
     for a in &mut plan.actions {
         if let Some(id) = a.kind.canonical_id(&a.object_id) {
-            a.object_id = id;
+            a.object_id = SharedText::own(&id);
         }
         a.address = Action::address_of(a.kind, &a.object_id);
         for d in &mut a.depends_on {

@@ -863,8 +863,8 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
     let a = Action {
         address,
         kind,
-        object_id,
-        name,
+        object_id: crate::plan::SharedText::own(&object_id),
+        name: crate::plan::SharedText::own(&name),
         reason: reason.into(),
         before,
         after,

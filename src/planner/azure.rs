@@ -11,7 +11,7 @@ use serde_json::json;
 use super::dag::step_dependency;
 use super::spec::ClosureSpec;
 use crate::model::{AzureRead, AzureSubscription, TenantState};
-use crate::plan::{Action, ActionKind, AzurePolicy, Fields, Step};
+use crate::plan::{Action, ActionKind, AzurePolicy, Fields, SharedText, Step};
 
 /// Where people cancel and delete Azure subscriptions.
 pub const AZURE_PORTAL_SUBSCRIPTIONS: &str =
@@ -80,8 +80,8 @@ fn action(kind: ActionKind, s: &AzureSubscription, reason: &str) -> Action {
     Action {
         address: Action::address_of(kind, &s.subscription_id),
         kind,
-        object_id: s.subscription_id.clone(),
-        name: label(s),
+        object_id: SharedText::own(&s.subscription_id),
+        name: SharedText::own(&label(s)),
         reason: reason.into(),
         before: Fields::new(),
         after: Fields::new(),

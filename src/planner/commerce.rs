@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::diff::subscription_fields;
 use super::spec::{BillingChannel, ClosureSpec};
 use crate::model::{CommerceRead, CommerceSubscription, CompanySubscription, TenantState};
-use crate::plan::{Action, ActionKind, Check, Fields, Step};
+use crate::plan::{Action, ActionKind, Check, Fields, SharedText, Step};
 
 /// The checklist line's name.
 pub const CHECK_NAME: &str = "billing channel";
@@ -145,7 +145,7 @@ pub fn apply_channel(
         .iter_mut()
         .filter(|a| a.kind == ActionKind::CancelSubscription)
     {
-        let Some(s) = state.subscriptions.iter().find(|s| s.id == a.object_id) else {
+        let Some(s) = state.subscriptions.iter().find(|s| s.id == *a.object_id) else {
             continue;
         };
         let Some((i, by)) = matching(s, subs, &taken) else {
@@ -197,7 +197,7 @@ pub fn apply_channel(
             let mut d = Action {
                 address: Action::address_of(ActionKind::DisableAutoRenew, &s.id),
                 kind: ActionKind::DisableAutoRenew,
-                object_id: s.id.clone(),
+                object_id: SharedText::own(&s.id),
                 name: a.name.clone(),
                 reason: format!(
                     "Renewal must be off so the subscription ends with its term ({why})."

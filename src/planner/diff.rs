@@ -13,7 +13,7 @@ use crate::model::{
     Application, CompanySubscription, ConditionalAccessPolicy, Domain, PerUserMfaState,
     ServicePrincipal, TenantState, User, PRIVILEGED_ROLE_TEMPLATE_IDS,
 };
-use crate::plan::{Action, ActionKind, Fields, KeptUser, Step};
+use crate::plan::{Action, ActionKind, Fields, KeptUser, SharedText, Step};
 
 /// Where people cancel and delete subscriptions.
 const ADMIN_CENTER_BILLING: &str =
@@ -23,11 +23,21 @@ const ENTRA_MANAGE_TENANTS: &str =
     "Microsoft Entra admin center (https://entra.microsoft.com) > Identity > Overview > Manage tenants";
 
 fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<String>) -> Action {
+    action_on(kind, SharedText::own(object_id), SharedText::own(name), reason)
+}
+
+/// An action on an object whose id and name other actions share (a user's delete and purge).
+fn action_on(
+    kind: ActionKind,
+    object_id: SharedText,
+    name: SharedText,
+    reason: impl Into<String>,
+) -> Action {
     Action {
-        address: Action::address_of(kind, object_id),
+        address: Action::address_of(kind, &object_id),
         kind,
-        object_id: object_id.to_string(),
-        name: name.to_string(),
+        object_id,
+        name,
         reason: crate::plan::SharedText::new(&reason.into()),
         before: Fields::new(),
         after: Fields::new(),
@@ -316,12 +326,14 @@ pub fn actions_except(
         if u.is_synced() {
             a.depends_on.push(sync_address.clone());
         }
+        // The purge shares the user's id and name with the delete (one copy per user).
+        let (id, name) = (a.object_id.clone(), a.name.clone());
         out.push(a);
         if spec.purge_recycle_bin {
-            let mut p = action(
+            let mut p = action_on(
                 ActionKind::PurgeUser,
-                &u.id,
-                &u.user_principal_name,
+                id,
+                name,
                 "Deleted users stay in the recycle bin for 30 days and block the tenant's deletion; purging is permanent.",
             );
             p.before = fields([("deleted", json!(false))]);
@@ -584,11 +596,11 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
     let own_apps: BTreeSet<String> = actions
         .iter()
         .filter(|a| a.kind == ActionKind::DeleteApplication && is_own_access(a, app_id))
-        .map(|a| a.object_id.clone())
+        .map(|a| a.object_id.to_string())
         .collect();
     let own = |a: &Action| {
         is_own_access(a, app_id)
-            || (a.kind == ActionKind::PurgeApplication && own_apps.contains(&a.object_id))
+            || (a.kind == ActionKind::PurgeApplication && own_apps.contains(&*a.object_id))
     };
     let own_addresses: BTreeSet<String> = actions
         .iter()

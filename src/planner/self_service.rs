@@ -22,7 +22,7 @@ use serde_json::json;
 use super::preflight::BLOCKING_LIST_LIMIT;
 use super::spec::ClosureSpec;
 use crate::model::{self_service_sku, CompanySubscription, SubscribedSku, TenantState};
-use crate::plan::{Action, ActionKind, Check, Fields};
+use crate::plan::{Action, ActionKind, Check, Fields, SharedText};
 
 /// Where an administrator deletes self-service sign-up products.
 const ENTRA_SELF_SERVICE_PRODUCTS: &str = "Microsoft Entra admin center (https://entra.microsoft.com) > Identity > Billing > Licenses > Self-service sign-up products";
@@ -115,8 +115,8 @@ fn new_action(kind: ActionKind, object_id: &str, name: String, reason: String) -
     Action {
         address: Action::address_of(kind, object_id),
         kind,
-        object_id: object_id.to_string(),
-        name,
+        object_id: SharedText::own(object_id),
+        name: SharedText::own(&name),
         reason: reason.into(),
         before: Fields::new(),
         after: Fields::new(),

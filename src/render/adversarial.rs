@@ -121,7 +121,7 @@ fn retext(plan: &mut Plan, f: &mut dyn FnMut() -> String) {
         k.roles = vec![f(), f()];
     }
     for a in &mut plan.actions {
-        a.name = f();
+        a.name = f().into();
         a.reason = f().into();
         a.warnings.push(f());
         if a.instructions.is_some() {

@@ -622,7 +622,7 @@ fn apply_refuses_a_plan_that_deletes_a_kept_user_whatever_its_digest() {
         .unwrap()
         .clone();
     let admin = plan.keep[0].id.clone();
-    forged.object_id = admin.clone();
+    forged.object_id = admin.clone().into();
     forged.address = closeout::plan::Action::address_of(forged.kind, &admin);
     forged.name = "harmless.looking@contoso.com".into();
     plan.actions.insert(0, forged);

@@ -78,7 +78,7 @@ impl Tenant {
                 let locked = live
                     .subscriptions
                     .iter()
-                    .any(|s| s.id == a.object_id && s.status == "LockedOut");
+                    .any(|s| *s.id == *a.object_id && s.status == "LockedOut");
                 Some(if locked {
                     self.store.portal_support_delete_subscription(&a.object_id)
                 } else {

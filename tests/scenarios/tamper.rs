@@ -365,7 +365,7 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     let respell = |f: &dyn Fn(&str) -> String| {
         let mut p = base.clone();
         let a = &mut p.actions[user];
-        a.object_id = f(&id);
+        a.object_id = f(&id).into();
         a.address = Action::address_of(a.kind, &a.object_id);
         p
     };
@@ -391,7 +391,7 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     cases.push(("the same action twice", p, "appears twice"));
     let mut p = base.clone();
     let mut twin = p.actions[user].clone();
-    twin.object_id = twin.object_id.to_uppercase();
+    twin.object_id = twin.object_id.to_uppercase().into();
     twin.address = Action::address_of(twin.kind, &twin.object_id);
     p.actions.insert(user + 1, twin);
     let twin_field = format!("actions[{}].id", user + 1);
@@ -533,7 +533,7 @@ fn guards_hold_against_forged_plans_under_every_spelling() {
     let delete = |id: &str, kind: ActionKind| {
         let mut a = template.clone();
         a.kind = kind;
-        a.object_id = id.to_string();
+        a.object_id = id.to_string().into();
         a.address = Action::address_of(kind, id);
         a.name = "harmless.looking@example.com".into();
         a
@@ -613,7 +613,7 @@ fn kept_user_guard_matches_by_upn_whatever_the_case() {
         .find(|a| a.kind == ActionKind::DeleteUser)
         .unwrap()
         .clone();
-    forged.object_id = admin.id.clone();
+    forged.object_id = admin.id.clone().into();
     forged.address = Action::address_of(ActionKind::DeleteUser, &admin.id);
     plan.actions.insert(0, forged);
     plan.keep[0].id = "ffffffff-ffff-4fff-8fff-ffffffffffff".into();
