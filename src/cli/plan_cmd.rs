@@ -204,7 +204,7 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             merged.validate(&state)?;
         }
     }
-    let mut plan = planner::plan_as(
+    let mut unchecked = planner::plan_unchecked_as(
         &state,
         &spec,
         signed_in_app.as_deref(),
@@ -220,10 +220,12 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         if let Some(why) = &data.not_checked {
             eprintln!("note: data at risk not checked: {why}");
         }
-        plan.data = Some(data);
+        unchecked.plan_mut().data = Some(data);
     }
-    // The plan holds what it needs: the tenant as read is no longer kept (memory at scale).
+    // The plan holds what it needs: the tenant as read is no longer kept (memory at scale),
+    // and the dependency graph is checked only then (the two are never held together).
     drop(state);
+    let mut plan = unchecked.check()?;
     for b in plan.closure_blockers() {
         eprintln!(
             "warning: this plan cannot close the tenant: {} ({})",

@@ -85,6 +85,8 @@ async fn list<T: DeserializeOwned>(
             Ok(())
         })
         .await?;
+    // Grown page by page, the vector may hold up to twice the space its items need.
+    out.shrink_to_fit();
     progress.collection_read(what, out.len());
     Ok(out)
 }

@@ -332,11 +332,12 @@ pub struct Action {
     #[serde(default)]
     pub after: super::Fields,
     /// Addresses of actions that must finish first, or `step:N` for every action of step N.
+    /// (A thin vector: one word, and no allocation when empty, as most are.)
     #[serde(default)]
-    pub depends_on: Vec<String>,
+    pub depends_on: thin_vec::ThinVec<String>,
     /// Things a reviewer must know (e.g. a privileged role, the 72-hour sync delay).
     #[serde(default)]
-    pub warnings: Vec<String>,
+    pub warnings: thin_vec::ThinVec<String>,
     /// For manual actions: where and how a person does it.
     #[serde(default)]
     pub instructions: Option<String>,

@@ -222,8 +222,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
-            depends_on: vec![],
-            warnings: vec![],
+            depends_on: Default::default(),
+            warnings: Default::default(),
             instructions: None,
             automated: !kind.is_manual(),
             commerce: Default::default(),

@@ -4,7 +4,7 @@
 //! most with one to six entries, and a B-tree leaf costs over a kilobyte whatever it holds.
 //! Must not know about files or HTTP.
 
-use std::borrow::Cow;
+use thin_vec::ThinVec;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -40,12 +40,47 @@ const KNOWN: &[&str] = &[
     "userType",
 ];
 
-/// A property name: static for the names closeout writes, owned otherwise.
-fn name_of(key: &str) -> Cow<'static, str> {
-    match KNOWN.binary_search(&key) {
-        Ok(i) => Cow::Borrowed(KNOWN[i]),
-        Err(_) => Cow::Owned(key.to_string()),
+/// Property names that are not closeout's (read from a plan file's `commerce:` or a future
+/// field), each kept once for the life of the process. Bounded by the input: a plan file
+/// is at most 1 GiB, and its reader refuses what closeout does not write.
+fn other_names() -> &'static std::sync::Mutex<std::collections::HashSet<&'static str>> {
+    static TABLE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    TABLE.get_or_init(Default::default)
+}
+
+/// A property name as a static string: closeout's own names without allocating, any other
+/// name once per process.
+fn name_of(key: &str) -> &'static str {
+    if let Ok(i) = KNOWN.binary_search(&key) {
+        return KNOWN[i];
     }
+    let mut table = other_names().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = table.get(key) {
+        return k;
+    }
+    let k: &'static str = Box::leak(key.to_string().into_boxed_str());
+    table.insert(k);
+    k
+}
+
+type Entry = (&'static str, Value);
+
+/// The shared one-field sets (see [`Fields`]).
+static COMMON: [[Entry; 1]; 5] = [
+    [("deleted", Value::Bool(true))],
+    [("deleted", Value::Bool(false))],
+    [("purged", Value::Bool(true))],
+    [("exists", Value::Bool(false))],
+    [("exists", Value::Bool(true))],
+];
+
+/// Where the entries are: one of the [`COMMON`] sets, or the value's own (a thin vector:
+/// one word, no allocation when empty). Two words in all.
+#[derive(Clone)]
+enum Store {
+    Common(&'static [Entry; 1]),
+    Own(ThinVec<Entry>),
 }
 
 /// Field values by property name, iterated in ascending byte order of the names (the order
@@ -56,19 +91,8 @@ fn name_of(key: &str) -> Cow<'static, str> {
 /// after a deletion, `deleted: false` before a purge, `purged: true` after it) are one
 /// static copy shared by all of them ([`Fields::shrink_to_fit`] finds them); the first
 /// change to such a set makes it the action's own.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fields(Cow<'static, [(Cow<'static, str>, Value)]>);
-
-type Entry = (Cow<'static, str>, Value);
-
-/// The shared one-field sets (see [`Fields`]).
-static COMMON: [[Entry; 1]; 5] = [
-    [(Cow::Borrowed("deleted"), Value::Bool(true))],
-    [(Cow::Borrowed("deleted"), Value::Bool(false))],
-    [(Cow::Borrowed("purged"), Value::Bool(true))],
-    [(Cow::Borrowed("exists"), Value::Bool(false))],
-    [(Cow::Borrowed("exists"), Value::Bool(true))],
-];
+#[derive(Clone)]
+pub struct Fields(Store);
 
 impl Default for Fields {
     fn default() -> Fields {
@@ -76,24 +100,55 @@ impl Default for Fields {
     }
 }
 
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 impl Fields {
     /// No fields.
     pub fn new() -> Fields {
-        Fields(Cow::Borrowed(&[]))
+        Fields(Store::Own(ThinVec::new()))
+    }
+
+    fn entries(&self) -> &[Entry] {
+        match &self.0 {
+            Store::Common(c) => &c[..],
+            Store::Own(v) => v,
+        }
+    }
+
+    /// The entries as this value's own, copied out of a shared set first.
+    fn own(&mut self) -> &mut ThinVec<Entry> {
+        if let Store::Common(c) = self.0 {
+            self.0 = Store::Own(c.iter().cloned().collect());
+        }
+        match &mut self.0 {
+            Store::Own(v) => v,
+            Store::Common(_) => unreachable!("made own above"),
+        }
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+        self.entries().binary_search_by(|(k, _)| (*k).cmp(key))
     }
 
     /// The value of `key`, if recorded.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+        self.find(key).ok().map(|i| &self.entries()[i].1)
     }
 
     /// The value of `key`, mutable, if recorded.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.find(key).ok().map(|i| &mut self.0.to_mut()[i].1)
+        let i = self.find(key).ok()?;
+        Some(&mut self.own()[i].1)
     }
 
     /// `true` when `key` is recorded.
@@ -105,9 +160,10 @@ impl Fields {
     pub fn insert(&mut self, key: impl AsRef<str>, value: Value) -> Option<Value> {
         let key = key.as_ref();
         match self.find(key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0.to_mut()[i].1, value)),
+            Ok(i) => Some(std::mem::replace(&mut self.own()[i].1, value)),
             Err(i) => {
-                self.0.to_mut().insert(i, (name_of(key), value));
+                let name = name_of(key);
+                self.own().insert(i, (name, value));
                 None
             }
         }
@@ -115,35 +171,35 @@ impl Fields {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     /// `true` when no field is recorded.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries().is_empty()
     }
 
     /// `(name, value)` in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.entries().iter().map(|(k, v)| (*k, v))
     }
 
     /// The names, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.0.iter().map(|(k, _)| k.as_ref())
+        self.entries().iter().map(|(k, _)| *k)
     }
 
     /// The values, in name order.
     pub fn values(&self) -> impl Iterator<Item = &Value> + '_ {
-        self.0.iter().map(|(_, v)| v)
+        self.entries().iter().map(|(_, v)| v)
     }
 
     /// Frees spare capacity (a plan keeps its fields for its whole life), and shares one of
     /// the common one-field sets instead of holding a copy.
     pub fn shrink_to_fit(&mut self) {
-        if let Some(common) = COMMON.iter().find(|c| c[..] == self.0[..]) {
-            self.0 = Cow::Borrowed(&common[..]);
-        } else if let Cow::Owned(v) = &mut self.0 {
+        if let Some(common) = COMMON.iter().find(|c| c[..] == *self.entries()) {
+            self.0 = Store::Common(common);
+        } else if let Store::Own(v) = &mut self.0 {
             v.shrink_to_fit();
         }
     }
@@ -152,7 +208,7 @@ impl Fields {
 impl<K: AsRef<str>> FromIterator<(K, Value)> for Fields {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Fields {
         let iter = iter.into_iter();
-        let mut f = Fields(Cow::Owned(Vec::with_capacity(iter.size_hint().0)));
+        let mut f = Fields(Store::Own(ThinVec::with_capacity(iter.size_hint().0)));
         for (k, v) in iter {
             f.insert(k, v);
         }
@@ -173,11 +229,11 @@ impl<K: AsRef<str>> Extend<(K, Value)> for Fields {
 impl<'a> IntoIterator for &'a Fields {
     type Item = (&'a str, &'a Value);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Cow<'static, str>, Value)>,
-        fn(&'a (Cow<'static, str>, Value)) -> (&'a str, &'a Value),
+        std::slice::Iter<'a, Entry>,
+        fn(&'a Entry) -> (&'a str, &'a Value),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.entries().iter().map(|(k, v)| (*k, v))
     }
 }
 
@@ -240,19 +296,19 @@ mod tests {
         let mut g = f.clone();
         assert_eq!(g.insert("Zeta", json!(2)), Some(json!(1)));
         assert_eq!(g.len(), f.len());
-        assert!(matches!(g.0[0].0, Cow::Owned(_)) && matches!(g.0[1].0, Cow::Borrowed(_)));
+        assert!(std::ptr::eq(g.entries()[1].0, KNOWN[0]));
     }
 
     #[test]
     fn common_sets_are_shared_until_changed() {
         let a: Fields = [("deleted", json!(true))].into_iter().collect();
         let b: Fields = [("deleted", json!(true))].into_iter().collect();
-        assert!(matches!(a.0, Cow::Borrowed(_)) && matches!(b.0, Cow::Borrowed(_)));
+        assert!(matches!(a.0, Store::Common(_)) && matches!(b.0, Store::Common(_)));
         assert_eq!(a, b);
         assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"deleted":true}"#);
         let mut c = a.clone();
         c.insert("purged", json!(true));
-        assert!(matches!(c.0, Cow::Owned(_)));
+        assert!(matches!(c.0, Store::Own(_)));
         assert_eq!(a.len(), 1);
         assert_eq!(c.len(), 2);
         let mut d = b.clone();
@@ -260,6 +316,6 @@ mod tests {
         assert_eq!(d["deleted"], json!(false));
         assert_eq!(b["deleted"], json!(true));
         let other: Fields = [("deleted", json!("yes"))].into_iter().collect();
-        assert!(matches!(other.0, Cow::Owned(_)));
+        assert!(matches!(other.0, Store::Own(_)));
     }
 }

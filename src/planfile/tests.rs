@@ -119,7 +119,7 @@ fn random_tenant_text_in_every_field_reads_back() {
         for a in p.actions.iter_mut().step_by(7) {
             a.name = t(&mut rng).into();
             a.reason = t(&mut rng).into();
-            a.warnings = vec![t(&mut rng); rng.random_range(0..3)];
+            a.warnings = vec![t(&mut rng); rng.random_range(0..3)].into();
             a.instructions = Some(t(&mut rng));
             a.before
                 .insert(t(&mut rng), serde_json::Value::String(t(&mut rng)));

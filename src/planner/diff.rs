@@ -41,8 +41,8 @@ fn action_on(
         reason: crate::plan::SharedText::new(&reason.into()),
         before: Fields::new(),
         after: Fields::new(),
-        depends_on: Vec::new(),
-        warnings: Vec::new(),
+        depends_on: Default::default(),
+        warnings: Default::default(),
         instructions: None,
         automated: !kind.is_manual(),
         commerce: Fields::new(),
@@ -339,7 +339,7 @@ pub fn actions_except(
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
             // Exactly one entry: a vector grown by a push reserves four.
-            p.depends_on = vec![Action::address_of(ActionKind::DeleteUser, &u.id)];
+            p.depends_on = thin_vec::thin_vec![Action::address_of(ActionKind::DeleteUser, &u.id)];
             out.push(p);
         }
     }

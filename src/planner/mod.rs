@@ -96,6 +96,20 @@ pub fn plan_as(
     plan_id: String,
     created_at: String,
 ) -> Result<Plan, PlanError> {
+    plan_unchecked_as(state, spec, signed_in_app, plan_id, created_at)?.check()
+}
+
+/// [`plan_as`] without the dependency check ([`Unchecked::check`]).
+///
+/// # Errors
+/// As [`plan`], but for [`PlanError::Cycle`].
+pub fn plan_unchecked_as(
+    state: &TenantState,
+    spec: &ClosureSpec,
+    signed_in_app: Option<&str>,
+    plan_id: String,
+    created_at: String,
+) -> Result<Unchecked, PlanError> {
     let keep = resolve_keep(state, spec)?;
     let initial_domain = state
         .initial_domain()
@@ -106,13 +120,8 @@ pub fn plan_as(
     if let Some(app) = signed_in_app {
         diff::own_access_last(&mut actions, app);
     }
-    let graph = ActionGraph::build(&actions).map_err(|e| match e {
-        DagError::Cycle(a) => PlanError::Cycle(a),
-        DagError::UnknownDependency { from, to } => PlanError::Cycle(format!("{from} -> {to}")),
-    })?;
-    drop(graph);
     sort_actions(&mut actions, signed_in_app);
-    Ok(Plan {
+    Ok(Unchecked(Plan {
         tenant: TenantRef {
             id: state.organization.id.clone(),
             display_name: state.organization.display_name.clone().unwrap_or_default(),
@@ -130,7 +139,35 @@ pub fn plan_as(
             checks
         },
         data: None,
-    })
+    }))
+}
+
+/// A plan whose dependency graph is not checked yet: [`Unchecked::check`] gives the plan.
+/// (The check builds the DAG; a caller that holds the tenant as read can drop it first, so
+/// the two are never in memory together.)
+#[must_use]
+pub struct Unchecked(Plan);
+
+impl Unchecked {
+    /// Checks that the actions form a DAG (every dependency names an action, no cycle).
+    ///
+    /// # Errors
+    /// [`PlanError::Cycle`].
+    pub fn check(self) -> Result<Plan, PlanError> {
+        let graph = ActionGraph::build(&self.0.actions).map_err(|e| match e {
+            DagError::Cycle(a) => PlanError::Cycle(a),
+            DagError::UnknownDependency { from, to } => {
+                PlanError::Cycle(format!("{from} -> {to}"))
+            }
+        })?;
+        drop(graph);
+        Ok(self.0)
+    }
+
+    /// The plan, for adding what the caller knows (the data report) before the check.
+    pub fn plan_mut(&mut self) -> &mut Plan {
+        &mut self.0
+    }
 }
 
 /// The file order: by step, then kind, then name; the DAG guarantees it is executable.
