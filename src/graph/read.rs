@@ -195,7 +195,7 @@ pub async fn read_tenant(
                     .transpose()?
                     .unwrap_or_default();
                 if mfa != PerUserMfaState::Disabled {
-                    per_user_mfa.insert(id.clone(), mfa);
+                    per_user_mfa.insert(id.to_string(), mfa);
                 }
             }
             Err(e) if e.is_not_found() => {}

@@ -34,9 +34,9 @@ pub struct VerifiedDomain {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: String,
+    pub id: crate::plan::SharedText,
     #[serde(default, deserialize_with = "null_as_default")]
-    pub user_principal_name: String,
+    pub user_principal_name: crate::plan::SharedText,
     #[serde(default)]
     pub display_name: Option<String>,
     /// `Member` or `Guest`.

@@ -138,12 +138,12 @@ impl TenantState {
     /// The active user with this object id, by binary search (the state must be
     /// [normalized](TenantState::normalize); ids as Graph spells them).
     pub fn user(&self, id: &str) -> Option<&User> {
-        by_id(&self.users, id, |u| &u.id)
+        by_id(&self.users, id, |u| u.id.as_str())
     }
 
     /// The user in the recycle bin with this object id (binary search, like [`TenantState::user`]).
     pub fn deleted_user(&self, id: &str) -> Option<&User> {
-        by_id(&self.deleted_users, id, |u| &u.id)
+        by_id(&self.deleted_users, id, |u| u.id.as_str())
     }
 
     /// Finds an active user by object id or by userPrincipalName (case-insensitive).
@@ -189,8 +189,8 @@ impl TenantState {
 
 /// Binary search in a collection sorted by id; falls back to a case-insensitive scan only
 /// when the exact id is absent and the collection holds ids of another case.
-fn by_id<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &String) -> Option<&'a T> {
-    match items.binary_search_by(|x| key(x).as_str().cmp(id)) {
+fn by_id<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &str) -> Option<&'a T> {
+    match items.binary_search_by(|x| key(x).cmp(id)) {
         Ok(i) => Some(&items[i]),
         Err(_) if id.bytes().any(|b| b.is_ascii_uppercase()) => {
             items.iter().find(|x| key(x).eq_ignore_ascii_case(id))

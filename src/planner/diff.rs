@@ -295,10 +295,11 @@ pub fn actions_except(
         {
             continue;
         }
-        let mut a = action(
+        // The user's id and name are shared with the tenant as read (no copy per action).
+        let mut a = action_on(
             ActionKind::DeleteUser,
-            &u.id,
-            &u.user_principal_name,
+            u.id.clone(),
+            u.user_principal_name.clone(),
             if u.is_guest() {
                 "Guest users are directory objects: the tenant cannot be deleted while they exist."
             } else {
@@ -348,10 +349,10 @@ pub fn actions_except(
             if known(ActionKind::PurgeUser, &u.id) {
                 continue;
             }
-            let mut p = action(
+            let mut p = action_on(
                 ActionKind::PurgeUser,
-                &u.id,
-                &u.user_principal_name,
+                u.id.clone(),
+                u.user_principal_name.clone(),
                 "Already in the recycle bin: deleted users block the tenant's deletion until purged.",
             );
             p.before = deleted_user_fields(u);

@@ -222,7 +222,7 @@ fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
 fn spec_keep_ids(state: &TenantState, spec: &ClosureSpec) -> Vec<String> {
     spec.keep
         .iter()
-        .filter_map(|k| state.find_kept_user(k).map(|u| u.id.clone()))
+        .filter_map(|k| state.find_kept_user(k).map(|u| u.id.to_string()))
         .collect()
 }
 
@@ -237,8 +237,8 @@ fn resolve_keep(state: &TenantState, spec: &ClosureSpec) -> Result<Vec<KeptUser>
             continue;
         }
         keep.push(KeptUser {
-            id: user.id.clone(),
-            user_principal_name: user.user_principal_name.clone(),
+            id: user.id.to_string(),
+            user_principal_name: user.user_principal_name.to_string(),
             roles: state
                 .roles_of(&user.id)
                 .iter()

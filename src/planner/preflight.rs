@@ -24,13 +24,13 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
     let mut users: Vec<String> = state
         .users
         .iter()
-        .filter(|u| !(keep.contains(&u.id) && admins.contains(&u.id.as_str())))
+        .filter(|u| !(keep.iter().any(|k| *k == u.id) && admins.contains(&u.id.as_str())))
         .map(|u| format!("user {} ({})", u.user_principal_name, u.id))
         .collect();
     let kept_admins: Vec<&str> = state
         .users
         .iter()
-        .filter(|u| keep.contains(&u.id) && admins.contains(&u.id.as_str()))
+        .filter(|u| keep.iter().any(|k| *k == u.id) && admins.contains(&u.id.as_str()))
         .map(|u| u.user_principal_name.as_str())
         .collect();
     match kept_admins.len() {
@@ -128,12 +128,12 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
             .per_user_mfa
             .iter()
             .filter(|(_, s)| **s != PerUserMfaState::Disabled)
-            .filter(|(id, _)| state.users.iter().any(|u| &u.id == *id))
+            .filter(|(id, _)| state.users.iter().any(|u| u.id == **id))
             .map(|(id, s)| {
                 let upn = state
                     .users
                     .iter()
-                    .find(|u| &u.id == id)
+                    .find(|u| u.id == *id)
                     .map_or(id.as_str(), |u| u.user_principal_name.as_str());
                 format!("per-user MFA {} for {upn}", s.as_str())
             }),

@@ -213,7 +213,7 @@ async fn property(name: &str, snapshot: &Snapshot, keep: &str, stride: usize, su
     let t = Tenant::start(snapshot).await;
     // Per-user MFA is read for the kept users only, as `closeout plan` does.
     let any = t.read_any().await;
-    let kept = any.find_kept_user(keep).unwrap().id.clone();
+    let kept = any.find_kept_user(keep).unwrap().id.to_string();
     let initial = read_tenant(&t.client, &[kept], &()).await.unwrap();
     let plan = plan_of(&initial, keep);
     let graph = planner::ActionGraph::build(&plan.actions).unwrap();
