@@ -37,8 +37,8 @@ pub struct User {
     pub id: crate::plan::SharedText,
     #[serde(default, deserialize_with = "null_as_default")]
     pub user_principal_name: crate::plan::SharedText,
-    #[serde(default)]
-    pub display_name: Option<String>,
+    // `displayName` is selected (for the state export and people reading the request log)
+    // but not kept: nothing in a plan depends on it, and at 100,000 users it is megabytes.
     /// `Member` or `Guest`.
     #[serde(default)]
     pub user_type: Option<String>,
