@@ -103,7 +103,7 @@ pub async fn converge(
                             } => {
                                 if let Some(j) = journal {
                                     j.append(&Record::Operation {
-                                        address: a.address.clone(),
+                                        address: a.address.to_string(),
                                         location: location.clone(),
                                         at: super::now_rfc3339(),
                                     })

@@ -258,7 +258,7 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
         let (state, fields) = classify(&effects, a, live);
         if state == LiveState::Drifted {
             out.drift.push(Drift {
-                address: a.address.clone(),
+                address: a.address.to_string(),
                 action: a.kind,
                 object_id: a.object_id.to_string(),
                 name: a.name.to_string(),
@@ -287,7 +287,7 @@ pub fn check(plan: &Plan, live: &TenantState) -> DriftCheck {
                     continue;
                 }
                 out.drift.push(Drift {
-                    address: a.address.clone(),
+                    address: a.address.to_string(),
                     action: a.kind,
                     object_id: a.object_id.to_string(),
                     name: a.name.to_string(),

@@ -272,7 +272,7 @@ async fn run_action(
     if let Err(e) = record(
         j,
         Record::Intent {
-            address: action.address.clone(),
+            address: action.address.to_string(),
             at: now_rfc3339(),
         },
     )
@@ -305,7 +305,7 @@ async fn run_action(
     if let Err(e) = record(
         j,
         Record::Outcome {
-            address: action.address.clone(),
+            address: action.address.to_string(),
             outcome: o.name().to_string(),
             detail,
             at: now_rfc3339(),
@@ -410,7 +410,7 @@ pub async fn apply(
                     let journal = journal.clone();
                     let cancel = cancel.clone();
                     let commerce = ctx.commerce.clone();
-                    let operation = earlier.operations.get(&action.address).cloned();
+                    let operation = earlier.operations.get(action.address.as_str()).cloned();
                     in_flight.insert(i);
                     running.spawn(async move {
                         let Ok(_permit) = sem.acquire_owned().await else {
@@ -456,7 +456,7 @@ pub async fn apply(
             }
         } else if !matches!(o, Outcome::Interrupted { .. }) {
             // Everything downstream is skipped; the root cause is this action.
-            let cause = plan.actions[i].address.clone();
+            let cause = plan.actions[i].address.to_string();
             let mut stack: Vec<NodeIndex> = graph.dependents(node).collect();
             while let Some(d) = stack.pop() {
                 if blocked[d.index()].is_some() {
@@ -511,9 +511,9 @@ pub async fn apply(
                     },
                 });
         if ctx.states.get(i) == Some(&LiveState::Done) && earlier.done_earlier(&a.address) {
-            report.done_earlier.insert(a.address.clone());
+            report.done_earlier.insert(a.address.to_string());
         }
-        report.outcomes.push((a.address.clone(), o));
+        report.outcomes.push((a.address.to_string(), o));
     }
     if !interrupted && report.complete() {
         record(journal.as_deref(), Record::Finished { at: now_rfc3339() }).await?;

@@ -39,7 +39,7 @@ impl LinePrinter {
                 .iter()
                 .map(|a| {
                     (
-                        a.address.clone(),
+                        a.address.to_string(),
                         format!("{} {}", a.kind.describe(), a.name),
                     )
                 })

@@ -64,8 +64,8 @@ fn standings(plan: &Plan, journal: &JournalState, live: Option<&[LiveState]>) ->
     let graph = ActionGraph::build(&plan.actions).ok();
     let mut out: Vec<Row> = Vec::with_capacity(plan.actions.len());
     for (i, a) in plan.actions.iter().enumerate() {
-        let recorded = journal.outcomes.get(&a.address).map(String::as_str);
-        let uncertain = journal.uncertain.contains(&a.address);
+        let recorded = journal.outcomes.get(a.address.as_str()).map(String::as_str);
+        let uncertain = journal.uncertain.contains(a.address.as_str());
         let (status, why) = match (live.and_then(|s| s.get(i)), recorded) {
             (Some(LiveState::Done), _) => (Standing::Done, None),
             (Some(LiveState::Drifted), _) => (
@@ -84,7 +84,7 @@ fn standings(plan: &Plan, journal: &JournalState, live: Option<&[LiveState]>) ->
             _ => (Standing::Pending, None),
         };
         out.push(Row {
-            address: a.address.clone(),
+            address: a.address.to_string(),
             action: a.kind,
             name: visible(&a.name),
             step: a.step().number(),
@@ -120,7 +120,7 @@ fn standings(plan: &Plan, journal: &JournalState, live: Option<&[LiveState]>) ->
             crate::plan::DELETION_PATH_CLOSED.to_string()
         } else if a.is_manual() {
             "a person does it in the admin center; the next apply verifies it".to_string()
-        } else if journal.outcomes.get(&a.address).map(String::as_str) == Some("pending") {
+        } else if journal.outcomes.get(a.address.as_str()).map(String::as_str) == Some("pending") {
             format!("waiting: {}", detail())
         } else {
             "ready: the next apply does it".to_string()

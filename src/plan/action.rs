@@ -315,7 +315,7 @@ impl ActionKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     /// Unique within the plan: `<kind>.<object id>`, e.g. `delete_user.5f0c…`.
-    pub address: String,
+    pub address: super::SharedText,
     pub kind: ActionKind,
     /// Object id the action touches (user, subscription, policy, domain name, tenant id).
     pub object_id: super::SharedText,

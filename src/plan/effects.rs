@@ -212,7 +212,7 @@ mod tests {
 
     fn action(kind: ActionKind, id: &str, after: &[(&str, Value)]) -> Action {
         Action {
-            address: Action::address_of(kind, id),
+            address: crate::plan::SharedText::own(&Action::address_of(kind, id)),
             kind,
             object_id: id.into(),
             name: id.into(),

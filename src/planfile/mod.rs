@@ -104,7 +104,7 @@ pub fn canonicalize(plan: &mut Plan) {
         if let Some(id) = a.kind.canonical_id(&a.object_id) {
             a.object_id = SharedText::own(&id);
         }
-        a.address = Action::address_of(a.kind, &a.object_id);
+        a.address = SharedText::own(&Action::address_of(a.kind, &a.object_id));
         for d in &mut a.depends_on {
             if let Some((k, id)) = d.split_once('.') {
                 let k = crate::plan::ActionKind::from_name(k);

@@ -672,7 +672,7 @@ pub fn read(
         let h = (u128::from(hashers.0.hash_one(&a.address)) << 64)
             | u128::from(hashers.1.hash_one(&a.address));
         if !seen.insert(h) && twice.is_none() {
-            twice = Some((i, at, a.address.clone()));
+            twice = Some((i, at, a.address.to_string()));
         }
         tally.add(&a);
         i += 1;
@@ -861,7 +861,7 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         r.json_map("after")?
     };
     let a = Action {
-        address,
+        address: crate::plan::SharedText::own(&address),
         kind,
         object_id: crate::plan::SharedText::own(&object_id),
         name: crate::plan::SharedText::own(&name),

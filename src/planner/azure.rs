@@ -78,7 +78,7 @@ fn label(s: &AzureSubscription) -> String {
 
 fn action(kind: ActionKind, s: &AzureSubscription, reason: &str) -> Action {
     Action {
-        address: Action::address_of(kind, &s.subscription_id),
+        address: SharedText::own(&Action::address_of(kind, &s.subscription_id)),
         kind,
         object_id: SharedText::own(&s.subscription_id),
         name: SharedText::own(&label(s)),
@@ -147,7 +147,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
                     s.subscription_id
                 ));
             }
-            cancel_address = Some(a.address.clone());
+            cancel_address = Some(a.address.to_string());
             out.push(a);
         }
         let mut d = action(
@@ -158,7 +158,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
         d.before = azure_delete_fields(s);
         d.after = [("state", json!("Deleted"))].into_iter().collect();
         if let Some(c) = cancel_address {
-            d.depends_on.push(c);
+            d.depends_on.push(c.to_string());
         }
         d.instructions = Some(format!(
             "Wait until Microsoft deletes it (90 days after it was cancelled), or delete it yourself: {AZURE_PORTAL_SUBSCRIPTIONS} > {} > Delete subscription, once every resource is deleted and the portal offers it (7 days after cancelling; 3 days for free trial and pay-as-you-go subscriptions). closeout verifies it is gone by reading GET /subscriptions?api-version=2022-12-01.",

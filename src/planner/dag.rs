@@ -99,16 +99,16 @@ impl ActionGraph {
                         .ok()
                         .and_then(|n| Step::try_from(n).ok())
                         .ok_or_else(|| DagError::UnknownDependency {
-                            from: a.address.clone(),
+                            from: a.address.to_string(),
                             to: dep.clone(),
                         })?;
                     if step == a.step() {
-                        return Err(DagError::Cycle(a.address.clone()));
+                        return Err(DagError::Cycle(a.address.to_string()));
                     }
                     gates[&step]
                 } else {
                     let j = find(dep.as_str()).ok_or_else(|| DagError::UnknownDependency {
-                        from: a.address.clone(),
+                        from: a.address.to_string(),
                         to: dep.clone(),
                     })?;
                     action_nodes[j]
@@ -118,7 +118,7 @@ impl ActionGraph {
         }
         let sorted = toposort(&graph, None).map_err(|c| {
             let label = match graph[c.node_id()] {
-                Node::Action(i) => actions[i].address.clone(),
+                Node::Action(i) => actions[i].address.to_string(),
                 Node::StepGate(s) => step_dependency(s),
             };
             DagError::Cycle(label)

@@ -34,7 +34,7 @@ fn action_on(
     reason: impl Into<String>,
 ) -> Action {
     Action {
-        address: Action::address_of(kind, &object_id),
+        address: SharedText::own(&Action::address_of(kind, &object_id)),
         kind,
         object_id,
         name,
@@ -499,7 +499,7 @@ pub fn actions_except(
     t.depends_on.extend(
         out.iter()
             .filter(|a| a.step() == Step::DeleteDirectory)
-            .map(|a| a.address.clone()),
+            .map(|a| a.address.to_string()),
     );
     t.instructions = Some(format!(
         "Sign in as a kept Global Administrator to the {ENTRA_MANAGE_TENANTS}, select the tenant, and choose Delete. The admin center checks the same prerequisites as closeout's pre-flight checklist. closeout verifies the tenant is gone by reading it."
@@ -606,13 +606,13 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
     let own_addresses: BTreeSet<String> = actions
         .iter()
         .filter(|a| own(a))
-        .map(|a| a.address.clone())
+        .map(|a| a.address.to_string())
         .collect();
     // What waited for the own app (a domain its identifierUris may use) waits no more:
     // closeout keeps its access until the end, and says what to change if Graph refuses.
     for a in actions
         .iter_mut()
-        .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(&a.address))
+        .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(a.address.as_str()))
     {
         let before = a.depends_on.len();
         a.depends_on.retain(|d| !own_addresses.contains(d));
@@ -627,7 +627,7 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
         .filter(|a| {
             a.step() == Step::DeleteDirectory && a.kind != ActionKind::DeleteTenant && !own(a)
         })
-        .map(|a| a.address.clone())
+        .map(|a| a.address.to_string())
         .collect();
     for a in actions.iter_mut().filter(|a| own(a)) {
         for s in [
@@ -820,7 +820,7 @@ fn domain_actions(
         a.after = fields([("userPrincipalName", json!(new_upn))]);
         a.warnings
             .push(format!("after this action, sign in as {new_upn}"));
-        moved.entry(domain).or_default().push(a.address.clone());
+        moved.entry(domain).or_default().push(a.address.to_string());
         out.push(a);
     }
     for d in custom {

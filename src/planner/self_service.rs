@@ -113,7 +113,7 @@ pub fn object_fields(state: &TenantState, kind: ActionKind, id: &str) -> Option<
 
 fn new_action(kind: ActionKind, object_id: &str, name: String, reason: String) -> Action {
     Action {
-        address: Action::address_of(kind, object_id),
+        address: SharedText::own(&Action::address_of(kind, object_id)),
         kind,
         object_id: SharedText::own(object_id),
         name: SharedText::own(&name),

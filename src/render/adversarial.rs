@@ -161,7 +161,7 @@ fn report(plan: &Plan, f: &mut dyn FnMut() -> String) -> ApplyReport {
                 3 => Outcome::Done,
                 _ => Outcome::Verified,
             };
-            (a.address.clone(), o)
+            (a.address.to_string(), o)
         })
         .collect();
     ApplyReport {
@@ -177,7 +177,7 @@ fn drift(plan: &Plan, f: &mut dyn FnMut() -> String) -> Vec<Drift> {
         .iter()
         .take(3)
         .map(|a| Drift {
-            address: a.address.clone(),
+            address: a.address.to_string(),
             action: a.kind,
             object_id: f(),
             name: f(),

@@ -92,7 +92,7 @@ fn views(plan: &Plan, checklist: &[Check]) -> Vec<(&'static str, String)> {
             .iter()
             .map(|a| {
                 (
-                    a.address.clone(),
+                    a.address.to_string(),
                     Outcome::Pending("the tenant still exists".into()),
                 )
             })

@@ -20,7 +20,7 @@ fn big_contoso(n: usize) -> Plan {
             for i in 0..n {
                 let mut b = a.clone();
                 b.object_id = format!("{}{:04x}", &a.object_id[..32], i).into();
-                b.address = Action::address_of(b.kind, &b.object_id);
+                b.address = crate::plan::SharedText::own(&Action::address_of(b.kind, &b.object_id));
                 actions.push(b);
             }
         }

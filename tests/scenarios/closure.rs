@@ -623,7 +623,7 @@ fn apply_refuses_a_plan_that_deletes_a_kept_user_whatever_its_digest() {
         .clone();
     let admin = plan.keep[0].id.clone();
     forged.object_id = admin.clone().into();
-    forged.address = closeout::plan::Action::address_of(forged.kind, &admin);
+    forged.address = closeout::plan::Action::address_of(forged.kind, &admin).into();
     forged.name = "harmless.looking@contoso.com".into();
     plan.actions.insert(0, forged);
     let bytes = closeout::planfile::seal(&mut plan);

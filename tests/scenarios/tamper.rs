@@ -366,7 +366,7 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
         let mut p = base.clone();
         let a = &mut p.actions[user];
         a.object_id = f(&id).into();
-        a.address = Action::address_of(a.kind, &a.object_id);
+        a.address = Action::address_of(a.kind, &a.object_id).into();
         p
     };
     let field = format!("actions[{user}].id");
@@ -383,7 +383,7 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     ];
     let mut p = base.clone();
     let a = &mut p.actions[user];
-    a.address = Action::address_of(a.kind, &a.object_id.to_uppercase());
+    a.address = Action::address_of(a.kind, &a.object_id.to_uppercase()).into();
     cases.push(("address spelt in upper case", p, "address must be"));
     let mut p = base.clone();
     let dup = p.actions[user].clone();
@@ -392,7 +392,7 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
     let mut p = base.clone();
     let mut twin = p.actions[user].clone();
     twin.object_id = twin.object_id.to_uppercase().into();
-    twin.address = Action::address_of(twin.kind, &twin.object_id);
+    twin.address = Action::address_of(twin.kind, &twin.object_id).into();
     p.actions.insert(user + 1, twin);
     let twin_field = format!("actions[{}].id", user + 1);
     cases.push(("one object under two addresses", p, twin_field.as_str()));
@@ -534,7 +534,7 @@ fn guards_hold_against_forged_plans_under_every_spelling() {
         let mut a = template.clone();
         a.kind = kind;
         a.object_id = id.to_string().into();
-        a.address = Action::address_of(kind, id);
+        a.address = Action::address_of(kind, id).into();
         a.name = "harmless.looking@example.com".into();
         a
     };
@@ -614,7 +614,7 @@ fn kept_user_guard_matches_by_upn_whatever_the_case() {
         .unwrap()
         .clone();
     forged.object_id = admin.id.clone().into();
-    forged.address = Action::address_of(ActionKind::DeleteUser, &admin.id);
+    forged.address = Action::address_of(ActionKind::DeleteUser, &admin.id).into();
     plan.actions.insert(0, forged);
     plan.keep[0].id = "ffffffff-ffff-4fff-8fff-ffffffffffff".into();
     plan.keep[0].user_principal_name = admin.user_principal_name.to_uppercase();
