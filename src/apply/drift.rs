@@ -115,7 +115,7 @@ impl<'p> Effects<'p> {
         for a in &plan.actions {
             e.after_of.insert(
                 a.address.as_str(),
-                a.depends_on.iter().map(String::as_str).collect(),
+                a.depends_on.iter().map(|d| d.as_str()).collect(),
             );
             for x in a.effects() {
                 match &x.scope {

@@ -334,7 +334,7 @@ pub struct Action {
     /// Addresses of actions that must finish first, or `step:N` for every action of step N.
     /// (A thin vector: one word, and no allocation when empty, as most are.)
     #[serde(default)]
-    pub depends_on: thin_vec::ThinVec<String>,
+    pub depends_on: thin_vec::ThinVec<super::SharedText>,
     /// Things a reviewer must know (e.g. a privileged role, the 72-hour sync delay).
     #[serde(default)]
     pub warnings: thin_vec::ThinVec<String>,

@@ -81,21 +81,23 @@ impl fmt::Display for SharedText {
     }
 }
 
+/// Conversions make a text of its own ([`SharedText::own`]); texts meant to be shared go
+/// through [`SharedText::new`].
 impl From<&str> for SharedText {
     fn from(s: &str) -> SharedText {
-        SharedText::new(s)
+        SharedText::own(s)
     }
 }
 
 impl From<String> for SharedText {
     fn from(s: String) -> SharedText {
-        SharedText::new(&s)
+        SharedText::own(&s)
     }
 }
 
 impl From<&String> for SharedText {
     fn from(s: &String) -> SharedText {
-        SharedText::new(s)
+        SharedText::own(s)
     }
 }
 
@@ -155,9 +157,10 @@ mod tests {
     #[test]
     fn equal_texts_share_one_allocation() {
         let a = SharedText::new("Only the kept Global Administrator may remain (shared test).");
-        let b = SharedText::from(String::from(
+        let b = SharedText::new(&String::from(
             "Only the kept Global Administrator may remain (shared test).",
         ));
+        assert!(!Arc::ptr_eq(&a.0, &SharedText::from("Only the kept Global Administrator may remain (shared test).").0));
         assert_eq!(a, b);
         assert!(Arc::ptr_eq(&a.0, &b.0));
         let c = SharedText::new("another reason (shared test)");

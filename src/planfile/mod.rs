@@ -109,7 +109,7 @@ pub fn canonicalize(plan: &mut Plan) {
             if let Some((k, id)) = d.split_once('.') {
                 let k = crate::plan::ActionKind::from_name(k);
                 if let Some((k, id)) = k.and_then(|k| Some((k, k.canonical_id(id)?))) {
-                    *d = Action::address_of(k, &id);
+                    *d = Action::address_of(k, &id).into();
                 }
             }
         }

@@ -177,7 +177,7 @@ fn raw_line(out: &mut String, indent: usize, key: &str, value: &str) {
 
 /// A list of strings as the value of `key`: `key: []`, or `key:` then `- item` lines at the
 /// key's own indentation.
-fn string_list(out: &mut String, indent: usize, key: &str, items: &[String]) {
+fn string_list<T: AsRef<str>>(out: &mut String, indent: usize, key: &str, items: &[T]) {
     out.extend(std::iter::repeat_n(' ', indent));
     out.push_str(key);
     if items.is_empty() {
@@ -188,7 +188,7 @@ fn string_list(out: &mut String, indent: usize, key: &str, items: &[String]) {
     for i in items {
         out.extend(std::iter::repeat_n(' ', indent));
         out.push_str("- ");
-        scalar(out, i);
+        scalar(out, i.as_ref());
         out.push('\n');
     }
 }

@@ -82,7 +82,7 @@ fn action(kind: ActionKind, s: &AzureSubscription, reason: &str) -> Action {
         kind,
         object_id: SharedText::own(&s.subscription_id),
         name: SharedText::own(&label(s)),
-        reason: reason.into(),
+        reason: SharedText::new(reason),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Default::default(),
@@ -134,7 +134,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
             );
             a.before = azure_cancel_fields(s);
             a.after = [("state", json!("Disabled"))].into_iter().collect();
-            a.depends_on.push(step_dependency(Step::Users));
+            a.depends_on.push((step_dependency(Step::Users)).into());
             if !s.resource_groups.is_empty() {
                 a.warnings.push(format!(
                     "resource groups: {}; cancelling stops and later deletes every resource in them",
@@ -158,7 +158,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
         d.before = azure_delete_fields(s);
         d.after = [("state", json!("Deleted"))].into_iter().collect();
         if let Some(c) = cancel_address {
-            d.depends_on.push(c.to_string());
+            d.depends_on.push((c.to_string()).into());
         }
         d.instructions = Some(format!(
             "Wait until Microsoft deletes it (90 days after it was cancelled), or delete it yourself: {AZURE_PORTAL_SUBSCRIPTIONS} > {} > Delete subscription, once every resource is deleted and the portal offers it (7 days after cancelling; 3 days for free trial and pay-as-you-go subscriptions). closeout verifies it is gone by reading GET /subscriptions?api-version=2022-12-01.",

@@ -214,7 +214,7 @@ pub fn apply_channel(
             d.warnings.push(format!(
                 "turned off through {title} at the start of apply, then read back"
             ));
-            a.depends_on.push(d.address.to_string());
+            a.depends_on.push((d.address.to_string()).into());
             added.push(d);
         }
         a.warnings.push(format!(
@@ -399,7 +399,7 @@ mod tests {
         let how = cancel_out.instructions.as_deref().unwrap_or_default();
         assert!(how.contains("Partner Center"), "{how}");
         assert!(!how.contains("Microsoft 365 admin center"), "{how}");
-        assert!(cancel_out.depends_on.contains(&renew.address.to_string()));
+        assert!(cancel_out.depends_on.contains(&renew.address));
         assert!(
             cancel_out
                 .warnings

@@ -100,7 +100,7 @@ impl ActionGraph {
                         .and_then(|n| Step::try_from(n).ok())
                         .ok_or_else(|| DagError::UnknownDependency {
                             from: a.address.to_string(),
-                            to: dep.clone(),
+                            to: dep.to_string(),
                         })?;
                     if step == a.step() {
                         return Err(DagError::Cycle(a.address.to_string()));
@@ -109,7 +109,7 @@ impl ActionGraph {
                 } else {
                     let j = find(dep.as_str()).ok_or_else(|| DagError::UnknownDependency {
                         from: a.address.to_string(),
-                        to: dep.clone(),
+                        to: dep.to_string(),
                     })?;
                     action_nodes[j]
                 };

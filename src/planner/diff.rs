@@ -325,10 +325,11 @@ pub fn actions_except(
             ));
         }
         if u.is_synced() {
-            a.depends_on.push(sync_address.clone());
+            a.depends_on.push((sync_address.clone()).into());
         }
-        // The purge shares the user's id and name with the delete (one copy per user).
-        let (id, name) = (a.object_id.clone(), a.name.clone());
+        // The purge shares the user's id, name and the delete's address with the delete
+        // (one copy per user).
+        let (id, name, delete) = (a.object_id.clone(), a.name.clone(), a.address.clone());
         out.push(a);
         if spec.purge_recycle_bin {
             let mut p = action_on(
@@ -340,7 +341,7 @@ pub fn actions_except(
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
             // Exactly one entry: a vector grown by a push reserves four.
-            p.depends_on = thin_vec::thin_vec![Action::address_of(ActionKind::DeleteUser, &u.id)];
+            p.depends_on = thin_vec::thin_vec![delete];
             out.push(p);
         }
     }
@@ -379,7 +380,7 @@ pub fn actions_except(
             );
             a.before = subscription_fields(s);
             a.after = fields([("status", json!("Suspended"))]);
-            a.depends_on.push(step_dependency(Step::Users));
+            a.depends_on.push((step_dependency(Step::Users)).into());
             a.instructions = Some(cancel_instructions(s, spec.billing.channel));
             if s.is_trial == Some(true) {
                 a.warnings.push(match &s.next_lifecycle_date_time {
@@ -401,7 +402,7 @@ pub fn actions_except(
         d.before = subscription_fields(s);
         d.after = fields([("status", json!("Deleted"))]);
         if s.is_active() && spec.manual_actions.cancel_subscriptions {
-            d.depends_on.push(cancel_address);
+            d.depends_on.push((cancel_address).into());
         }
         d.instructions = Some(delete_instructions(s));
         if s.status == "Suspended" {
@@ -427,7 +428,7 @@ pub fn actions_except(
         );
         a.before = security_defaults_fields(state);
         a.after = fields([("isEnabled", json!(false))]);
-        a.depends_on.push(step_dependency(Step::Users));
+        a.depends_on.push((step_dependency(Step::Users)).into());
         out.push(a);
     }
     for p in &state.conditional_access_policies {
@@ -445,7 +446,7 @@ pub fn actions_except(
         );
         a.before = conditional_access_fields(p);
         a.after = fields([("state", json!("disabled"))]);
-        a.depends_on.push(step_dependency(Step::Users));
+        a.depends_on.push((step_dependency(Step::Users)).into());
         out.push(a);
     }
     for u in &state.users {
@@ -464,7 +465,7 @@ pub fn actions_except(
         );
         a.before = per_user_mfa_fields(state, &u.id);
         a.after = fields([("perUserMfaState", json!("disabled"))]);
-        a.depends_on.push(step_dependency(Step::Users));
+        a.depends_on.push((step_dependency(Step::Users)).into());
         out.push(a);
     }
 
@@ -494,12 +495,12 @@ pub fn actions_except(
         Step::DeleteSubscriptions,
         Step::Mfa,
     ] {
-        t.depends_on.push(step_dependency(s));
+        t.depends_on.push((step_dependency(s)).into());
     }
     t.depends_on.extend(
         out.iter()
             .filter(|a| a.step() == Step::DeleteDirectory)
-            .map(|a| a.address.to_string()),
+            .map(|a| a.address.clone()),
     );
     t.instructions = Some(format!(
         "Sign in as a kept Global Administrator to the {ENTRA_MANAGE_TENANTS}, select the tenant, and choose Delete. The admin center checks the same prerequisites as closeout's pre-flight checklist. closeout verifies the tenant is gone by reading it."
@@ -615,7 +616,7 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
         .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(a.address.as_str()))
     {
         let before = a.depends_on.len();
-        a.depends_on.retain(|d| !own_addresses.contains(d));
+        a.depends_on.retain(|d| !own_addresses.contains(d.as_str()));
         if a.depends_on.len() < before {
             a.warnings.push(format!(
                 "does not wait for the registration of the application closeout signs in as (appId {app_id}), which goes last: if its identifierUris use this domain, change them (for example to api://{app_id}) first"
@@ -637,13 +638,13 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
             Step::Mfa,
         ] {
             let gate = step_dependency(s);
-            if !a.depends_on.contains(&gate) {
-                a.depends_on.push(gate);
+            if !a.depends_on.iter().any(|d| *d == gate) {
+                a.depends_on.push((gate).into());
             }
         }
         for o in &others {
-            if !a.depends_on.contains(o) {
-                a.depends_on.push(o.clone());
+            if !a.depends_on.iter().any(|d| d == o) {
+                a.depends_on.push((o.clone()).into());
             }
         }
         a.warnings.push(format!(
@@ -720,10 +721,10 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             .filter(|sp| sp.app_id == app.app_id)
         {
             if !sp.is_first_party() {
-                a.depends_on.push(Action::address_of(
+                a.depends_on.push((Action::address_of(
                     ActionKind::DeleteServicePrincipal,
                     &sp.id,
-                ));
+                )).into());
             }
         }
         out.push(a);
@@ -736,8 +737,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             );
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
-            p.depends_on
-                .push(Action::address_of(ActionKind::DeleteApplication, &app.id));
+            p.depends_on.push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
             out.push(p);
         }
     }
@@ -832,17 +832,16 @@ fn domain_actions(
         );
         a.before = domain_fields(d);
         a.after = deleted();
-        a.depends_on.push(step_dependency(Step::Users));
+        a.depends_on.push((step_dependency(Step::Users)).into());
         if default_is_custom {
-            a.depends_on.push(set_default.clone());
+            a.depends_on.push((set_default.clone()).into());
         }
         if let Some(m) = moved.get(&d.id.to_ascii_lowercase()) {
-            a.depends_on.extend(m.iter().cloned());
+            a.depends_on.extend(m.iter().map(SharedText::from));
         }
         // App registrations may use the domain in identifierUris.
         for app in &state.applications {
-            a.depends_on
-                .push(Action::address_of(ActionKind::DeleteApplication, &app.id));
+            a.depends_on.push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
         }
         a.depends_on.retain(|dep| {
             !dep.starts_with("delete_application.") || out.iter().any(|x| &x.address == dep)

@@ -117,7 +117,7 @@ fn new_action(kind: ActionKind, object_id: &str, name: String, reason: String) -
         kind,
         object_id: SharedText::own(object_id),
         name: SharedText::own(&name),
-        reason: reason.into(),
+        reason: SharedText::new(&reason),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Default::default(),
