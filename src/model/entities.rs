@@ -29,6 +29,20 @@ pub struct VerifiedDomain {
     pub kind: Option<String>,
 }
 
+/// A string that many objects share word for word (a SKU id, a user type), kept once.
+fn interned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::plan::SharedText, D::Error> {
+    let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+    Ok(crate::plan::SharedText::new(&s))
+}
+
+/// [`interned`], optional (`null` and absent are `None`).
+fn interned_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::plan::SharedText>, D::Error> {
+    let s = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Ok(s.map(|s| crate::plan::SharedText::new(&s)))
+}
+
 /// `user` (<https://learn.microsoft.com/en-us/graph/api/resources/user>), with the
 /// properties closeout selects. Also used for users in the recycle bin.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,9 +53,9 @@ pub struct User {
     pub user_principal_name: crate::plan::SharedText,
     // `displayName` is selected (for the state export and people reading the request log)
     // but not kept: nothing in a plan depends on it, and at 100,000 users it is megabytes.
-    /// `Member` or `Guest`.
-    #[serde(default)]
-    pub user_type: Option<String>,
+    /// `Member` or `Guest` (one shared copy of each).
+    #[serde(default, deserialize_with = "interned_opt")]
+    pub user_type: Option<crate::plan::SharedText>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
     #[serde(default)]
@@ -78,7 +92,9 @@ impl User {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedLicense {
-    pub sku_id: String,
+    /// One shared copy per SKU (a tenant has a few SKUs and up to 100,000s of users).
+    #[serde(deserialize_with = "interned")]
+    pub sku_id: crate::plan::SharedText,
     #[serde(default, deserialize_with = "null_as_default")]
     pub disabled_plans: Vec<String>,
 }
