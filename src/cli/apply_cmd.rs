@@ -791,7 +791,8 @@ fn check_own_access_last(plan: &Plan, signed_in_app: Option<&str>) -> Result<(),
     };
     let gates: Vec<String> = (1..=4).map(|n| format!("step:{n}")).collect();
     let early = plan.actions.iter().find(|a| {
-        crate::planner::is_own_access(a, app) && !gates.iter().all(|g| a.depends_on.iter().any(|d| d == g))
+        crate::planner::is_own_access(a, app)
+            && !gates.iter().all(|g| a.depends_on.iter().any(|d| d == g))
     });
     match early {
         None => Ok(()),

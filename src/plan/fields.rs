@@ -228,10 +228,8 @@ impl<K: AsRef<str>> Extend<(K, Value)> for Fields {
 
 impl<'a> IntoIterator for &'a Fields {
     type Item = (&'a str, &'a Value);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, Entry>,
-        fn(&'a Entry) -> (&'a str, &'a Value),
-    >;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, Entry>, fn(&'a Entry) -> (&'a str, &'a Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries().iter().map(|(k, v)| (*k, v))
     }

@@ -160,7 +160,10 @@ mod tests {
         let b = SharedText::new(&String::from(
             "Only the kept Global Administrator may remain (shared test).",
         ));
-        assert!(!Arc::ptr_eq(&a.0, &SharedText::from("Only the kept Global Administrator may remain (shared test).").0));
+        assert!(!Arc::ptr_eq(
+            &a.0,
+            &SharedText::from("Only the kept Global Administrator may remain (shared test).").0
+        ));
         assert_eq!(a, b);
         assert!(Arc::ptr_eq(&a.0, &b.0));
         let c = SharedText::new("another reason (shared test)");

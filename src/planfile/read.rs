@@ -868,7 +868,10 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         reason: crate::plan::SharedText::new(&reason),
         before,
         after,
-        depends_on: depends_on.into_iter().map(crate::plan::SharedText::from).collect(),
+        depends_on: depends_on
+            .into_iter()
+            .map(crate::plan::SharedText::from)
+            .collect(),
         warnings: warnings.into(),
         instructions,
         automated,

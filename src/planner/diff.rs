@@ -23,7 +23,12 @@ const ENTRA_MANAGE_TENANTS: &str =
     "Microsoft Entra admin center (https://entra.microsoft.com) > Identity > Overview > Manage tenants";
 
 fn action(kind: ActionKind, object_id: &str, name: &str, reason: impl Into<String>) -> Action {
-    action_on(kind, SharedText::own(object_id), SharedText::own(name), reason)
+    action_on(
+        kind,
+        SharedText::own(object_id),
+        SharedText::own(name),
+        reason,
+    )
 }
 
 /// An action on an object whose id and name other actions share (a user's delete and purge).
@@ -611,10 +616,9 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
         .collect();
     // What waited for the own app (a domain its identifierUris may use) waits no more:
     // closeout keeps its access until the end, and says what to change if Graph refuses.
-    for a in actions
-        .iter_mut()
-        .filter(|a| a.kind != ActionKind::DeleteTenant && !own_addresses.contains(a.address.as_str()))
-    {
+    for a in actions.iter_mut().filter(|a| {
+        a.kind != ActionKind::DeleteTenant && !own_addresses.contains(a.address.as_str())
+    }) {
         let before = a.depends_on.len();
         a.depends_on.retain(|d| !own_addresses.contains(d.as_str()));
         if a.depends_on.len() < before {
@@ -721,10 +725,8 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             .filter(|sp| sp.app_id == app.app_id)
         {
             if !sp.is_first_party() {
-                a.depends_on.push((Action::address_of(
-                    ActionKind::DeleteServicePrincipal,
-                    &sp.id,
-                )).into());
+                a.depends_on
+                    .push((Action::address_of(ActionKind::DeleteServicePrincipal, &sp.id)).into());
             }
         }
         out.push(a);
@@ -737,7 +739,8 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             );
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
-            p.depends_on.push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
+            p.depends_on
+                .push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
             out.push(p);
         }
     }
@@ -841,7 +844,8 @@ fn domain_actions(
         }
         // App registrations may use the domain in identifierUris.
         for app in &state.applications {
-            a.depends_on.push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
+            a.depends_on
+                .push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
         }
         a.depends_on.retain(|dep| {
             !dep.starts_with("delete_application.") || out.iter().any(|x| &x.address == dep)

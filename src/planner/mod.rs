@@ -156,9 +156,7 @@ impl Unchecked {
     pub fn check(self) -> Result<Plan, PlanError> {
         let graph = ActionGraph::build(&self.0.actions).map_err(|e| match e {
             DagError::Cycle(a) => PlanError::Cycle(a),
-            DagError::UnknownDependency { from, to } => {
-                PlanError::Cycle(format!("{from} -> {to}"))
-            }
+            DagError::UnknownDependency { from, to } => PlanError::Cycle(format!("{from} -> {to}")),
         })?;
         drop(graph);
         Ok(self.0)
@@ -421,14 +419,17 @@ mod tests {
         let u1 = p.action("delete_user.u1").unwrap();
         assert!(u1
             .depends_on
-            .iter().any(|d| d == "disable_directory_sync.t"));
+            .iter()
+            .any(|d| d == "disable_directory_sync.t"));
         let dom = p.action("delete_domain.t.example").unwrap();
         assert!(dom
             .depends_on
-            .iter().any(|d| d == "move_user_to_initial_domain.ga1"));
+            .iter()
+            .any(|d| d == "move_user_to_initial_domain.ga1"));
         assert!(dom
             .depends_on
-            .iter().any(|d| d == "set_default_domain.t.onmicrosoft.com"));
+            .iter()
+            .any(|d| d == "set_default_domain.t.onmicrosoft.com"));
         let tenant_deletion = p.actions.last().unwrap();
         assert_eq!(tenant_deletion.kind, ActionKind::DeleteTenant);
     }

@@ -429,7 +429,8 @@ fn every_second_spelling_of_an_object_is_refused_at_parse() {
         .iter()
         .position(|a| !a.depends_on.is_empty())
         .unwrap();
-    p.actions[d].depends_on = thin_vec::thin_vec![format!("delete_user.{}", id.to_uppercase()).into()];
+    p.actions[d].depends_on =
+        thin_vec::thin_vec![format!("delete_user.{}", id.to_uppercase()).into()];
     cases.push(("dependency spelt in upper case", p, "depends_on"));
     let sb = Sandbox::new();
     let sim = Sim::open(&tenant("trial"));
