@@ -360,8 +360,14 @@ pub async fn apply(
     let mut finished_now: VecDeque<(usize, Outcome)> = VecDeque::new();
     let mut interrupted = false;
 
+    // At most `parallelism` tasks exist at once: a task spawned for every ready action would
+    // hold a copy of each (a 100,000-user plan: 100,000 tasks, about 900 MB).
+    let spawn_limit = options.parallelism.max(1);
     loop {
-        while let Some(n) = ready.pop_front().filter(|_| !interrupted) {
+        while running.len() < spawn_limit {
+            let Some(n) = ready.pop_front().filter(|_| !interrupted) else {
+                break;
+            };
             match graph.graph[n] {
                 crate::planner::dag_node::Node::StepGate(_) => {
                     for d in graph.dependents(n).collect::<Vec<_>>() {
