@@ -12,6 +12,9 @@
 #   SCALE_NO_BUILD=1 bench/scale.sh   # use the release binaries already in target/release
 #   CLOSEOUT=/path/to/old/closeout SCALE_NO_BUILD=1 bench/scale.sh   # another build
 #   SCALE_APPLY=1 bench/scale.sh 10000   # also apply each plan (about 15 minutes at 10,000)
+#   SCALE_APPLY=1 SCALE_TIME_SCALE=100 bench/scale.sh 10000 100000   # Graph's quotas 100x
+#                                     # faster in graph-sim and closeout's pacer: apply's
+#                                     # memory in minutes (its time is then not Graph's)
 #
 # Needs GNU time (/usr/bin/time) and coreutils' sha256sum. Release build first (minutes).
 set -euo pipefail
@@ -63,7 +66,7 @@ for n in "${sizes[@]}"; do
   d=$work/$n
   mkdir -p "$d"
   "$SIM" generate --users "$n" --seed 7 -o "$d/tenant.yaml" >/dev/null
-  "$SIM" serve "$d/tenant.yaml" --port 0 --log "$d/requests.jsonl" >"$d/serve.out" 2>"$d/serve.err" &
+  "$SIM" serve "$d/tenant.yaml" --port 0 --time-scale "${SCALE_TIME_SCALE:-1}" --log "$d/requests.jsonl" >"$d/serve.out" 2>"$d/serve.err" &
   server=$!
   for _ in $(seq 600); do
     grep -q '^graph-sim listening on ' "$d/serve.out" 2>/dev/null && break
@@ -84,7 +87,7 @@ for n in "${sizes[@]}"; do
   # SCALE_APPLY=1: apply last (it empties the tenant). closeout paces its writes at Graph's
   # quotas whatever the server does: about 15 minutes per 10,000 users.
   if [ -n "${SCALE_APPLY:-}" ]; then
-    CLOSEOUT_STATE_DIR=$d/state measure apply "$CLOSEOUT" apply "$plan" --graph-url "$url" --auto-approve --no-color
+    CLOSEOUT_STATE_DIR=$d/state measure apply "$CLOSEOUT" apply "$plan" --graph-url "$url" --auto-approve --no-color --pace-time-scale "${SCALE_TIME_SCALE:-1}"
   else
     echo "apply 0 0" >>"$work/rows"
   fi
