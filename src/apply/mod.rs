@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petgraph::graph::NodeIndex;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -354,14 +353,14 @@ pub async fn apply(
         .node_indices()
         .filter(|n| indegree[n.index()] == 0)
         .collect();
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut running: JoinSet<(usize, Outcome)> = JoinSet::new();
     let mut in_flight: BTreeSet<usize> = BTreeSet::new();
     let mut finished_now: VecDeque<(usize, Outcome)> = VecDeque::new();
     let mut interrupted = false;
 
-    // At most `parallelism` tasks exist at once: a task spawned for every ready action would
-    // hold a copy of each (a 100,000-user plan: 100,000 tasks, about 900 MB).
+    // At most `parallelism` tasks exist at once, which is also what bounds the concurrency:
+    // a task spawned for every ready action would hold a copy of each (a 100,000-user plan:
+    // 100,000 tasks, about 900 MB).
     let spawn_limit = options.parallelism.max(1);
     loop {
         while running.len() < spawn_limit {
@@ -412,16 +411,12 @@ pub async fn apply(
                     let arm = arm.clone();
                     let live = Arc::clone(&live);
                     let action = action.clone();
-                    let sem = Arc::clone(&semaphore);
                     let journal = journal.clone();
                     let cancel = cancel.clone();
                     let commerce = ctx.commerce.clone();
                     let operation = earlier.operations.get(action.address.as_str()).cloned();
                     in_flight.insert(i);
                     running.spawn(async move {
-                        let Ok(_permit) = sem.acquire_owned().await else {
-                            return (i, Outcome::Interrupted { started: false });
-                        };
                         if cancel.is_cancelled() {
                             return (i, Outcome::Interrupted { started: false });
                         }

@@ -134,7 +134,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
             );
             a.before = azure_cancel_fields(s);
             a.after = [("state", json!("Disabled"))].into_iter().collect();
-            a.depends_on.push((step_dependency(Step::Users)).into());
+            a.depends_on.push(step_dependency(Step::Users).into());
             if !s.resource_groups.is_empty() {
                 a.warnings.push(format!(
                     "resource groups: {}; cancelling stops and later deletes every resource in them",
@@ -147,7 +147,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
                     s.subscription_id
                 ));
             }
-            cancel_address = Some(a.address.to_string());
+            cancel_address = Some(a.address.clone());
             out.push(a);
         }
         let mut d = action(
@@ -158,7 +158,7 @@ pub(super) fn actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Act
         d.before = azure_delete_fields(s);
         d.after = [("state", json!("Deleted"))].into_iter().collect();
         if let Some(c) = cancel_address {
-            d.depends_on.push((c.to_string()).into());
+            d.depends_on.push(c);
         }
         d.instructions = Some(format!(
             "Wait until Microsoft deletes it (90 days after it was cancelled), or delete it yourself: {AZURE_PORTAL_SUBSCRIPTIONS} > {} > Delete subscription, once every resource is deleted and the portal offers it (7 days after cancelling; 3 days for free trial and pay-as-you-go subscriptions). closeout verifies it is gone by reading GET /subscriptions?api-version=2022-12-01.",

@@ -214,7 +214,7 @@ pub fn apply_channel(
             d.warnings.push(format!(
                 "turned off through {title} at the start of apply, then read back"
             ));
-            a.depends_on.push((d.address.to_string()).into());
+            a.depends_on.push(d.address.clone());
             added.push(d);
         }
         a.warnings.push(format!(

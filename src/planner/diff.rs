@@ -43,7 +43,7 @@ fn action_on(
         kind,
         object_id,
         name,
-        reason: crate::plan::SharedText::new(&reason.into()),
+        reason: SharedText::new(&reason.into()),
         before: Fields::new(),
         after: Fields::new(),
         depends_on: Default::default(),
@@ -330,7 +330,7 @@ pub fn actions_except(
             ));
         }
         if u.is_synced() {
-            a.depends_on.push((sync_address.clone()).into());
+            a.depends_on.push(sync_address.clone().into());
         }
         // The purge shares the user's id, name and the delete's address with the delete
         // (one copy per user).
@@ -385,7 +385,7 @@ pub fn actions_except(
             );
             a.before = subscription_fields(s);
             a.after = fields([("status", json!("Suspended"))]);
-            a.depends_on.push((step_dependency(Step::Users)).into());
+            a.depends_on.push(step_dependency(Step::Users).into());
             a.instructions = Some(cancel_instructions(s, spec.billing.channel));
             if s.is_trial == Some(true) {
                 a.warnings.push(match &s.next_lifecycle_date_time {
@@ -407,7 +407,7 @@ pub fn actions_except(
         d.before = subscription_fields(s);
         d.after = fields([("status", json!("Deleted"))]);
         if s.is_active() && spec.manual_actions.cancel_subscriptions {
-            d.depends_on.push((cancel_address).into());
+            d.depends_on.push(cancel_address.into());
         }
         d.instructions = Some(delete_instructions(s));
         if s.status == "Suspended" {
@@ -433,7 +433,7 @@ pub fn actions_except(
         );
         a.before = security_defaults_fields(state);
         a.after = fields([("isEnabled", json!(false))]);
-        a.depends_on.push((step_dependency(Step::Users)).into());
+        a.depends_on.push(step_dependency(Step::Users).into());
         out.push(a);
     }
     for p in &state.conditional_access_policies {
@@ -451,7 +451,7 @@ pub fn actions_except(
         );
         a.before = conditional_access_fields(p);
         a.after = fields([("state", json!("disabled"))]);
-        a.depends_on.push((step_dependency(Step::Users)).into());
+        a.depends_on.push(step_dependency(Step::Users).into());
         out.push(a);
     }
     for u in &state.users {
@@ -470,7 +470,7 @@ pub fn actions_except(
         );
         a.before = per_user_mfa_fields(state, &u.id);
         a.after = fields([("perUserMfaState", json!("disabled"))]);
-        a.depends_on.push((step_dependency(Step::Users)).into());
+        a.depends_on.push(step_dependency(Step::Users).into());
         out.push(a);
     }
 
@@ -500,7 +500,7 @@ pub fn actions_except(
         Step::DeleteSubscriptions,
         Step::Mfa,
     ] {
-        t.depends_on.push((step_dependency(s)).into());
+        t.depends_on.push(step_dependency(s).into());
     }
     t.depends_on.extend(
         out.iter()
@@ -627,12 +627,12 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
             ));
         }
     }
-    let others: Vec<String> = actions
+    let others: Vec<SharedText> = actions
         .iter()
         .filter(|a| {
             a.step() == Step::DeleteDirectory && a.kind != ActionKind::DeleteTenant && !own(a)
         })
-        .map(|a| a.address.to_string())
+        .map(|a| a.address.clone())
         .collect();
     for a in actions.iter_mut().filter(|a| own(a)) {
         for s in [
@@ -643,12 +643,12 @@ pub fn own_access_last(actions: &mut [Action], app_id: &str) {
         ] {
             let gate = step_dependency(s);
             if !a.depends_on.iter().any(|d| *d == gate) {
-                a.depends_on.push((gate).into());
+                a.depends_on.push(gate.into());
             }
         }
         for o in &others {
             if !a.depends_on.iter().any(|d| d == o) {
-                a.depends_on.push((o.clone()).into());
+                a.depends_on.push(o.clone());
             }
         }
         a.warnings.push(format!(
@@ -726,7 +726,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
         {
             if !sp.is_first_party() {
                 a.depends_on
-                    .push((Action::address_of(ActionKind::DeleteServicePrincipal, &sp.id)).into());
+                    .push(Action::address_of(ActionKind::DeleteServicePrincipal, &sp.id).into());
             }
         }
         out.push(a);
@@ -740,7 +740,7 @@ fn application_actions(state: &TenantState, spec: &ClosureSpec, out: &mut Vec<Ac
             p.before = fields([("deleted", json!(false))]);
             p.after = fields([("purged", json!(true))]);
             p.depends_on
-                .push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
+                .push(Action::address_of(ActionKind::DeleteApplication, &app.id).into());
             out.push(p);
         }
     }
@@ -835,9 +835,9 @@ fn domain_actions(
         );
         a.before = domain_fields(d);
         a.after = deleted();
-        a.depends_on.push((step_dependency(Step::Users)).into());
+        a.depends_on.push(step_dependency(Step::Users).into());
         if default_is_custom {
-            a.depends_on.push((set_default.clone()).into());
+            a.depends_on.push(set_default.clone().into());
         }
         if let Some(m) = moved.get(&d.id.to_ascii_lowercase()) {
             a.depends_on.extend(m.iter().map(SharedText::from));
@@ -845,7 +845,7 @@ fn domain_actions(
         // App registrations may use the domain in identifierUris.
         for app in &state.applications {
             a.depends_on
-                .push((Action::address_of(ActionKind::DeleteApplication, &app.id)).into());
+                .push(Action::address_of(ActionKind::DeleteApplication, &app.id).into());
         }
         a.depends_on.retain(|dep| {
             !dep.starts_with("delete_application.") || out.iter().any(|x| &x.address == dep)
