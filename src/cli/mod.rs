@@ -8,6 +8,8 @@ mod connect;
 mod error;
 mod plan_cmd;
 mod progress;
+#[cfg(test)]
+mod show_tests;
 mod sim_cmd;
 mod state_cmd;
 mod status_cmd;
@@ -19,7 +21,24 @@ pub use error::{CliError, ExitCode};
 use clap::{CommandFactory, Parser};
 
 /// Parses the command line, runs the command, prints errors; returns the exit code.
+/// How a command uses memory, for an allocator that can be tuned ([`run_tuned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryUse {
+    /// Peak resident memory first (`plan`, `apply`, ...): freed pages go back at once.
+    Peak,
+    /// Time first (`show`, `graph`: read a plan file on several threads and free most
+    /// of what they read as they go; returning each freed page costs every thread).
+    Throughput,
+}
+
+/// Runs the command line; the process's exit code.
 pub fn run() -> i32 {
+    run_tuned(&|_| {})
+}
+
+/// [`run`], telling `tune` how the command chosen uses memory before it starts (the
+/// binary sets its allocator's page return accordingly).
+pub fn run_tuned(tune: &dyn Fn(MemoryUse)) -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -32,6 +51,10 @@ pub fn run() -> i32 {
             return code as i32;
         }
     };
+    tune(match cli.command {
+        args::Command::Show(_) | args::Command::Graph(_) => MemoryUse::Throughput,
+        _ => MemoryUse::Peak,
+    });
     if cli.no_color {
         // One switch for every writer of colour (anstream, indicatif's console): set while
         // the process is still single-threaded, before the runtime starts.

@@ -7,11 +7,12 @@ use super::connect::connect;
 use super::error::{CliError, ExitCode};
 use super::progress::ReadReporter;
 use crate::graph::read_tenant;
-use crate::plan::{Plan, Tally};
+use crate::plan::{Action, Plan, Tally};
 use crate::planfile;
 use crate::planner::{self, ActionGraph};
 use crate::render::{
-    plan_view_of, render_plan_json, render_plan_markdown, render_plan_text, MarkdownOptions,
+    action_view, plan_view_of, render_plan_json, render_plan_json_with, render_plan_markdown,
+    render_plan_markdown_with, render_plan_text, ActionWriter, MarkdownOptions, MarkdownTally,
     TextOptions, ViewOptions,
 };
 use crate::specfile;
@@ -55,34 +56,42 @@ fn render_counted(
     limit: Option<usize>,
 ) -> Result<(), CliError> {
     let view = plan_view_of(plan, tally, ViewOptions { redact: r.redact }, limit);
-    let sink: Box<dyn Write> = if stderr {
-        Box::new(std::io::stderr().lock())
-    } else {
-        Box::new(std::io::stdout().lock())
-    };
-    let mut out = BufWriter::with_capacity(1 << 16, sink);
-    let result = match r.format {
+    let color = use_color(r) && !stderr;
+    write_out(stderr, &mut |out| match r.format {
         OutputFormat::Text => render_plan_text(
             &view,
             TextOptions {
                 full,
-                color: use_color(r) && !stderr,
+                color,
                 ..TextOptions::default()
             },
-            &mut out,
+            out,
         ),
-        OutputFormat::Json => render_plan_json(&view, &mut out),
+        OutputFormat::Json => render_plan_json(&view, out),
         OutputFormat::Markdown => render_plan_markdown(
             &view,
             MarkdownOptions {
                 full,
                 ..MarkdownOptions::default()
             },
-            &mut out,
+            out,
         ),
-    }
-    .and_then(|()| out.flush());
-    match result {
+    })
+}
+
+/// Runs `write` on buffered stdout (or stderr) and flushes it. A closed pipe (`| head`) is
+/// not an error.
+fn write_out(
+    stderr: bool,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let sink: Box<dyn Write> = if stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, sink);
+    match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError::msg(format!("cannot write the output: {e}"))),
@@ -297,22 +306,22 @@ pub async fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
-    // The text view lists the first few actions of each kind per step: the file is read
-    // and verified whole, but only those are kept (memory grows with what is shown). A
-    // redacted view needs every name of the plan (to find them in free text): all kept.
-    if args.render.format == OutputFormat::Text && !args.full && !args.render.redact {
-        let limit = TextOptions::default().limit;
-        let mut held: std::collections::HashMap<
-            (crate::plan::Step, crate::plan::ActionKind),
-            usize,
-        > = Default::default();
-        let (plan, tally) = planfile::read_kept(&args.plan, &mut |a| {
-            let n = held.entry((a.step(), a.kind)).or_default();
-            *n += 1;
-            *n <= limit
-        })?;
-        render_counted(&plan, &tally, &args.render, false, false, None)?;
-        return Ok(ExitCode::Ok);
+    // The text and Markdown views list the first few actions of each kind or step, and
+    // JSON lists every action as it is verified (into a spool): the file is read and
+    // verified whole, but only those few are kept (memory grows with what is shown, not
+    // with the plan). A redacted view needs every name of the plan (to find them in free
+    // text): all kept.
+    if !args.render.redact {
+        match (args.render.format, args.full) {
+            (OutputFormat::Text, false) => return show_text_kept(&args),
+            (OutputFormat::Markdown, false) => return show_markdown_kept(&args),
+            (OutputFormat::Json, _) => {
+                if let Some(code) = show_json_spooled(&args)? {
+                    return Ok(code);
+                }
+            }
+            _ => {}
+        }
     }
     let plan = planfile::read(&args.plan)?;
     render(&plan, &args.render, args.full)?;
@@ -320,6 +329,132 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     // (a tenth of `show` of a large plan); the operating system takes the memory back.
     std::mem::forget(plan);
     Ok(ExitCode::Ok)
+}
+
+/// `show` (text, not `--full`): keeps the first [`TextOptions::limit`] actions of each
+/// kind per step.
+fn show_text_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
+    let limit = TextOptions::default().limit;
+    let mut held: std::collections::HashMap<(crate::plan::Step, crate::plan::ActionKind), usize> =
+        Default::default();
+    let (plan, tally) = planfile::read_kept(&args.plan, &mut |_, a| {
+        let n = held.entry((a.step(), a.kind)).or_default();
+        *n += 1;
+        (*n <= limit).then_some(a)
+    })?;
+    render_counted(&plan, &tally, &args.render, false, false, None)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `show --format markdown` (not `--full`): [`read_for_markdown`], then the view.
+fn show_markdown_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
+    let opts = MarkdownOptions::default();
+    let (plan, tally, counts) = read_for_markdown(&args.plan, opts)?;
+    let view = plan_view_of(&plan, &tally, ViewOptions::default(), None);
+    write_out(false, &mut |out| {
+        render_plan_markdown_with(&view, &counts, opts, out)
+    })?;
+    Ok(ExitCode::Ok)
+}
+
+/// Reads and verifies a plan file for its Markdown view (not `full`): keeps the first
+/// [`MarkdownOptions::limit`] automated and manual actions of each step; the counts and
+/// warnings of all of them are taken as they are read ([`MarkdownTally`]).
+pub(crate) fn read_for_markdown(
+    path: &std::path::Path,
+    opts: MarkdownOptions,
+) -> Result<(Plan, Tally, MarkdownTally), planfile::PlanFileError> {
+    let mut held: std::collections::HashMap<(crate::plan::Step, bool), usize> = Default::default();
+    let mut counts = MarkdownTally::new(opts);
+    let (plan, tally) = planfile::read_kept(path, &mut |_, a| {
+        counts.add(a.step(), a.kind, a.automated, &a.name, a.warnings.iter());
+        let n = held.entry((a.step(), a.automated)).or_default();
+        *n += 1;
+        (*n <= opts.limit).then_some(a)
+    })?;
+    Ok((plan, tally, counts))
+}
+
+/// Plan views up to this size are spooled in memory, larger ones in a temporary file.
+const SPOOL_IN_MEMORY: usize = 16 << 20;
+
+/// `show --format json`: [`read_for_json`], then the document. `None`: the spool cannot
+/// be written (no writable temporary directory), so the caller shows the plan read whole.
+fn show_json_spooled(args: &ShowArgs) -> Result<Option<ExitCode>, CliError> {
+    let Some((plan, tally, mut spool)) = read_for_json(&args.plan, SPOOL_IN_MEMORY)? else {
+        return Ok(None);
+    };
+    write_out(false, &mut |out| {
+        write_json_view(&plan, &tally, &mut spool, out)
+    })?;
+    Ok(Some(ExitCode::Ok))
+}
+
+/// Reads and verifies a plan file for its JSON view: each action is written into a
+/// spool (in memory up to `in_memory` bytes, then in an unnamed temporary file) as it is
+/// read and verified, and none is kept; [`write_json_view`] writes the document once the
+/// whole file is verified, so a file refused prints nothing. `None`: the spool cannot be
+/// written.
+pub(crate) fn read_for_json(
+    path: &std::path::Path,
+    in_memory: usize,
+) -> Result<Option<(Plan, Tally, tempfile::SpooledTempFile)>, planfile::PlanFileError> {
+    use std::io::{Seek, SeekFrom};
+    // The actions are rendered on a thread of their own (the file is read and verified on
+    // two others), in batches: whether the tenant-deletion path is open, and the actions.
+    let (to_render, batches) = std::sync::mpsc::sync_channel::<(bool, Vec<Action>)>(8);
+    let (read, rendered) = std::thread::scope(|scope| {
+        let rendering = scope.spawn(move || {
+            let mut spool = tempfile::spooled_tempfile(in_memory);
+            let mut w = BufWriter::with_capacity(1 << 16, &mut spool);
+            let mut actions = ActionWriter::default();
+            for (open, batch) in batches.iter() {
+                for a in &batch {
+                    actions.write(&mut w, &action_view(a, None, open))?;
+                }
+            }
+            w.flush()?;
+            drop(w);
+            spool.seek(SeekFrom::Start(0))?;
+            Ok::<_, std::io::Error>(spool)
+        });
+        let mut open = None;
+        let mut batch = Vec::new();
+        let mut rendering_failed = false;
+        let read = planfile::read_kept(path, &mut |p, a| {
+            let open =
+                *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
+            // Once the spool cannot be written, the rest is only verified (and dropped).
+            if !rendering_failed {
+                batch.push(a);
+                if batch.len() == 256 {
+                    rendering_failed = to_render.send((open, std::mem::take(&mut batch))).is_err();
+                }
+            }
+            None
+        });
+        if !batch.is_empty() && !rendering_failed {
+            let _ = to_render.send((open.unwrap_or(false), batch));
+        }
+        drop(to_render);
+        let rendered = rendering
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (read, rendered)
+    });
+    let (plan, tally) = read?;
+    Ok(rendered.ok().map(|spool| (plan, tally, spool)))
+}
+
+/// The JSON document of a plan read by [`read_for_json`], its actions copied from `spool`.
+pub(crate) fn write_json_view(
+    plan: &Plan,
+    tally: &Tally,
+    spool: &mut tempfile::SpooledTempFile,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let view = plan_view_of(plan, tally, ViewOptions::default(), None);
+    render_plan_json_with(&view, out, &mut |out| std::io::copy(spool, out).map(|_| ()))
 }
 
 pub fn graph(args: GraphArgs) -> Result<ExitCode, CliError> {

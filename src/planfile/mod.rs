@@ -314,15 +314,19 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
     parse(path, &bytes)
 }
 
+/// Chooses, action by action in file order, those a partial read keeps ([`read_kept`]):
+/// called with the plan as read so far (everything before the actions: tenant, kept
+/// users, target, pre-flight checklist; no actions, no `data`) and the action just read
+/// and verified, which it returns to keep (`None`: the plan does not keep it). A callback
+/// may also count the action, or take it elsewhere (the JSON view renders it).
+pub type KeepFn<'k> = dyn FnMut(&Plan, Action) -> Option<Action> + 'k;
+
 /// [`read`] for a view that shows only some actions: the file is verified exactly as by
 /// [`read`] (every action read, written again and compared; the header, every refusal and
 /// the digest), but the plan keeps only the actions for which `keep` is true, in file
 /// order; the [`Tally`] counts all of them. Memory grows with what is kept, not with the
 /// plan (`closeout show` of a 100,000-user plan keeps a few dozen actions).
-pub fn read_kept(
-    path: &Path,
-    keep: &mut dyn FnMut(&Action) -> bool,
-) -> Result<(Plan, Tally), PlanFileError> {
+pub fn read_kept(path: &Path, keep: &mut KeepFn) -> Result<(Plan, Tally), PlanFileError> {
     let bytes = input::read_file(path, FileKind::Plan)?;
     parse_kept(path, &bytes, keep)
 }
@@ -356,14 +360,14 @@ fn line_at(text: &str, offset: usize) -> (usize, String) {
 /// differing line; non-canonical ids and duplicate objects ([`PlanFileError::Invalid`]); a
 /// digest that does not match ([`PlanFileError::Tampered`]).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
-    parse_kept(path, bytes, &mut |_| true).map(|(plan, _)| plan)
+    parse_kept(path, bytes, &mut |_, a| Some(a)).map(|(plan, _)| plan)
 }
 
 /// [`parse`] keeping only the actions `keep` chooses ([`read_kept`]).
 pub fn parse_kept(
     path: &Path,
     bytes: &[u8],
-    keep: &mut dyn FnMut(&Action) -> bool,
+    keep: &mut KeepFn,
 ) -> Result<(Plan, Tally), PlanFileError> {
     let edited = |text: &str, offset: usize, detail: String, expected: Option<String>| {
         let (line, found) = line_at(text, offset);
@@ -447,16 +451,27 @@ pub fn parse_kept(
             ))
         }
     }
-    // The digest is computed on a second thread while the text is checked and read (the
-    // two passes over the file cost the time of the longer one).
+    // The search for raw control characters and the digest run on a second thread while
+    // the text is read and compared (the passes over the file cost the time of the
+    // longest). A control character is refused first, whatever the reader found after it.
     std::thread::scope(|scope| {
-        let hashing = read::digest_span(text, version_at)
-            .map(|span| (span, scope.spawn(move || digest_of(text.as_bytes(), span))));
-        let read = check_and_read(path, text, version_at, keep, &edited)?;
-        let computed = match hashing {
-            Some((span, h)) if span == read.digest_span => {
-                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            }
+        let span = read::digest_span(text, version_at);
+        let side = scope.spawn(move || {
+            let hidden = input::first_hidden_or_control(text);
+            let digest = match (hidden, span) {
+                (None, Some(span)) => Some((span, digest_of(text.as_bytes(), span))),
+                _ => None,
+            };
+            (hidden, digest)
+        });
+        let read = check_and_read(path, text, version_at, keep, &edited);
+        let (hidden, digest) = side.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        if let Some((at, c)) = hidden {
+            return Err(hidden_at(text, at, c, &edited));
+        }
+        let read = read?;
+        let computed = match digest {
+            Some((span, h)) if span == read.digest_span => h,
             _ => digest_of(text.as_bytes(), read.digest_span),
         };
         if computed != read.digest_hex {
@@ -470,35 +485,37 @@ pub fn parse_kept(
     })
 }
 
+/// The refusal of a raw control or invisible character `c` at byte `at`.
+fn hidden_at(text: &str, at: usize, c: char, edited: &EditedAt) -> PlanFileError {
+    let what = match c {
+        '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+            "a line break other than \\n"
+        }
+        _ => "a control or invisible character",
+    };
+    edited(
+        text,
+        at,
+        format!(
+            "{what} ({}); closeout writes such characters only escaped",
+            input::excerpt(&c.to_string())
+        ),
+        None,
+    )
+}
+
 /// Makes the [`PlanFileError::Edited`] of a text, an offset, the detail and what closeout writes.
 type EditedAt<'e> = dyn Fn(&str, usize, String, Option<String>) -> PlanFileError + 'e;
 
-/// The checks of [`parse`] after the version, but the digest: raw control characters,
-/// then the reader's byte-exact compare piece by piece, then the header.
+/// The checks of [`parse`] after the version, but the digest and raw control characters
+/// (the caller's): the reader's byte-exact compare piece by piece, then the header.
 fn check_and_read(
     path: &Path,
     text: &str,
     version_at: usize,
-    keep: &mut dyn FnMut(&Action) -> bool,
+    keep: &mut KeepFn,
     edited: &EditedAt,
 ) -> Result<read::Parsed, PlanFileError> {
-    if let Some((at, c)) = input::first_hidden_or_control(text) {
-        let what = match c {
-            '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
-                "a line break other than \\n"
-            }
-            _ => "a control or invisible character",
-        };
-        return Err(edited(
-            text,
-            at,
-            format!(
-                "{what} ({}); closeout writes such characters only escaped",
-                input::excerpt(&c.to_string())
-            ),
-            None,
-        ));
-    }
     let parsed = read::read(text, version_at, keep).map_err(|r| match r {
         read::Refusal::Edited {
             offset,

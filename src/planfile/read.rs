@@ -188,31 +188,6 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
-    /// [`Reader::section`] whose items may be left out: `item` returns `None` for an item
-    /// read (and checked) but not kept.
-    fn section_kept<T>(
-        &mut self,
-        key: &str,
-        mut item: impl FnMut(&mut Self) -> R<Option<T>>,
-    ) -> R<Vec<T>> {
-        let l = self.line()?;
-        if l == format!("{key}: []") {
-            self.advance(l);
-            return Ok(Vec::new());
-        }
-        self.exact(&format!("{key}:"))?;
-        let mut items = Vec::new();
-        let mut read = 0usize;
-        while self.peek("- ") {
-            items.extend(item(self)?);
-            read += 1;
-        }
-        if read == 0 {
-            return Err(edited(self.pos, format!("`{key}:` without items")));
-        }
-        Ok(items)
-    }
-
     /// `key: value` entries of a JSON object at `indent` spaces.
     /// Collected into `M`: a JSON object for nested values, [`Fields`] for `before`/`after`.
     fn json_entries<M>(&mut self, indent: usize, depth: usize) -> R<M>
@@ -507,11 +482,7 @@ pub fn digest_span(text: &str, version_at: usize) -> Option<(usize, usize)> {
 /// Reads a whole file (LF line breaks, already checked for raw control characters) whose
 /// `format_version` line is at `version_at`; every action is verified, counted, and kept
 /// in the plan when `keep` says so (a view of a large plan needs only some of them).
-pub fn read(
-    text: &str,
-    version_at: usize,
-    keep_action: &mut dyn FnMut(&Action) -> bool,
-) -> R<Parsed> {
+pub fn read(text: &str, version_at: usize, keep_action: &mut super::KeepFn) -> R<Parsed> {
     let mut r = Reader {
         text,
         pos: version_at,
@@ -657,6 +628,18 @@ pub fn read(
         Ok(c)
     })?;
 
+    // What the plan says before its actions, shown to `keep_action` with each action.
+    let mut plan = Plan {
+        tenant,
+        plan_id,
+        created_at,
+        tool_version,
+        keep,
+        target,
+        actions: Vec::new(),
+        preflight,
+        data: None,
+    };
     // An address twice: the first action (in file order) whose address an earlier one has,
     // refused once every action is read (as before any other refusal of a later action).
     // The set holds a 128-bit keyed hash of each address, not the address: the actions not
@@ -666,17 +649,23 @@ pub fn read(
     let mut seen: HashSet<u128> = HashSet::new();
     let mut twice: Option<(usize, usize, String)> = None;
     let mut tally = Tally::default();
+    let mut actions = Vec::new();
+    let mut scratch = String::new();
     let mut i = 0usize;
-    let actions = r.section_kept("actions", |r| {
-        let (a, at) = action(r, i)?;
+    read_actions(&mut r, &mut |p| {
+        verify_action(text, &mut scratch, &p, i)?;
+        let a = p.action;
         let h = (u128::from(hashers.0.hash_one(&a.address)) << 64)
             | u128::from(hashers.1.hash_one(&a.address));
         if !seen.insert(h) && twice.is_none() {
-            twice = Some((i, at, a.address.to_string()));
+            twice = Some((i, p.address_at, a.address.to_string()));
         }
         tally.add(&a);
         i += 1;
-        Ok(keep_action(&a).then_some(a))
+        if let Some(a) = keep_action(&plan, a) {
+            actions.push(a);
+        }
+        Ok(())
     })?;
     drop(seen);
     if let Some((i, at, address)) = twice {
@@ -685,7 +674,8 @@ pub fn read(
             format!("actions[{i}]: address {} appears twice", shown(&address)),
         ));
     }
-    let data = if r.peek("data:\n") {
+    plan.actions = actions;
+    plan.data = if r.peek("data:\n") {
         Some(data_section(&mut r)?)
     } else {
         None
@@ -697,17 +687,7 @@ pub fn read(
         ));
     }
     Ok(Parsed {
-        plan: Plan {
-            tenant,
-            plan_id,
-            created_at,
-            tool_version,
-            keep,
-            target,
-            actions,
-            preflight,
-            data,
-        },
+        plan,
         tally,
         digest_hex,
         digest_span,
@@ -814,8 +794,124 @@ fn data_section(r: &mut Reader) -> R<DataReport> {
     Ok(d)
 }
 
-/// One action (index `i`) and the offset of its address.
-fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
+/// An action as read, before it is verified ([`verify_action`]): where it is in the file.
+struct ReadAction {
+    action: Action,
+    /// Its bytes: `start..end`.
+    start: usize,
+    end: usize,
+    address_at: usize,
+    id_at: usize,
+}
+
+/// Actions read by [`read_actions`] per message between its two threads.
+const BATCH: usize = 256;
+
+/// The `actions` section: `actions: []`, or `actions:` and items each starting with `- `,
+/// each read by [`read_action`] and given to `verify` (which verifies it and takes it) in
+/// file order; the first refusal, of either, in file order, ends the read.
+///
+/// A large section is read on a second thread while this one verifies (the two costs
+/// are about even, and the file's digest and control-character scan run on a third):
+/// the reader stops at its first refusal, after the actions before it; a refusal of
+/// `verify` stops the reader. The outcome is the one-thread reader's, in the same order.
+fn read_actions(r: &mut Reader, verify: &mut dyn FnMut(ReadAction) -> R<()>) -> R<()> {
+    let l = r.line()?;
+    if l == "actions: []" {
+        r.advance(l);
+        return Ok(());
+    }
+    r.exact("actions:")?;
+    if !r.peek("- ") {
+        return Err(edited(r.pos, "`actions:` without items"));
+    }
+    // The reader's half: every action up to the first refusal, to `take`; `false` from
+    // `take` stops it.
+    fn read_all(r: &mut Reader, take: &mut dyn FnMut(ReadAction) -> bool) -> R<()> {
+        while r.peek("- ") {
+            let a = read_action(r)?;
+            if !take(a) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+    if !pipelined(r) {
+        let mut refused = None;
+        let read = read_all(r, &mut |a| match verify(a) {
+            Ok(()) => true,
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        });
+        return match refused {
+            Some(e) => Err(e),
+            None => read,
+        };
+    }
+    let (to_verify, batches) = std::sync::mpsc::sync_channel::<Vec<ReadAction>>(8);
+    let mut reader = Reader {
+        text: r.text,
+        pos: r.pos,
+        scratch: String::new(),
+    };
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = read_all(&mut reader, &mut |a| {
+                batch.push(a);
+                if batch.len() < BATCH {
+                    return true;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                to_verify.send(full).is_ok()
+            });
+            if !batch.is_empty() {
+                let _ = to_verify.send(batch);
+            }
+            (read, reader.pos)
+        });
+        let mut refused = None;
+        'batches: for batch in batches.iter() {
+            for a in batch {
+                if let Err(e) = verify(a) {
+                    refused = Some(e);
+                    break 'batches;
+                }
+            }
+        }
+        // The reader stops at its next send once the channel is gone.
+        drop(batches);
+        let (read, pos) = reading
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        r.pos = pos;
+        match refused {
+            Some(e) => Err(e),
+            None => read,
+        }
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests choose the one-thread or the two-thread reader (`None`: by size).
+    pub(crate) static PIPELINE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether [`read_actions`] reads the rest of `r` on a second thread: from a few hundred
+/// KB on (about 500 bytes per action; a thread pays from about a hundred actions).
+fn pipelined(r: &Reader) -> bool {
+    #[cfg(test)]
+    if let Some(p) = PIPELINE.with(|c| c.get()) {
+        return p;
+    }
+    r.text.len() - r.pos >= BATCH * 1024
+}
+
+/// One action as written, parsed (not yet verified: [`verify_action`]).
+fn read_action(r: &mut Reader) -> R<ReadAction> {
     let start = r.pos;
     let (address, address_at) = r.string_field("- address: ")?;
     let (_step, _) = r.raw_field("  step: ")?;
@@ -877,7 +973,22 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
         automated,
         commerce,
     };
-    r.check(start, |o| yaml::write_action(o, &a))?;
+    Ok(ReadAction {
+        action: a,
+        start,
+        end: r.pos,
+        address_at,
+        id_at,
+    })
+}
+
+/// Verifies action `i` read by [`read_action`]: its bytes are what closeout writes for
+/// it, and its id, address and prerequisites are canonical.
+fn verify_action(text: &str, scratch: &mut String, p: &ReadAction, i: usize) -> R<()> {
+    let (a, kind, id_at, address_at) = (&p.action, p.action.kind, p.id_at, p.address_at);
+    scratch.clear();
+    yaml::write_action(scratch, a);
+    compare(&text[p.start..p.end], scratch, p.start)?;
     if !kind.is_canonical_id(&a.object_id) {
         return Err(invalid(
             id_at,
@@ -892,7 +1003,12 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
             ),
         ));
     }
-    if a.address != Action::address_of(kind, &a.object_id) {
+    let canonical_address = a
+        .address
+        .strip_prefix(kind.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|id| id == &*a.object_id);
+    if !canonical_address {
         return Err(invalid(
             address_at,
             format!(
@@ -914,7 +1030,9 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
     }
     // One spelling of the list too: step gates first, then addresses, sorted, each once
     // (what `canonicalize` writes); a prerequisite named twice is refused.
-    let key = |d: &str| (!d.starts_with("step:"), d.to_string());
+    fn key(d: &str) -> (bool, &str) {
+        (!d.starts_with("step:"), d)
+    }
     if let Some(w) = a.depends_on.windows(2).find(|w| key(&w[0]) >= key(&w[1])) {
         return Err(invalid(
             address_at,
@@ -924,7 +1042,7 @@ fn action(r: &mut Reader, i: usize) -> R<(Action, usize)> {
             ),
         ));
     }
-    Ok((a, address_at))
+    Ok(())
 }
 
 /// `step:1` to `step:5`, or `KIND.ID` with the kind's canonical id.

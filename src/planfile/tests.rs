@@ -327,8 +327,8 @@ fn a_file_read_for_a_few_actions_is_verified_whole() {
     let bytes = include_bytes!("../../plans/contoso.plan.yaml");
     let path = Path::new("contoso.plan.yaml");
     let full = contoso();
-    let (some, tally) = parse_kept(path, bytes, &mut |a| {
-        a.kind == crate::plan::ActionKind::PurgeUser
+    let (some, tally) = parse_kept(path, bytes, &mut |_, a| {
+        (a.kind == crate::plan::ActionKind::PurgeUser).then_some(a)
     })
     .unwrap();
     assert_eq!(tally, full.tally());
@@ -354,7 +354,7 @@ fn a_file_read_for_a_few_actions_is_verified_whole() {
         let mut edited = bytes.to_vec();
         edited[at] = if edited[at] == b'x' { b'y' } else { b'x' };
         let whole = parse(path, &edited).map(|_| ()).map_err(|e| e.to_string());
-        let none = parse_kept(path, &edited, &mut |_| false)
+        let none = parse_kept(path, &edited, &mut |_, _| None)
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert_eq!(whole, none, "byte {at}");
@@ -366,10 +366,160 @@ fn a_file_read_for_a_few_actions_is_verified_whole() {
     let mut twice = full.clone();
     twice.actions.push(full.actions[3].clone());
     let bytes = to_bytes(&twice);
-    let err = parse_kept(path, &bytes, &mut |_| false).unwrap_err();
+    let err = parse_kept(path, &bytes, &mut |_, _| None).unwrap_err();
     assert!(err.to_string().contains("appears twice"), "{err}");
     assert_eq!(
         err.to_string(),
         parse(path, &bytes).unwrap_err().to_string()
     );
+}
+
+/// The two-thread reader of the actions (a large plan's: one thread reads, the other
+/// verifies) decides every file as the one-thread reader does: the same plan, or the same
+/// refusal at the same line. Random edits of a plan of about 1,000 actions (characters
+/// inserted, removed or changed, lines removed, doubled or swapped, an action doubled), each
+/// with its recorded digest and with the digest recomputed as a forger would.
+///
+/// Seeded and bounded; the long run is
+/// `CLOSEOUT_READER_CASES=20000 cargo test --release --lib two_thread_reader`.
+#[test]
+fn the_two_thread_reader_decides_every_edit_as_the_one_thread_reader() {
+    use rand::{Rng, SeedableRng};
+    let mut plan = crate::render::kept_tests::big_contoso_with(
+        40,
+        &[
+            crate::plan::ActionKind::DeleteUser,
+            crate::plan::ActionKind::PurgeUser,
+            crate::plan::ActionKind::DeleteSelfServiceProduct,
+        ],
+    );
+    let text = String::from_utf8(seal(&mut plan)).unwrap();
+    assert!(text.len() > 300_000, "{}", text.len());
+    let decide = |t: &str, pipelined: bool| {
+        read::PIPELINE.with(|c| c.set(Some(pipelined)));
+        let out = parse(Path::new("p.plan.yaml"), t.as_bytes()).map(|p| to_bytes(&p));
+        read::PIPELINE.with(|c| c.set(None));
+        match out {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    assert_eq!(decide(&text, true), Ok(text.clone().into_bytes()));
+    let cases: usize = std::env::var("CLOSEOUT_READER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    let pool = [
+        'a', '1', ' ', ':', '"', '-', '\n', '\u{202e}', 'é', '#', '{', '\\',
+    ];
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let (mut accepted, mut refused) = (0, 0);
+    for case in 0..cases {
+        // Edits anywhere (most land in the actions, the file's bulk); a third of the
+        // cases have two, so that both threads may refuse (the earlier one must win).
+        let mut ls: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let mut line = 0;
+        for _ in 0..if rng.random_bool(0.3) { 2 } else { 1 } {
+            line = rng.random_range(0..ls.len());
+            match rng.random_range(0..7) {
+                0 => {
+                    let l = &mut ls[line];
+                    let at = rng.random_range(0..l.len().max(1)).min(l.len());
+                    if l.is_char_boundary(at) {
+                        l.insert(at, pool[rng.random_range(0..pool.len())]);
+                    }
+                }
+                1 => {
+                    let l = &mut ls[line];
+                    let at = rng.random_range(0..l.len().max(1)).min(l.len());
+                    if at < l.len() && l.is_char_boundary(at) && l.is_char_boundary(at + 1) {
+                        l.remove(at);
+                    }
+                }
+                2 => {
+                    ls.remove(line);
+                }
+                3 => {
+                    let l = ls[line].clone();
+                    ls.insert(line, l);
+                }
+                4 if line + 1 < ls.len() => ls.swap(line, line + 1),
+                5 => {
+                    // An action's block written twice.
+                    if let Some(start) =
+                        (0..=line).rev().find(|&i| ls[i].starts_with("- address: "))
+                    {
+                        let end = (start + 1..ls.len())
+                            .find(|&i| !ls[i].starts_with("  "))
+                            .unwrap_or(ls.len());
+                        let block: Vec<String> = ls[start..end].to_vec();
+                        ls.splice(end..end, block);
+                    }
+                }
+                _ => {
+                    let l = &mut ls[line];
+                    if let Some(at) = l.find("user0") {
+                        l.replace_range(at..at + 5, "user1");
+                    }
+                }
+            }
+        }
+        let edited: String = ls.concat();
+        for t in [edited.clone(), forged(&edited)] {
+            let (one, two) = (decide(&t, false), decide(&t, true));
+            assert_eq!(two, one, "case {case} (line {line})");
+            match one {
+                Ok(_) => accepted += 1,
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(
+        refused > cases / 2,
+        "{refused} refused, {accepted} accepted"
+    );
+
+    // Both threads refuse: the verifier an early action (`step` is read as it is and held
+    // to the kind by the compare), the reader a later one (its `step` line missing): the
+    // earlier refusal is the one.
+    let mut ls: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let steps: Vec<usize> = (0..ls.len())
+        .filter(|&i| ls[i].starts_with("  step: "))
+        .collect();
+    let early = steps[3];
+    ls[early] = if ls[early] == "  step: 1\n" {
+        "  step: 2\n"
+    } else {
+        "  step: 1\n"
+    }
+    .to_string();
+    ls.remove(steps[40]);
+    let t = ls.concat();
+    let (one, two) = (decide(&t, false), decide(&t, true));
+    assert_eq!(two, one);
+    let e = one.unwrap_err();
+    assert!(e.contains(&format!(":{}", early + 1)), "{e}");
+}
+
+/// `text` with its digest recomputed over its own bytes (a forger's edit).
+fn forged(text: &str) -> String {
+    let Some(at) = text
+        .find("digest: \"sha256:")
+        .map(|i| i + "digest: \"sha256:".len())
+    else {
+        return text.to_string();
+    };
+    let Some(version_at) = text.find("format_version: ") else {
+        return text.to_string();
+    };
+    match read::digest_span(text, version_at) {
+        Some(span) if span.0 == at && text.is_char_boundary(span.1) => format!(
+            "{}{}{}",
+            &text[..span.0],
+            digest_of(text.as_bytes(), span),
+            &text[span.1..]
+        ),
+        _ => text.to_string(),
+    }
 }

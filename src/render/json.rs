@@ -14,8 +14,11 @@ use crate::plan::Fields;
 /// Version of the JSON document's shape (`format_version`), `MAJOR.MINOR`.
 pub const JSON_FORMAT_VERSION: &str = "1.2";
 
+/// The document's members before `actions` (the members are written in this order, then
+/// `actions`, then [`Tail`]'s: a plan's 100,000s of actions are written one by one, never
+/// held as a second list).
 #[derive(Serialize)]
-struct Document<'v> {
+struct Head<'v> {
     format_version: &'static str,
     closeout_version: &'v str,
     /// The plan file format version the plan was read from or would be written in.
@@ -25,7 +28,11 @@ struct Document<'v> {
     tenant: Tenant<'v>,
     keep: Vec<Kept<'v>>,
     summary: Summary,
-    actions: Actions<'v>,
+}
+
+/// The document's members after `actions`.
+#[derive(Serialize)]
+struct Tail<'v> {
     preflight: Vec<Check<'v>>,
     /// Since 1.1: what the plan's deletions take with them, and the advice to back up.
     data_at_risk: &'v [String],
@@ -35,16 +42,6 @@ struct Document<'v> {
     data: Option<&'v crate::plan::DataReport>,
     /// Since 1.1: what still keeps the tenant once the plan is done (empty: it can close).
     cannot_close: Vec<Blocker<'v>>,
-}
-
-/// The view's actions, serialised one by one as they are made (a plan of 100,000s of
-/// actions gets no second list of them).
-struct Actions<'v>(&'v PlanView<'v>);
-
-impl Serialize for Actions<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.actions().map(action))
-    }
 }
 
 #[derive(Serialize)]
@@ -150,7 +147,44 @@ fn action<'v>(a: &'v ActionView<'v>) -> Action<'v> {
 
 /// Writes the plan as one JSON document followed by a newline.
 pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
-    let doc = Document {
+    render_plan_json_with(view, out, &mut |out| {
+        let mut actions = ActionWriter::default();
+        for a in view.actions() {
+            actions.write(out, a)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the actions of a JSON document one by one: each action's JSON object (compact,
+/// [`super::safe::SafeJson`] escaping), separated by commas. The `[` and `]` around them
+/// are [`render_plan_json_with`]'s.
+#[derive(Default)]
+pub struct ActionWriter {
+    written: usize,
+}
+
+impl ActionWriter {
+    /// Writes `a` after those already written.
+    pub fn write(&mut self, out: &mut dyn Write, a: &ActionView) -> io::Result<()> {
+        if self.written > 0 {
+            out.write_all(b",")?;
+        }
+        self.written += 1;
+        super::safe::write_json(&mut *out, &action(a), false)
+    }
+}
+
+/// [`render_plan_json`] whose actions are written by `actions` (with an [`ActionWriter`]),
+/// not taken from the view: a plan file read action by action writes them as it verifies
+/// them (into a spool), and the document once the whole file is verified. The view gives
+/// everything else (its counts must be those of all the actions written).
+pub fn render_plan_json_with(
+    view: &PlanView,
+    out: &mut dyn Write,
+    actions: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let head = Head {
         format_version: JSON_FORMAT_VERSION,
         closeout_version: view.closeout_version,
         plan_format_version: crate::planfile::FORMAT_VERSION,
@@ -192,7 +226,8 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
                 })
                 .collect(),
         },
-        actions: Actions(view),
+    };
+    let tail = Tail {
         preflight: view
             .preflight
             .iter()
@@ -217,6 +252,16 @@ pub fn render_plan_json(view: &PlanView, out: &mut dyn Write) -> io::Result<()> 
             })
             .collect(),
     };
-    super::safe::write_json(&mut *out, &doc, false)?;
+    // Each part is a JSON object: the document is the head's members, then `actions`,
+    // then the tail's members, in one object.
+    let mut part = Vec::new();
+    super::safe::write_json(&mut part, &head, false)?;
+    out.write_all(&part[..part.len() - 1])?;
+    out.write_all(b",\"actions\":[")?;
+    actions(&mut *out)?;
+    out.write_all(b"],")?;
+    part.clear();
+    super::safe::write_json(&mut part, &tail, false)?;
+    out.write_all(&part[1..])?;
     writeln!(out)
 }

@@ -86,9 +86,113 @@ fn kinds_phrase(step: &StepView) -> String {
         .join(", ")
 }
 
+/// What the Markdown view says of all of a plan's actions beyond the view's counts: the
+/// kinds of each step's automated actions in the order they first appear, and the
+/// warnings of automated actions grouped by text with the first few actions of each.
+/// Accumulated one action at a time, in plan order ([`MarkdownTally::add`]), so a plan
+/// file can be shown while it is read without holding its actions.
+#[derive(Debug, Clone)]
+pub struct MarkdownTally {
+    /// Per step (`Step::number() - 1`): `(kind, count)` of its automated actions.
+    automated_kinds: Vec<Vec<(ActionKind, usize)>>,
+    /// Warning groups, in the order their text first appears.
+    warnings: Vec<WarningGroup>,
+    by_text: std::collections::HashMap<String, usize>,
+    /// Actions named per warning group.
+    names_kept: usize,
+}
+
+#[derive(Debug, Clone)]
+struct WarningGroup {
+    text: String,
+    /// Automated actions with this warning.
+    total: usize,
+    /// The first [`MarkdownTally::names_kept`] of them: kind and name.
+    first: Vec<(ActionKind, String)>,
+}
+
+/// Actions named per warning text without `full`.
+const WARNING_NAMES: usize = 10;
+
+impl MarkdownTally {
+    /// An empty tally for a view with `opts` (with `full`, every action of a warning is
+    /// named).
+    pub fn new(opts: MarkdownOptions) -> Self {
+        MarkdownTally {
+            automated_kinds: vec![Vec::new(); crate::plan::Step::ALL.len()],
+            warnings: Vec::new(),
+            by_text: Default::default(),
+            names_kept: if opts.full { usize::MAX } else { WARNING_NAMES },
+        }
+    }
+
+    /// The tally of the actions a view holds (all of the plan's when it was read whole).
+    pub fn of(view: &PlanView, opts: MarkdownOptions) -> Self {
+        let mut t = MarkdownTally::new(opts);
+        for s in &view.steps {
+            for a in &s.actions {
+                t.add(s.step, a.kind, a.automated, &a.name, a.warnings.iter());
+            }
+        }
+        t
+    }
+
+    /// Counts one more action (of `step`, `kind`, automated or not, its shown name and
+    /// its warnings).
+    pub fn add<W: AsRef<str>>(
+        &mut self,
+        step: crate::plan::Step,
+        kind: ActionKind,
+        automated: bool,
+        name: &str,
+        warnings: impl IntoIterator<Item = W>,
+    ) {
+        if !automated {
+            return;
+        }
+        let kinds = &mut self.automated_kinds[usize::from(step.number()) - 1];
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+        for w in warnings {
+            let w = w.as_ref();
+            let i = match self.by_text.get(w) {
+                Some(&i) => i,
+                None => {
+                    self.warnings.push(WarningGroup {
+                        text: w.to_string(),
+                        total: 0,
+                        first: Vec::new(),
+                    });
+                    self.by_text.insert(w.to_string(), self.warnings.len() - 1);
+                    self.warnings.len() - 1
+                }
+            };
+            let g = &mut self.warnings[i];
+            g.total += 1;
+            if g.first.len() < self.names_kept {
+                g.first.push((kind, name.to_string()));
+            }
+        }
+    }
+}
+
 /// Writes the plan as a pull-request comment.
 pub fn render_plan_markdown(
     view: &PlanView,
+    opts: MarkdownOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    render_plan_markdown_with(view, &MarkdownTally::of(view, opts), opts, out)
+}
+
+/// [`render_plan_markdown`] of a view that holds only some of the plan's actions: at
+/// least the first [`MarkdownOptions::limit`] automated and the first as many manual
+/// actions of each step (all of them with `full`); `tally` is of all the actions.
+pub fn render_plan_markdown_with(
+    view: &PlanView,
+    tally: &MarkdownTally,
     opts: MarkdownOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -142,7 +246,7 @@ pub fn render_plan_markdown(
             esc(s.step.title()),
             dash_if_zero(s.automated),
             dash_if_zero(s.manual),
-            if s.actions.is_empty() {
+            if s.automated + s.manual == 0 {
                 "nothing to do".to_string()
             } else {
                 esc(&kinds_phrase(s))
@@ -181,10 +285,10 @@ pub fn render_plan_markdown(
         writeln!(out)?;
     }
     data_per_user(view, out)?;
-    warnings(view, opts, out)?;
+    warnings(tally, opts, out)?;
 
     for s in &view.steps {
-        if s.actions.is_empty() {
+        if s.automated + s.manual == 0 {
             continue;
         }
         writeln!(
@@ -199,31 +303,24 @@ pub fn render_plan_markdown(
         let (manual, automated): (Vec<&ActionView>, Vec<&ActionView>) =
             s.actions.iter().partition(|a| !a.automated);
         let cut = |n: usize| if opts.full { n } else { n.min(opts.limit) };
-        if !automated.is_empty() {
-            let fold = automated.len() > opts.fold_over;
+        if s.automated > 0 {
+            let fold = s.automated > opts.fold_over;
             if fold {
-                let mut kinds: Vec<(ActionKind, usize)> = Vec::new();
-                for a in &automated {
-                    match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
-                        Some((_, n)) => *n += 1,
-                        None => kinds.push((a.kind, 1)),
-                    }
-                }
-                let phrase: Vec<String> = kinds
+                let phrase: Vec<String> = tally.automated_kinds[usize::from(s.step.number()) - 1]
                     .iter()
                     .map(|(k, n)| format!("{n} {}", k.describe()))
                     .collect();
                 writeln!(
                     out,
                     "<details><summary>{} automated action{}: {}</summary>\n",
-                    automated.len(),
-                    if automated.len() == 1 { "" } else { "s" },
+                    s.automated,
+                    if s.automated == 1 { "" } else { "s" },
                     esc(&phrase.join(", "))
                 )?;
             }
             writeln!(out, "| | Action | Object | Object id |")?;
             writeln!(out, "|:---:|---|---|---|")?;
-            let shown = cut(automated.len());
+            let shown = cut(s.automated).min(automated.len());
             for a in &automated[..shown] {
                 writeln!(
                     out,
@@ -235,19 +332,19 @@ pub fn render_plan_markdown(
                 )?;
             }
             writeln!(out)?;
-            if shown < automated.len() {
+            if shown < s.automated {
                 writeln!(
                     out,
                     "… and {} more: see the plan file for the full list.\n",
-                    automated.len() - shown
+                    s.automated - shown
                 )?;
             }
             if fold {
                 writeln!(out, "</details>\n")?;
             }
         }
-        if !manual.is_empty() {
-            let shown = cut(manual.len());
+        if s.manual > 0 {
+            let shown = cut(s.manual).min(manual.len());
             for a in &manual[..shown] {
                 writeln!(
                     out,
@@ -267,11 +364,11 @@ pub fn render_plan_markdown(
                 }
             }
             writeln!(out)?;
-            if shown < manual.len() {
+            if shown < s.manual {
                 writeln!(
                     out,
                     "… and {} more manual actions: see the plan file.\n",
-                    manual.len() - shown
+                    s.manual - shown
                 )?;
             }
         }
@@ -367,20 +464,12 @@ fn data_per_user(view: &PlanView, out: &mut dyn Write) -> io::Result<()> {
 
 /// Warnings of automated actions (manual ones carry theirs in the task list), grouped by
 /// text so a warning shared by many objects is listed once.
-fn warnings(view: &PlanView, opts: MarkdownOptions, out: &mut dyn Write) -> io::Result<()> {
-    let mut groups: Vec<(&str, Vec<&ActionView>)> = Vec::new();
-    for a in view.actions().filter(|a| a.automated) {
-        for w in &a.warnings {
-            match groups.iter_mut().find(|(t, _)| *t == w.as_ref()) {
-                Some((_, v)) => v.push(a),
-                None => groups.push((w.as_ref(), vec![a])),
-            }
-        }
-    }
+fn warnings(tally: &MarkdownTally, opts: MarkdownOptions, out: &mut dyn Write) -> io::Result<()> {
+    let groups = &tally.warnings;
     if groups.is_empty() {
         return Ok(());
     }
-    let n: usize = groups.iter().map(|(_, v)| v.len()).sum();
+    let n: usize = groups.iter().map(|g| g.total).sum();
     writeln!(out, "### Warnings ({n})\n")?;
     let fold = n > opts.fold_over;
     if fold {
@@ -390,19 +479,20 @@ fn warnings(view: &PlanView, opts: MarkdownOptions, out: &mut dyn Write) -> io::
             groups.len()
         )?;
     }
-    for (text, actions) in &groups {
-        let limit = if opts.full { actions.len() } else { 10 };
-        let names: Vec<String> = actions
+    for g in groups {
+        let limit = if opts.full { g.total } else { WARNING_NAMES };
+        let names: Vec<String> = g
+            .first
             .iter()
             .take(limit)
-            .map(|a| format!("{} {}", esc(a.kind.describe()), code(&a.name)))
+            .map(|(kind, name)| format!("{} {}", esc(kind.describe()), code(name)))
             .collect();
-        let more = actions.len().saturating_sub(limit);
+        let more = g.total.saturating_sub(names.len());
         writeln!(
             out,
             "- {}: {}{}",
             names.join(", "),
-            esc(text),
+            esc(&g.text),
             if more > 0 {
                 format!(" (and {more} more)")
             } else {

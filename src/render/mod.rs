@@ -9,7 +9,7 @@ mod deletion_path_tests;
 mod dot;
 mod json;
 #[cfg(test)]
-mod kept_tests;
+pub(crate) mod kept_tests;
 mod markdown;
 pub mod redact;
 pub mod safe;
@@ -21,8 +21,11 @@ pub use apply::{
     report_json_with_checklist,
 };
 pub use dot::render_plan_dot;
-pub use json::{render_plan_json, JSON_FORMAT_VERSION};
-pub use markdown::{render_plan_markdown, MarkdownOptions};
+pub use json::{render_plan_json, render_plan_json_with, ActionWriter, JSON_FORMAT_VERSION};
+pub use markdown::{
+    render_plan_markdown, render_plan_markdown_with, MarkdownOptions, MarkdownTally,
+};
 pub use safe::{safe, safe_lines, write_json, Safe};
 pub use text::{render_plan_text, TextOptions};
+pub(crate) use view::action_view;
 pub use view::{plan_view, plan_view_of, PlanView, ViewOptions};

@@ -249,7 +249,10 @@ fn maybe_text<'a>(r: Option<&Redactor>, s: &'a str) -> Cow<'a, str> {
     }
 }
 
-fn action_view<'a>(a: &'a Action, r: Option<&Redactor>, open: bool) -> ActionView<'a> {
+/// The view of one action; `r` redacts its names, `open`: the plan's checklist opens the
+/// tenant-deletion path ([`crate::plan::deletion_path_open`]), which decides the
+/// instructions shown.
+pub(crate) fn action_view<'a>(a: &'a Action, r: Option<&Redactor>, open: bool) -> ActionView<'a> {
     let fields = |m: &'a Fields| -> Cow<'a, Fields> {
         let Some(r) = r else {
             return Cow::Borrowed(m);

@@ -1,0 +1,109 @@
+//! `show`'s views of a plan file read action by action (the Markdown view keeping a few
+//! actions per step, the JSON view spooling each action as it is verified) say byte for
+//! byte what the views of the whole plan say, and a refused file shows nothing.
+
+use std::path::Path;
+
+use super::plan_cmd::{read_for_json, read_for_markdown, write_json_view};
+use crate::plan::{ActionKind, Plan};
+use crate::render::kept_tests::big_contoso_with;
+use crate::render::{
+    plan_view, plan_view_of, render_plan_json, render_plan_markdown, render_plan_markdown_with,
+    MarkdownOptions, ViewOptions,
+};
+
+/// Plans with more automated actions per step than the Markdown view lists (users), more
+/// actions of one warning than it names (contoso's warned users), and more manual actions
+/// than it lists (self-service products), written to a file in `dir`.
+fn plans(dir: &Path) -> Vec<(std::path::PathBuf, Plan)> {
+    [0, 1, 12, 130]
+        .into_iter()
+        .map(|n| {
+            let mut plan = big_contoso_with(
+                n,
+                &[
+                    ActionKind::DeleteUser,
+                    ActionKind::PurgeUser,
+                    ActionKind::DeleteSelfServiceProduct,
+                ],
+            );
+            let path = dir.join(format!("big-{n}.plan.yaml"));
+            crate::planfile::seal_to_file(&path, &mut plan).unwrap();
+            (path, plan)
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_of_a_plan_read_for_a_few_actions_is_that_of_the_whole_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, plan) in plans(dir.path()) {
+        let opts = MarkdownOptions::default();
+        let mut whole = Vec::new();
+        render_plan_markdown(&plan_view(&plan, ViewOptions::default()), opts, &mut whole).unwrap();
+        let (kept, tally, counts) = read_for_markdown(&path, opts).unwrap();
+        assert!(kept.actions.len() <= plan.actions.len());
+        let mut read = Vec::new();
+        render_plan_markdown_with(
+            &plan_view_of(&kept, &tally, ViewOptions::default(), None),
+            &counts,
+            opts,
+            &mut read,
+        )
+        .unwrap();
+        let (whole, read) = (
+            String::from_utf8(whole).unwrap(),
+            String::from_utf8(read).unwrap(),
+        );
+        assert_eq!(read, whole, "{}", path.display());
+        if plan.actions.len() > 2000 {
+            assert!(kept.actions.len() < plan.actions.len() / 2);
+            assert!(
+                whole.contains("more manual actions: see the plan file"),
+                "{whole}"
+            );
+            assert!(whole.contains("more: see the plan file"), "{whole}");
+            assert!(
+                whole.contains(" more)"),
+                "a warning's names are cut: {whole}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_of_a_plan_spooled_action_by_action_is_that_of_the_whole_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, plan) in plans(dir.path()) {
+        let mut whole = Vec::new();
+        render_plan_json(&plan_view(&plan, ViewOptions::default()), &mut whole).unwrap();
+        // In memory, and in a temporary file from the first byte.
+        for in_memory in [16 << 20, 0] {
+            let (kept, tally, mut spool) = read_for_json(&path, in_memory).unwrap().unwrap();
+            assert!(kept.actions.is_empty(), "the JSON view keeps no action");
+            assert_eq!(spool.is_rolled(), in_memory == 0);
+            let mut read = Vec::new();
+            write_json_view(&kept, &tally, &mut spool, &mut read).unwrap();
+            assert!(read == whole, "{} ({in_memory})", path.display());
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+        assert_eq!(doc["actions"].as_array().unwrap().len(), plan.actions.len());
+    }
+}
+
+#[test]
+fn a_refused_file_gives_no_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = plans(dir.path()).pop().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // The last action's reason edited: found only after every action was spooled.
+    let at = text.rfind("  reason: ").unwrap();
+    let edited = format!(
+        "{}  reason: x{}",
+        &text[..at],
+        &text[at + "  reason: ".len()..]
+    );
+    std::fs::write(&path, edited).unwrap();
+    assert!(read_for_json(&path, 0).is_err());
+    assert!(read_for_markdown(&path, MarkdownOptions::default()).is_err());
+}
