@@ -94,64 +94,91 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The declared effects of every action of a plan ([`Action::effects`]), indexed by the
-/// view and object they apply to.
+/// Where the declared effects of a plan's actions ([`Action::effects`]) apply: an index
+/// from each object (view and id) to the actions with an effect on it, the effects
+/// themselves computed again when an object is classified. Memory grows with the plan's
+/// actions by a few words each (one entry per action and object, no copy of an effect,
+/// id or address).
 struct Effects<'p> {
-    /// `(view, lower-case object id)` -> (effect, address of the action that has it).
-    by_object: HashMap<(ActionKind, String), Vec<(Effect, &'p str)>>,
-    /// Effects on every object of a view.
-    by_view: HashMap<ActionKind, Vec<(Effect, &'p str)>>,
-    /// Address -> the addresses it depends on directly.
-    after_of: HashMap<&'p str, Vec<&'p str>>,
+    plan: &'p Plan,
+    /// `(hash of view and lower-case id, action index)`, sorted: the actions with an
+    /// effect on that object (a hash collision only costs a look at one more action).
+    by_object: Vec<(u64, u32)>,
+    /// Actions with an effect on every object of a view.
+    by_view: HashMap<ActionKind, Vec<u32>>,
+}
+
+/// A fixed hash of a view and an object id compared case-insensitively (ASCII).
+fn object_key(view: ActionKind, id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    view.hash(&mut h);
+    for b in id.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.finish()
 }
 
 impl<'p> Effects<'p> {
     fn of(plan: &'p Plan) -> Effects<'p> {
-        let mut e = Effects {
-            by_object: HashMap::new(),
-            by_view: HashMap::new(),
-            after_of: HashMap::new(),
-        };
-        for a in &plan.actions {
-            e.after_of.insert(
-                a.address.as_str(),
-                a.depends_on.iter().map(|d| d.as_str()).collect(),
-            );
+        let mut by_object = Vec::with_capacity(plan.actions.len() * 2);
+        let mut by_view: HashMap<ActionKind, Vec<u32>> = HashMap::new();
+        for (i, a) in plan.actions.iter().enumerate() {
+            let i = i as u32;
             for x in a.effects() {
                 match &x.scope {
-                    Scope::Id(id) => e
-                        .by_object
-                        .entry((x.view, id.to_ascii_lowercase()))
-                        .or_default()
-                        .push((x, a.address.as_str())),
-                    Scope::Any => e
-                        .by_view
-                        .entry(x.view)
-                        .or_default()
-                        .push((x, a.address.as_str())),
+                    Scope::Id(id) => by_object.push((object_key(x.view, id), i)),
+                    Scope::Any => by_view.entry(x.view).or_default().push(i),
                 }
             }
         }
-        e
+        by_object.sort_unstable();
+        by_object.dedup();
+        by_object.shrink_to_fit();
+        for v in by_view.values_mut() {
+            v.dedup();
+        }
+        Effects {
+            plan,
+            by_object,
+            by_view,
+        }
     }
 
-    /// The effects on `a`'s object in `a`'s view, with the address of the action each is of.
-    fn on<'s>(&'s self, a: &Action) -> impl Iterator<Item = &'s (Effect, &'p str)> {
-        self.by_object
-            .get(&(a.kind, a.object_id.to_ascii_lowercase()))
-            .into_iter()
-            .flatten()
-            .chain(self.by_view.get(&a.kind).into_iter().flatten())
+    /// The effects on `a`'s object in `a`'s view, each with the action that has it.
+    fn on(&self, a: &Action) -> Vec<(Effect, &'p Action)> {
+        let key = object_key(a.kind, &a.object_id);
+        let from = self.by_object.partition_point(|(k, _)| *k < key);
+        let ids = self.by_object[from..]
+            .iter()
+            .take_while(|(k, _)| *k == key)
+            .map(|(_, i)| *i);
+        let any = self.by_view.get(&a.kind).into_iter().flatten().copied();
+        let mut out = Vec::new();
+        for i in ids.chain(any) {
+            let by = &self.plan.actions[i as usize];
+            for e in by.effects() {
+                if e.applies_to(a.kind, &a.object_id) {
+                    out.push((e, by));
+                }
+            }
+        }
+        out
     }
+}
 
+/// What the plan's actions may have done to one object ([`Effects::on`]).
+struct On<'p> {
+    effects: Vec<(Effect, &'p Action)>,
+}
+
+impl On<'_> {
     /// `true` when an action that runs after `a` (it depends on `a`) may have set `field`
     /// of `a`'s object to `v`: it went further than `a`'s target (a deleted subscription
     /// is cancelled too).
     fn later_may_set(&self, a: &Action, field: &str, v: &Value) -> bool {
-        self.on(a).any(|(e, from)| {
-            self.after_of
-                .get(from)
-                .is_some_and(|deps| deps.contains(&a.address.as_str()))
+        self.effects.iter().any(|(e, by)| {
+            by.depends_on.iter().any(|d| *d == *a.address)
                 && match &e.change {
                     Change::Set { field: f, value } => f == field && same(value, v),
                     Change::SetAny { field: f } => f == field,
@@ -161,16 +188,16 @@ impl<'p> Effects<'p> {
     }
 
     /// `true` when any action of the plan (`a` included) may have set `field` to `v`.
-    fn may_set(&self, a: &Action, field: &str, v: Option<&Value>) -> bool {
-        self.on(a).any(|(e, _)| match (&e.change, v) {
+    fn may_set(&self, field: &str, v: Option<&Value>) -> bool {
+        self.effects.iter().any(|(e, _)| match (&e.change, v) {
             (Change::Set { field: f, value }, Some(v)) => f == field && same(value, v),
             (Change::SetAny { field: f }, _) => f == field,
             _ => false,
         })
     }
 
-    fn may_be_gone(&self, a: &Action) -> bool {
-        self.on(a).any(|(e, _)| e.change == Change::Gone)
+    fn may_be_gone(&self) -> bool {
+        self.effects.iter().any(|(e, _)| e.change == Change::Gone)
     }
 }
 
@@ -198,12 +225,15 @@ fn target_fields(a: &Action) -> BTreeMap<&str, &Value> {
 /// - anything else: drift.
 fn classify(effects: &Effects<'_>, a: &Action, live: &TenantState) -> (LiveState, Fields) {
     use ActionKind as K;
+    let effects = On {
+        effects: effects.on(a),
+    };
     let Some(fields) = object_fields(live, a.kind, &a.object_id) else {
         let nothing_required = matches!(
             a.kind,
             K::DisableConditionalAccessPolicy | K::DisableServicePrincipal
         );
-        let state = if nothing_required || effects.may_be_gone(a) {
+        let state = if nothing_required || effects.may_be_gone() {
             LiveState::Done
         } else {
             LiveState::Drifted
@@ -215,7 +245,7 @@ fn classify(effects: &Effects<'_>, a: &Action, live: &TenantState) -> (LiveState
         match (have, want) {
             (Some(h), Some(w)) if same(h, w) => true,
             (None, None) => true,
-            _ => effects.may_set(a, k, have),
+            _ => effects.may_set(k, have),
         }
     };
     let target = target_fields(a);
