@@ -8,25 +8,59 @@ use crate::plan::Check;
 /// Blocking objects named per check; the rest are counted (they are actions of the plan).
 pub const BLOCKING_LIST_LIMIT: usize = 20;
 
-fn check(name: &str, requirement: &str, mut blocking: Vec<String>) -> Check {
-    let passed = blocking.is_empty();
-    let more = blocking.len().saturating_sub(BLOCKING_LIST_LIMIT);
-    blocking.truncate(BLOCKING_LIST_LIMIT);
+fn check(name: &str, requirement: &str, blocking: Vec<String>) -> Check {
+    let mut named = Blocking::default();
+    for b in blocking {
+        named.push(|| b);
+    }
+    check_named(name, requirement, named)
+}
+
+fn check_named(name: &str, requirement: &str, blocking: Blocking) -> Check {
     Check {
-        passed,
-        ..Check::new(name, requirement, blocking, more)
+        passed: blocking.named.is_empty(),
+        ..Check::new(name, requirement, blocking.named, blocking.more)
+    }
+}
+
+/// The blocking objects of a check: the first [`BLOCKING_LIST_LIMIT`] named, the others
+/// counted, never written (a check of 100,000 users names 20 of them).
+#[derive(Default)]
+struct Blocking {
+    named: Vec<String>,
+    more: usize,
+}
+
+impl Blocking {
+    /// One more blocking object, `name` written only if it is listed.
+    fn push(&mut self, name: impl FnOnce() -> String) {
+        if self.named.len() < BLOCKING_LIST_LIMIT {
+            self.named.push(name());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The blocking objects `items`, each written by `name` if listed.
+    fn of<T>(items: impl IntoIterator<Item = T>, name: impl Fn(T) -> String) -> Blocking {
+        let mut b = Blocking::default();
+        for i in items {
+            b.push(|| name(i));
+        }
+        b
     }
 }
 
 /// Evaluates every prerequisite; `keep` holds the ids of the users allowed to remain.
 pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
     let admins = state.global_administrators();
-    let mut users: Vec<String> = state
-        .users
-        .iter()
-        .filter(|u| !(keep.iter().any(|k| *k == u.id) && admins.contains(&u.id.as_str())))
-        .map(|u| format!("user {} ({})", u.user_principal_name, u.id))
-        .collect();
+    let mut users = Blocking::of(
+        state
+            .users
+            .iter()
+            .filter(|u| !(keep.iter().any(|k| *k == u.id) && admins.contains(&u.id.as_str()))),
+        |u| format!("user {} ({})", u.user_principal_name, u.id),
+    );
     let kept_admins: Vec<&str> = state
         .users
         .iter()
@@ -34,25 +68,27 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
         .map(|u| u.user_principal_name.as_str())
         .collect();
     match kept_admins.len() {
-        0 => users.push("no Global Administrator remains to delete the tenant".to_string()),
+        0 => users.push(|| "no Global Administrator remains to delete the tenant".to_string()),
         1 => {}
-        n => users.push(format!(
-            "{n} Global Administrators remain ({}); the tenant can be deleted with exactly one user left",
-            kept_admins.join(", ")
-        )),
+        n => users.push(|| {
+            format!(
+                "{n} Global Administrators remain ({}); the tenant can be deleted with exactly one user left",
+                kept_admins.join(", ")
+            )
+        }),
     }
-    let mut recycle: Vec<String> = state
-        .deleted_users
-        .iter()
-        .map(|u| format!("deleted user {} ({})", u.user_principal_name, u.id))
-        .collect();
-    recycle.extend(state.deleted_applications.iter().map(|a| {
-        format!(
-            "deleted application {} ({})",
-            a.display_name.as_deref().unwrap_or(&a.app_id),
-            a.id
-        )
-    }));
+    let mut recycle = Blocking::of(&state.deleted_users, |u| {
+        format!("deleted user {} ({})", u.user_principal_name, u.id)
+    });
+    for a in &state.deleted_applications {
+        recycle.push(|| {
+            format!(
+                "deleted application {} ({})",
+                a.display_name.as_deref().unwrap_or(&a.app_id),
+                a.id
+            )
+        });
+    }
     let apps: Vec<String> = state
         .applications
         .iter()
@@ -123,28 +159,33 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
                 )
             }),
     );
-    mfa.extend(
+    // Per-user MFA of the tenant's users (a state kept for a user no longer listed is
+    // not the tenant's): their names looked up once, not per state.
+    let upn_of: std::collections::HashMap<&str, &str> = if state.per_user_mfa.is_empty() {
+        Default::default()
+    } else {
         state
-            .per_user_mfa
+            .users
             .iter()
-            .filter(|(_, s)| **s != PerUserMfaState::Disabled)
-            .filter(|(id, _)| state.users.iter().any(|u| u.id == **id))
-            .map(|(id, s)| {
-                let upn = state
-                    .users
-                    .iter()
-                    .find(|u| u.id == *id)
-                    .map_or(id.as_str(), |u| u.user_principal_name.as_str());
-                format!("per-user MFA {} for {upn}", s.as_str())
-            }),
-    );
+            .map(|u| (u.id.as_str(), u.user_principal_name.as_str()))
+            .collect()
+    };
+    let mut mfa = Blocking::of(mfa, |m| m);
+    for (id, s) in &state.per_user_mfa {
+        if *s == PerUserMfaState::Disabled {
+            continue;
+        }
+        if let Some(upn) = upn_of.get(id.as_str()) {
+            mfa.push(|| format!("per-user MFA {} for {upn}", s.as_str()));
+        }
+    }
     let mut lines = vec![
-        check(
+        check_named(
             "users",
             "exactly one user left: the kept Global Administrator",
             users,
         ),
-        check(
+        check_named(
             "recycle bin",
             "no deleted users or applications waiting in the recycle bin",
             recycle,
@@ -163,7 +204,7 @@ pub fn preflight(state: &TenantState, keep: &[String]) -> Vec<Check> {
             domains,
         ),
         check("directory sync", "directory synchronization off", sync),
-        check(
+        check_named(
             "MFA",
             "security defaults off, no Conditional Access policy requiring MFA, no per-user MFA",
             mfa,
