@@ -650,6 +650,8 @@ pub fn read(text: &str, version_at: usize, keep_action: &mut super::KeepFn) -> R
     let mut twice: Option<(usize, usize, String)> = None;
     let mut tally = Tally::default();
     let mut actions = Vec::new();
+    // The kept actions by a hash of their address (see `share_with_prerequisites`).
+    let mut kept_at: std::collections::HashMap<u64, u32> = Default::default();
     let mut scratch = String::new();
     let mut i = 0usize;
     read_actions(&mut r, &mut |p| {
@@ -662,7 +664,9 @@ pub fn read(text: &str, version_at: usize, keep_action: &mut super::KeepFn) -> R
         }
         tally.add(&a);
         i += 1;
-        if let Some(a) = keep_action(&plan, a) {
+        if let Some(mut a) = keep_action(&plan, a) {
+            share_with_prerequisites(&mut a, &actions, &kept_at);
+            kept_at.insert(address_key(&a.address), actions.len() as u32);
             actions.push(a);
         }
         Ok(())
@@ -792,6 +796,47 @@ fn data_section(r: &mut Reader) -> R<DataReport> {
     };
     r.check(start, |o| yaml::write_data(o, &d))?;
     Ok(d)
+}
+
+/// A fixed hash of an address (equal addresses, equal keys; a collision is told apart by
+/// comparing the addresses).
+fn address_key(address: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    address.hash(&mut h);
+    h.finish()
+}
+
+/// Makes `a` share the strings of the kept actions it depends on, as the planner's plan
+/// does: a prerequisite is the kept action's own address, and an object id or name equal
+/// to a prerequisite's is its copy (a `purge_user` and its `delete_user`: one id, one name,
+/// one address; 20 MB of a 100,000-user plan). Nothing changes but where the bytes are.
+fn share_with_prerequisites(
+    a: &mut Action,
+    kept: &[Action],
+    kept_at: &std::collections::HashMap<u64, u32>,
+) {
+    let Action {
+        depends_on,
+        object_id,
+        name,
+        ..
+    } = a;
+    for d in depends_on.iter_mut() {
+        let Some(b) = kept_at.get(&address_key(d)).map(|&i| &kept[i as usize]) else {
+            continue;
+        };
+        if *b.address != **d {
+            continue;
+        }
+        *d = b.address.clone();
+        if b.object_id == *object_id {
+            *object_id = b.object_id.clone();
+        }
+        if b.name == *name {
+            *name = b.name.clone();
+        }
+    }
 }
 
 /// An action as read, before it is verified ([`verify_action`]): where it is in the file.

@@ -523,3 +523,30 @@ fn forged(text: &str) -> String {
         _ => text.to_string(),
     }
 }
+
+/// A plan read whole shares strings as the planner's does: each purge's prerequisite is
+/// its delete's address, and its id and name are the delete's (one copy each).
+#[test]
+fn a_purge_read_shares_its_deletes_strings() {
+    use crate::plan::ActionKind as K;
+    let plan = contoso();
+    let mut shared = 0;
+    for p in plan.actions.iter().filter(|a| a.kind == K::PurgeUser) {
+        let d = plan
+            .actions
+            .iter()
+            .find(|a| a.kind == K::DeleteUser && a.object_id == p.object_id);
+        let Some(d) = d else { continue };
+        assert!(std::ptr::eq(p.object_id.as_ptr(), d.object_id.as_ptr()));
+        assert!(std::ptr::eq(p.name.as_ptr(), d.name.as_ptr()));
+        let dep = p.depends_on.iter().find(|x| **x == *d.address).unwrap();
+        assert!(std::ptr::eq(dep.as_ptr(), d.address.as_ptr()));
+        shared += 1;
+    }
+    assert!(shared >= 5, "{shared}");
+    // Sharing changes nothing but where the bytes are.
+    assert_eq!(
+        to_bytes(&plan),
+        include_bytes!("../../plans/contoso.plan.yaml").to_vec()
+    );
+}
