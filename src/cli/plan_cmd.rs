@@ -10,10 +10,11 @@ use crate::graph::read_tenant;
 use crate::plan::{Action, Plan, Tally};
 use crate::planfile;
 use crate::planner::{self, ActionGraph};
+use crate::render::redact::{Names, Redactor};
 use crate::render::{
-    action_view, plan_view_of, render_plan_json, render_plan_json_with, render_plan_markdown,
-    render_plan_markdown_with, render_plan_text, ActionWriter, MarkdownOptions, MarkdownTally,
-    TextOptions, ViewOptions,
+    action_view, plan_view_of, plan_view_using, render_plan_json, render_plan_json_with,
+    render_plan_markdown, render_plan_markdown_with, render_plan_text, ActionWriter,
+    MarkdownOptions, MarkdownTally, TextOptions, ViewOptions,
 };
 use crate::specfile;
 
@@ -42,7 +43,7 @@ fn render(plan: &Plan, r: &RenderArgs, full: bool) -> Result<(), CliError> {
 fn render_to(plan: &Plan, r: &RenderArgs, full: bool, stderr: bool) -> Result<(), CliError> {
     // The text view lists the first few actions of each kind: it builds no more.
     let limit = (r.format == OutputFormat::Text && !full).then_some(TextOptions::default().limit);
-    render_counted(plan, &plan.tally(), r, full, stderr, limit)
+    render_counted(plan, &plan.tally(), r, None, full, stderr, limit)
 }
 
 /// [`render_to`] of a plan whose counts are `tally` and that may hold only some of its
@@ -51,11 +52,15 @@ fn render_counted(
     plan: &Plan,
     tally: &Tally,
     r: &RenderArgs,
+    redactor: Option<&Redactor>,
     full: bool,
     stderr: bool,
     limit: Option<usize>,
 ) -> Result<(), CliError> {
-    let view = plan_view_of(plan, tally, ViewOptions { redact: r.redact }, limit);
+    let view = match redactor {
+        Some(names) => plan_view_using(plan, tally, Some(names), limit),
+        None => plan_view_of(plan, tally, ViewOptions { redact: r.redact }, limit),
+    };
     let color = use_color(r) && !stderr;
     write_out(stderr, &mut |out| match r.format {
         OutputFormat::Text => render_plan_text(
@@ -309,18 +314,22 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     // The text and Markdown views list the first few actions of each kind or step, and
     // JSON lists every action as it is verified (into a spool): the file is read and
     // verified whole, but only those few are kept (memory grows with what is shown, not
-    // with the plan). A redacted view needs every name of the plan (to find them in free
-    // text): all kept.
-    if !args.render.redact {
-        match (args.render.format, args.full) {
-            (OutputFormat::Text, false) => return show_text_kept(&args),
-            (OutputFormat::Markdown, false) => return show_markdown_kept(&args),
-            (OutputFormat::Json, _) => {
-                if let Some(code) = show_json_spooled(&args)? {
+    // with the plan). A redacted view must know every name of the plan to find it in free
+    // text: the file is read once for its names, then once for the view.
+    if !args.full || args.render.format == OutputFormat::Json {
+        let redactor = match args.render.redact {
+            true => Some(read_names(&args.plan)?),
+            false => None,
+        };
+        let r = redactor.as_ref();
+        match args.render.format {
+            OutputFormat::Text => return show_text_kept(&args, r),
+            OutputFormat::Markdown => return show_markdown_kept(&args, r),
+            OutputFormat::Json => {
+                if let Some(code) = show_json_spooled(&args, r)? {
                     return Ok(code);
                 }
             }
-            _ => {}
         }
     }
     let plan = planfile::read(&args.plan)?;
@@ -331,9 +340,20 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::Ok)
 }
 
+/// Reads and verifies a plan file for the names a redacted view hides ([`Names`]),
+/// keeping no action.
+pub(crate) fn read_names(path: &std::path::Path) -> Result<Redactor, planfile::PlanFileError> {
+    let mut names: Option<Names> = None;
+    let (plan, _) = planfile::read_kept(path, &mut |p, a| {
+        names.get_or_insert_with(|| Names::of_header(p)).add(&a);
+        None
+    })?;
+    Ok(names.unwrap_or_else(|| Names::of_header(&plan)).redactor())
+}
+
 /// `show` (text, not `--full`): keeps the first [`TextOptions::limit`] actions of each
-/// kind per step.
-fn show_text_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
+/// kind per step; `r` redacts (a redactor of the whole plan's names).
+fn show_text_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode, CliError> {
     let limit = TextOptions::default().limit;
     let mut held: std::collections::HashMap<(crate::plan::Step, crate::plan::ActionKind), usize> =
         Default::default();
@@ -342,15 +362,15 @@ fn show_text_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
         *n += 1;
         (*n <= limit).then_some(a)
     })?;
-    render_counted(&plan, &tally, &args.render, false, false, None)?;
+    render_counted(&plan, &tally, &args.render, r, false, false, None)?;
     Ok(ExitCode::Ok)
 }
 
 /// `show --format markdown` (not `--full`): [`read_for_markdown`], then the view.
-fn show_markdown_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
+fn show_markdown_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode, CliError> {
     let opts = MarkdownOptions::default();
-    let (plan, tally, counts) = read_for_markdown(&args.plan, opts)?;
-    let view = plan_view_of(&plan, &tally, ViewOptions::default(), None);
+    let (plan, tally, counts) = read_for_markdown(&args.plan, opts, r)?;
+    let view = plan_view_using(&plan, &tally, r, None);
     write_out(false, &mut |out| {
         render_plan_markdown_with(&view, &counts, opts, out)
     })?;
@@ -363,11 +383,17 @@ fn show_markdown_kept(args: &ShowArgs) -> Result<ExitCode, CliError> {
 pub(crate) fn read_for_markdown(
     path: &std::path::Path,
     opts: MarkdownOptions,
+    r: Option<&Redactor>,
 ) -> Result<(Plan, Tally, MarkdownTally), planfile::PlanFileError> {
     let mut held: std::collections::HashMap<(crate::plan::Step, bool), usize> = Default::default();
     let mut counts = MarkdownTally::new(opts);
-    let (plan, tally) = planfile::read_kept(path, &mut |_, a| {
-        counts.add(a.step(), a.kind, a.automated, &a.name, a.warnings.iter());
+    let mut open = None;
+    let (plan, tally) = planfile::read_kept(path, &mut |p, a| {
+        // Counted as the view shows it (its name and warnings redacted when asked).
+        let open = *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
+        let v = action_view(&a, r, open);
+        counts.add(a.step(), a.kind, a.automated, &v.name, v.warnings.iter());
+        drop(v);
         let n = held.entry((a.step(), a.automated)).or_default();
         *n += 1;
         (*n <= opts.limit).then_some(a)
@@ -380,12 +406,12 @@ const SPOOL_IN_MEMORY: usize = 16 << 20;
 
 /// `show --format json`: [`read_for_json`], then the document. `None`: the spool cannot
 /// be written (no writable temporary directory), so the caller shows the plan read whole.
-fn show_json_spooled(args: &ShowArgs) -> Result<Option<ExitCode>, CliError> {
-    let Some((plan, tally, mut spool)) = read_for_json(&args.plan, SPOOL_IN_MEMORY)? else {
+fn show_json_spooled(args: &ShowArgs, r: Option<&Redactor>) -> Result<Option<ExitCode>, CliError> {
+    let Some((plan, tally, mut spool)) = read_for_json(&args.plan, SPOOL_IN_MEMORY, r)? else {
         return Ok(None);
     };
     write_out(false, &mut |out| {
-        write_json_view(&plan, &tally, &mut spool, out)
+        write_json_view(&plan, &tally, r, &mut spool, out)
     })?;
     Ok(Some(ExitCode::Ok))
 }
@@ -398,6 +424,7 @@ fn show_json_spooled(args: &ShowArgs) -> Result<Option<ExitCode>, CliError> {
 pub(crate) fn read_for_json(
     path: &std::path::Path,
     in_memory: usize,
+    r: Option<&Redactor>,
 ) -> Result<Option<(Plan, Tally, tempfile::SpooledTempFile)>, planfile::PlanFileError> {
     use std::io::{Seek, SeekFrom};
     // The actions are rendered on a thread of their own (the file is read and verified on
@@ -410,7 +437,7 @@ pub(crate) fn read_for_json(
             let mut actions = ActionWriter::default();
             for (open, batch) in batches.iter() {
                 for a in &batch {
-                    actions.write(&mut w, &action_view(a, None, open))?;
+                    actions.write(&mut w, &action_view(a, r, open))?;
                 }
             }
             w.flush()?;
@@ -450,10 +477,11 @@ pub(crate) fn read_for_json(
 pub(crate) fn write_json_view(
     plan: &Plan,
     tally: &Tally,
+    r: Option<&Redactor>,
     spool: &mut tempfile::SpooledTempFile,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let view = plan_view_of(plan, tally, ViewOptions::default(), None);
+    let view = plan_view_using(plan, tally, r, None);
     render_plan_json_with(&view, out, &mut |out| std::io::copy(spool, out).map(|_| ()))
 }
 

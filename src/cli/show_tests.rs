@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use super::plan_cmd::{read_for_json, read_for_markdown, write_json_view};
+use super::plan_cmd::{read_for_json, read_for_markdown, read_names, write_json_view};
 use crate::plan::{ActionKind, Plan};
 use crate::render::kept_tests::big_contoso_with;
 use crate::render::{
-    plan_view, plan_view_of, render_plan_json, render_plan_markdown, render_plan_markdown_with,
+    plan_view, plan_view_using, render_plan_json, render_plan_markdown, render_plan_markdown_with,
     MarkdownOptions, ViewOptions,
 };
 
@@ -37,15 +37,19 @@ fn plans(dir: &Path) -> Vec<(std::path::PathBuf, Plan)> {
 #[test]
 fn markdown_of_a_plan_read_for_a_few_actions_is_that_of_the_whole_plan() {
     let dir = tempfile::tempdir().unwrap();
-    for (path, plan) in plans(dir.path()) {
+    for ((path, plan), redact) in plans(dir.path())
+        .into_iter()
+        .zip([false, true].into_iter().cycle())
+    {
         let opts = MarkdownOptions::default();
         let mut whole = Vec::new();
-        render_plan_markdown(&plan_view(&plan, ViewOptions::default()), opts, &mut whole).unwrap();
-        let (kept, tally, counts) = read_for_markdown(&path, opts).unwrap();
+        render_plan_markdown(&plan_view(&plan, ViewOptions { redact }), opts, &mut whole).unwrap();
+        let names = redact.then(|| read_names(&path).unwrap());
+        let (kept, tally, counts) = read_for_markdown(&path, opts, names.as_ref()).unwrap();
         assert!(kept.actions.len() <= plan.actions.len());
         let mut read = Vec::new();
         render_plan_markdown_with(
-            &plan_view_of(&kept, &tally, ViewOptions::default(), None),
+            &plan_view_using(&kept, &tally, names.as_ref(), None),
             &counts,
             opts,
             &mut read,
@@ -75,17 +79,25 @@ fn markdown_of_a_plan_read_for_a_few_actions_is_that_of_the_whole_plan() {
 fn json_of_a_plan_spooled_action_by_action_is_that_of_the_whole_plan() {
     let dir = tempfile::tempdir().unwrap();
     for (path, plan) in plans(dir.path()) {
-        let mut whole = Vec::new();
-        render_plan_json(&plan_view(&plan, ViewOptions::default()), &mut whole).unwrap();
-        // In memory, and in a temporary file from the first byte.
-        for in_memory in [16 << 20, 0] {
-            let (kept, tally, mut spool) = read_for_json(&path, in_memory).unwrap().unwrap();
+        // In memory, and in a temporary file from the first byte; names shown and redacted.
+        for (in_memory, redact) in [(16 << 20, false), (0, false), (0, true)] {
+            let mut whole = Vec::new();
+            render_plan_json(&plan_view(&plan, ViewOptions { redact }), &mut whole).unwrap();
+            let names = redact.then(|| read_names(&path).unwrap());
+            let (kept, tally, mut spool) = read_for_json(&path, in_memory, names.as_ref())
+                .unwrap()
+                .unwrap();
             assert!(kept.actions.is_empty(), "the JSON view keeps no action");
             assert_eq!(spool.is_rolled(), in_memory == 0);
             let mut read = Vec::new();
-            write_json_view(&kept, &tally, &mut spool, &mut read).unwrap();
-            assert!(read == whole, "{} ({in_memory})", path.display());
+            write_json_view(&kept, &tally, names.as_ref(), &mut spool, &mut read).unwrap();
+            assert!(read == whole, "{} ({in_memory}, {redact})", path.display());
+            let text = String::from_utf8(read).unwrap();
+            assert_eq!(text.contains("redacted:"), redact);
+            assert_eq!(text.contains("@contoso"), !redact, "{}", &text[..2000]);
         }
+        let mut whole = Vec::new();
+        render_plan_json(&plan_view(&plan, ViewOptions::default()), &mut whole).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&whole).unwrap();
         assert_eq!(doc["actions"].as_array().unwrap().len(), plan.actions.len());
     }
@@ -104,6 +116,7 @@ fn a_refused_file_gives_no_view() {
         &text[at + "  reason: ".len()..]
     );
     std::fs::write(&path, edited).unwrap();
-    assert!(read_for_json(&path, 0).is_err());
-    assert!(read_for_markdown(&path, MarkdownOptions::default()).is_err());
+    assert!(read_for_json(&path, 0, None).is_err());
+    assert!(read_for_markdown(&path, MarkdownOptions::default(), None).is_err());
+    assert!(read_names(&path).is_err());
 }

@@ -28,4 +28,4 @@ pub use markdown::{
 pub use safe::{safe, safe_lines, write_json, Safe};
 pub use text::{render_plan_text, TextOptions};
 pub(crate) use view::action_view;
-pub use view::{plan_view, plan_view_of, PlanView, ViewOptions};
+pub use view::{plan_view, plan_view_of, plan_view_using, PlanView, ViewOptions};

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{ActionKind, Plan};
+use crate::plan::{Action, ActionKind, Plan};
 
 /// Properties in `before`/`after` whose string values are names to redact.
 pub const NAME_PROPERTIES: &[&str] =
@@ -24,6 +24,76 @@ pub const NAME_PROPERTIES: &[&str] =
 /// Names shorter than this are only replaced where they are a whole field, never inside
 /// free text (a two-letter display name would otherwise eat parts of words).
 const MIN_TEXT_PATTERN: usize = 4;
+
+/// The names a [`Redactor`] finds, collected from a plan's header and then action by
+/// action, so a plan file can be redacted without holding its actions (read once for the
+/// names, once for the view).
+pub struct Names {
+    salt: String,
+    /// The names to find in free text, lower-cased, each once, in the order first seen.
+    patterns: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Names {
+    /// The names of `plan`'s header: the tenant's name and initial domain, the kept users
+    /// (not its actions: [`Names::add`]).
+    pub fn of_header(plan: &Plan) -> Names {
+        let mut n = Names {
+            salt: plan.tenant.id.to_lowercase(),
+            patterns: Vec::new(),
+            seen: HashSet::new(),
+        };
+        n.push(&plan.tenant.display_name);
+        n.push(&plan.tenant.initial_domain);
+        for k in &plan.keep {
+            n.push(&k.user_principal_name);
+        }
+        n
+    }
+
+    /// The names of one action.
+    pub fn add(&mut self, a: &Action) {
+        if is_sensitive_name(a.kind) {
+            self.push(&a.name);
+        }
+        for fields in [&a.before, &a.after] {
+            for key in NAME_PROPERTIES {
+                if let Some(serde_json::Value::String(s)) = fields.get(key) {
+                    self.push(s);
+                }
+            }
+        }
+    }
+
+    /// Names with an `@` (userPrincipalNames, the bulk of a large plan) are found in text
+    /// as words, see [`Redactor::text`]; the automaton holds the others.
+    fn push(&mut self, name: &str) {
+        if name.chars().count() >= MIN_TEXT_PATTERN && !name.contains('@') {
+            let n = name.to_lowercase();
+            if self.seen.insert(n.clone()) {
+                self.patterns.push(n);
+            }
+        }
+    }
+
+    /// The redactor of the names collected.
+    pub fn redactor(self) -> Redactor {
+        let matcher = if self.patterns.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&self.patterns)
+                .ok()
+        };
+        Redactor {
+            salt: self.salt,
+            matcher,
+        }
+    }
+}
 
 /// Replaces a plan's names with stable tokens.
 pub struct Redactor {
@@ -36,44 +106,13 @@ impl Redactor {
     /// A redactor for `plan`: collects the tenant's name and domains, the kept users, every
     /// action's object name (but Microsoft's own service principals, subscriptions'
     /// SKU labels and security defaults, which name no one) and name-like `before`/`after`
-    /// values.
+    /// values ([`Names`]).
     pub fn new(plan: &Plan) -> Redactor {
-        let mut names: Vec<&str> = vec![&plan.tenant.display_name, &plan.tenant.initial_domain];
-        names.extend(plan.keep.iter().map(|k| k.user_principal_name.as_str()));
+        let mut names = Names::of_header(plan);
         for a in &plan.actions {
-            if is_sensitive_name(a.kind) {
-                names.push(&a.name);
-            }
-            for fields in [&a.before, &a.after] {
-                for key in NAME_PROPERTIES {
-                    if let Some(serde_json::Value::String(s)) = fields.get(key) {
-                        names.push(s);
-                    }
-                }
-            }
+            names.add(a);
         }
-        // Names with an `@` (userPrincipalNames, the bulk of a large plan) are found in text
-        // as words, see `Redactor::text`; the automaton holds the others.
-        let mut seen = HashSet::new();
-        let patterns: Vec<String> = names
-            .into_iter()
-            .filter(|n| n.chars().count() >= MIN_TEXT_PATTERN && !n.contains('@'))
-            .map(str::to_lowercase)
-            .filter(|n| seen.insert(n.clone()))
-            .collect();
-        let matcher = if patterns.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&patterns)
-                .ok()
-        };
-        Redactor {
-            salt: plan.tenant.id.to_lowercase(),
-            matcher,
-        }
+        names.redactor()
     }
 
     /// The token for a name: `redacted:` and 8 hex digits.

@@ -141,7 +141,17 @@ pub fn plan_view_of<'a>(
     limit: Option<usize>,
 ) -> PlanView<'a> {
     let redactor = opts.redact.then(|| Redactor::new(plan));
-    let r = redactor.as_ref();
+    plan_view_using(plan, tally, redactor.as_ref(), limit)
+}
+
+/// [`plan_view_of`] redacted by `r` when given: a redactor of all the plan's names
+/// ([`super::redact::Names`]), whatever actions `plan` holds.
+pub fn plan_view_using<'a>(
+    plan: &'a Plan,
+    tally: &Tally,
+    r: Option<&Redactor>,
+    limit: Option<usize>,
+) -> PlanView<'a> {
     let mut steps: Vec<StepView> = Step::ALL
         .iter()
         .map(|&step| {
