@@ -160,6 +160,10 @@ impl serde_json::ser::Formatter for SafeJson {
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // Printable ASCII, nearly all of a plan (ids, userPrincipalNames, reasons), is safe.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut last = 0;
         for (i, c) in fragment.char_indices() {
             if !is_unsafe(c) {
