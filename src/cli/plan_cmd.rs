@@ -12,9 +12,10 @@ use crate::planfile;
 use crate::planner::{self, ActionGraph};
 use crate::render::redact::{Names, Redactor};
 use crate::render::{
-    action_view, plan_view_of, plan_view_using, render_plan_json, render_plan_json_with,
-    render_plan_markdown, render_plan_markdown_with, render_plan_text, ActionWriter,
-    MarkdownOptions, MarkdownTally, TextOptions, ViewOptions,
+    action_view, checklist_passes, plan_view_of, plan_view_using, render_plan_json,
+    render_plan_json_with, render_plan_markdown, render_plan_markdown_with, render_plan_text,
+    render_plan_text_with, write_action_text, ActionWriter, MarkdownOptions, MarkdownTally,
+    TextOptions, ViewOptions,
 };
 use crate::specfile;
 
@@ -316,13 +317,18 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     // verified whole, but only those few are kept (memory grows with what is shown, not
     // with the plan). A redacted view must know every name of the plan to find it in free
     // text: the file is read once for its names, then once for the view.
-    if !args.full || args.render.format == OutputFormat::Json {
+    if !args.full || args.render.format != OutputFormat::Markdown {
         let redactor = match args.render.redact {
             true => Some(read_names(&args.plan)?),
             false => None,
         };
         let r = redactor.as_ref();
         match args.render.format {
+            OutputFormat::Text if args.full => {
+                if let Some(code) = show_text_full_spooled(&args, r)? {
+                    return Ok(code);
+                }
+            }
             OutputFormat::Text => return show_text_kept(&args, r),
             OutputFormat::Markdown => return show_markdown_kept(&args, r),
             OutputFormat::Json => {
@@ -426,24 +432,46 @@ pub(crate) fn read_for_json(
     in_memory: usize,
     r: Option<&Redactor>,
 ) -> Result<Option<(Plan, Tally, tempfile::SpooledTempFile)>, planfile::PlanFileError> {
+    let spool = BufWriter::with_capacity(1 << 16, tempfile::spooled_tempfile(in_memory));
+    let (plan, tally, rendered) = read_rendering(
+        path,
+        (ActionWriter::default(), spool),
+        &|(actions, w), open, a| actions.write(w, &action_view(a, r, open)),
+    )?;
+    Ok(rendered
+        .and_then(|(_, w)| rewound(w))
+        .ok()
+        .map(|spool| (plan, tally, spool)))
+}
+
+/// The spool written through `w`, flushed and rewound for reading.
+fn rewound(w: BufWriter<tempfile::SpooledTempFile>) -> std::io::Result<tempfile::SpooledTempFile> {
     use std::io::{Seek, SeekFrom};
-    // The actions are rendered on a thread of their own (the file is read and verified on
-    // two others), in batches: whether the tenant-deletion path is open, and the actions.
+    let mut spool = w.into_inner().map_err(|e| e.into_error())?;
+    spool.seek(SeekFrom::Start(0))?;
+    Ok(spool)
+}
+
+/// Reads and verifies a plan file, each verified action given to `render` with its
+/// `state` on a thread of its own (the file is read and verified on two others), in
+/// batches, with whether the plan's checklist opens the tenant-deletion path
+/// ([`crate::plan::deletion_path_open`]); no action is kept. The plan's header and tally,
+/// and the state (or the first error of `render`, after which the rest is only verified).
+fn read_rendering<S: Send>(
+    path: &std::path::Path,
+    state: S,
+    render: &(dyn Fn(&mut S, bool, &Action) -> std::io::Result<()> + Sync),
+) -> Result<(Plan, Tally, std::io::Result<S>), planfile::PlanFileError> {
     let (to_render, batches) = std::sync::mpsc::sync_channel::<(bool, Vec<Action>)>(8);
     let (read, rendered) = std::thread::scope(|scope| {
         let rendering = scope.spawn(move || {
-            let mut spool = tempfile::spooled_tempfile(in_memory);
-            let mut w = BufWriter::with_capacity(1 << 16, &mut spool);
-            let mut actions = ActionWriter::default();
+            let mut state = state;
             for (open, batch) in batches.iter() {
                 for a in &batch {
-                    actions.write(&mut w, &action_view(a, r, open))?;
+                    render(&mut state, open, a)?;
                 }
             }
-            w.flush()?;
-            drop(w);
-            spool.seek(SeekFrom::Start(0))?;
-            Ok::<_, std::io::Error>(spool)
+            Ok::<_, std::io::Error>(state)
         });
         let mut open = None;
         let mut batch = Vec::new();
@@ -451,7 +479,7 @@ pub(crate) fn read_for_json(
         let read = planfile::read_kept(path, &mut |p, a| {
             let open =
                 *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
-            // Once the spool cannot be written, the rest is only verified (and dropped).
+            // Once rendering failed, the rest is only verified (and dropped).
             if !rendering_failed {
                 batch.push(a);
                 if batch.len() == 256 {
@@ -470,7 +498,79 @@ pub(crate) fn read_for_json(
         (read, rendered)
     });
     let (plan, tally) = read?;
-    Ok(rendered.ok().map(|spool| (plan, tally, spool)))
+    Ok((plan, tally, rendered))
+}
+
+/// Each step's actions of a `--full` text view up to this size are spooled in memory.
+const STEP_SPOOL_IN_MEMORY: usize = 4 << 20;
+
+/// `show --full` (text): [`read_for_full_text`], then the view. `None`: the spools cannot
+/// be written, or the view's checklist is not the one the actions were listed with (a
+/// plan without checklist lines but a `data` section), so the caller shows the plan read
+/// whole.
+fn show_text_full_spooled(
+    args: &ShowArgs,
+    r: Option<&Redactor>,
+) -> Result<Option<ExitCode>, CliError> {
+    let color = use_color(&args.render);
+    let Some((plan, tally, mut spools)) =
+        read_for_full_text(&args.plan, STEP_SPOOL_IN_MEMORY, r, color)?
+    else {
+        return Ok(None);
+    };
+    let view = plan_view_using(&plan, &tally, r, None);
+    if checklist_passes(&view) != crate::plan::deletion_path_open(Some(&plan.preflight)) {
+        return Ok(None);
+    }
+    write_out(false, &mut |out| {
+        write_full_text_view(&view, color, &mut spools, out)
+    })?;
+    Ok(Some(ExitCode::Ok))
+}
+
+/// Reads and verifies a plan file for its full text view: each action is written, as it
+/// is read and verified, into its step's spool (in memory up to `in_memory` bytes, then an
+/// unnamed temporary file); `None`: a spool cannot be written.
+pub(crate) fn read_for_full_text(
+    path: &std::path::Path,
+    in_memory: usize,
+    r: Option<&Redactor>,
+    color: bool,
+) -> Result<Option<(Plan, Tally, Vec<tempfile::SpooledTempFile>)>, planfile::PlanFileError> {
+    let spools: Vec<BufWriter<tempfile::SpooledTempFile>> = crate::plan::Step::ALL
+        .iter()
+        .map(|_| BufWriter::with_capacity(1 << 16, tempfile::spooled_tempfile(in_memory)))
+        .collect();
+    let (plan, tally, rendered) = read_rendering(path, spools, &|spools, open, a| {
+        let step = usize::from(a.step().number()) - 1;
+        write_action_text(&action_view(a, r, open), color, open, &mut spools[step])
+    })?;
+    let spools = rendered.and_then(|s| s.into_iter().map(rewound).collect());
+    Ok(spools.ok().map(|s| (plan, tally, s)))
+}
+
+/// The full text view of a plan read by [`read_for_full_text`], each step's actions
+/// copied from its spool.
+pub(crate) fn write_full_text_view(
+    view: &crate::render::PlanView,
+    color: bool,
+    spools: &mut [tempfile::SpooledTempFile],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let opts = TextOptions {
+        full: true,
+        color,
+        ..TextOptions::default()
+    };
+    render_plan_text_with(
+        view,
+        opts,
+        out,
+        Some(&mut |step, out| {
+            let spool = &mut spools[usize::from(step.number()) - 1];
+            std::io::copy(spool, out).map(|_| ())
+        }),
+    )
 }
 
 /// The JSON document of a plan read by [`read_for_json`], its actions copied from `spool`.

@@ -4,12 +4,15 @@
 
 use std::path::Path;
 
-use super::plan_cmd::{read_for_json, read_for_markdown, read_names, write_json_view};
+use super::plan_cmd::{
+    read_for_full_text, read_for_json, read_for_markdown, read_names, write_full_text_view,
+    write_json_view,
+};
 use crate::plan::{ActionKind, Plan};
 use crate::render::kept_tests::big_contoso_with;
 use crate::render::{
     plan_view, plan_view_using, render_plan_json, render_plan_markdown, render_plan_markdown_with,
-    MarkdownOptions, ViewOptions,
+    render_plan_text, MarkdownOptions, TextOptions, ViewOptions,
 };
 
 /// Plans with more automated actions per step than the Markdown view lists (users), more
@@ -119,4 +122,43 @@ fn a_refused_file_gives_no_view() {
     assert!(read_for_json(&path, 0, None).is_err());
     assert!(read_for_markdown(&path, MarkdownOptions::default(), None).is_err());
     assert!(read_names(&path).is_err());
+    assert!(read_for_full_text(&path, 0, None, false).is_err());
+}
+
+#[test]
+fn full_text_of_a_plan_spooled_per_step_is_that_of_the_whole_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, plan) in plans(dir.path()) {
+        for (in_memory, redact, color) in
+            [(4 << 20, false, false), (0, true, true), (0, false, true)]
+        {
+            let opts = TextOptions {
+                full: true,
+                color,
+                ..TextOptions::default()
+            };
+            let mut whole = Vec::new();
+            render_plan_text(&plan_view(&plan, ViewOptions { redact }), opts, &mut whole).unwrap();
+            let names = redact.then(|| read_names(&path).unwrap());
+            let (kept, tally, mut spools) =
+                read_for_full_text(&path, in_memory, names.as_ref(), color)
+                    .unwrap()
+                    .unwrap();
+            assert!(kept.actions.is_empty());
+            let view = plan_view_using(&kept, &tally, names.as_ref(), None);
+            let mut read = Vec::new();
+            write_full_text_view(&view, color, &mut spools, &mut read).unwrap();
+            let (whole, read) = (
+                String::from_utf8(whole).unwrap(),
+                String::from_utf8(read).unwrap(),
+            );
+            assert_eq!(
+                read,
+                whole,
+                "{} ({in_memory}, {redact}, {color})",
+                path.display()
+            );
+            assert!(!whole.contains("use --full"));
+        }
+    }
 }

@@ -26,6 +26,8 @@ pub use markdown::{
     render_plan_markdown, render_plan_markdown_with, MarkdownOptions, MarkdownTally,
 };
 pub use safe::{safe, safe_lines, write_json, Safe};
-pub use text::{render_plan_text, TextOptions};
+pub use text::{
+    checklist_passes, render_plan_text, render_plan_text_with, write_action_text, TextOptions,
+};
 pub(crate) use view::action_view;
 pub use view::{plan_view, plan_view_of, plan_view_using, PlanView, ViewOptions};

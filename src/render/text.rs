@@ -7,7 +7,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::safe::Safe;
 use super::view::{ActionView, PlanView};
-use crate::plan::ActionKind;
+use crate::plan::{ActionKind, Step};
 
 /// Options of the text view.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,39 @@ impl Palette {
 
 /// Writes the plan for a person.
 pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    render_plan_text_with(view, opts, out, None)
+}
+
+/// Whether the view's pre-flight checklist passes (the tenant deletion's instructions are
+/// shown then, see [`write_action_text`]).
+pub fn checklist_passes(view: &PlanView) -> bool {
+    !view.preflight.is_empty() && !view.preflight.iter().any(|c| c.blocks())
+}
+
+/// One action as the full text view lists it (`--full`), in colour or not;
+/// `checklist_passes`: [`checklist_passes`] of the plan's view.
+pub fn write_action_text(
+    a: &ActionView,
+    color: bool,
+    checklist_passes: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write_action(a, &Palette::new(color), checklist_passes, out)
+}
+
+/// Writes the actions of one step into the text view ([`render_plan_text_with`]).
+pub type StepWriter<'w> = dyn FnMut(Step, &mut dyn Write) -> io::Result<()> + 'w;
+
+/// [`render_plan_text`] with `full`, each step's actions written by `steps` (with
+/// [`write_action_text`], in plan order) instead of taken from the view: a plan file read
+/// action by action lists them as it verifies them (into a spool per step). `None`: from
+/// the view.
+pub fn render_plan_text_with(
+    view: &PlanView,
+    opts: TextOptions,
+    out: &mut dyn Write,
+    mut steps: Option<&mut StepWriter>,
+) -> io::Result<()> {
     let p = Palette::new(opts.color);
     let (b, d) = (p.bold, p.dim);
     writeln!(
@@ -140,12 +173,15 @@ pub fn render_plan_text(view: &PlanView, opts: TextOptions, out: &mut dyn Write)
             write!(out, ": {}", kinds.join(", "))?;
         }
         writeln!(out, "){d:#}")?;
+        if let Some(write_step) = steps.as_mut() {
+            write_step(step.step, out)?;
+            continue;
+        }
         if step.actions.is_empty() {
             continue;
         }
         // Long lists are cut per kind, so every kind of action in the step is seen.
-        let checklist_passes =
-            !view.preflight.is_empty() && !view.preflight.iter().any(|c| c.blocks());
+        let checklist_passes = checklist_passes(view);
         // Actions of each kind the view holds but has not listed yet: a view of the first
         // few of each kind (`plan_view_of`) tells the rest with the kind's last run.
         let mut unlisted: Vec<(ActionKind, usize)> = step.kinds.clone();
