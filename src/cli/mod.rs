@@ -51,6 +51,14 @@ pub fn run_tuned(tune: &dyn Fn(MemoryUse)) -> i32 {
             return code as i32;
         }
     };
+    // A file-size limit (`ulimit -f`) makes a write fail with EFBIG, which every writer
+    // reports (or, for show's spools, falls back from), instead of killing the process
+    // with SIGXFSZ and no message.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" while single-threaded.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     tune(match cli.command {
         args::Command::Show(_) | args::Command::Graph(_) => MemoryUse::Throughput,
         _ => MemoryUse::Peak,

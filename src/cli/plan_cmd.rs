@@ -8,7 +8,7 @@ use super::error::{CliError, ExitCode};
 use super::progress::ReadReporter;
 use crate::graph::read_tenant;
 use crate::plan::{Action, Plan, Tally};
-use crate::planfile;
+use crate::planfile::{self, PlanBytes};
 use crate::planner::{self, ActionGraph};
 use crate::render::redact::{Names, Redactor};
 use crate::render::{
@@ -318,25 +318,32 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     // with the plan). A redacted view must know every name of the plan to find it in free
     // text: the file is read once for its names, then once for the view.
     if !args.full || args.render.format != OutputFormat::Markdown {
+        // Read once: a redacted view's two passes read the same bytes.
+        let src = PlanBytes::read(&args.plan)?;
         let redactor = match args.render.redact {
-            true => Some(read_names(&args.plan)?),
+            true => Some(read_names(&src)?),
             false => None,
         };
         let r = redactor.as_ref();
         match args.render.format {
             OutputFormat::Text if args.full => {
-                if let Some(code) = show_text_full_spooled(&args, r)? {
+                if let Some(code) = show_text_full_spooled(&args, &src, r)? {
                     return Ok(code);
                 }
             }
-            OutputFormat::Text => return show_text_kept(&args, r),
-            OutputFormat::Markdown => return show_markdown_kept(&args, r),
+            OutputFormat::Text => return show_text_kept(&args, &src, r),
+            OutputFormat::Markdown => return show_markdown_kept(&src, r),
             OutputFormat::Json => {
-                if let Some(code) = show_json_spooled(&args, r)? {
+                if let Some(code) = show_json_spooled(&src, r)? {
                     return Ok(code);
                 }
             }
         }
+        // The fallback reads the same bytes too.
+        let plan = src.read_kept(&mut |_, a| Some(a))?.0;
+        render(&plan, &args.render, args.full)?;
+        std::mem::forget(plan);
+        return Ok(ExitCode::Ok);
     }
     let plan = planfile::read(&args.plan)?;
     render(&plan, &args.render, args.full)?;
@@ -348,9 +355,9 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
 
 /// Reads and verifies a plan file for the names a redacted view hides ([`Names`]),
 /// keeping no action.
-pub(crate) fn read_names(path: &std::path::Path) -> Result<Redactor, planfile::PlanFileError> {
+pub(crate) fn read_names(src: &PlanBytes) -> Result<Redactor, planfile::PlanFileError> {
     let mut names: Option<Names> = None;
-    let (plan, _) = planfile::read_kept(path, &mut |p, a| {
+    let (plan, _) = src.read_kept(&mut |p, a| {
         names.get_or_insert_with(|| Names::of_header(p)).add(&a);
         None
     })?;
@@ -359,11 +366,15 @@ pub(crate) fn read_names(path: &std::path::Path) -> Result<Redactor, planfile::P
 
 /// `show` (text, not `--full`): keeps the first [`TextOptions::limit`] actions of each
 /// kind per step; `r` redacts (a redactor of the whole plan's names).
-fn show_text_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode, CliError> {
+fn show_text_kept(
+    args: &ShowArgs,
+    src: &PlanBytes,
+    r: Option<&Redactor>,
+) -> Result<ExitCode, CliError> {
     let limit = TextOptions::default().limit;
     let mut held: std::collections::HashMap<(crate::plan::Step, crate::plan::ActionKind), usize> =
         Default::default();
-    let (plan, tally) = planfile::read_kept(&args.plan, &mut |_, a| {
+    let (plan, tally) = src.read_kept(&mut |_, a| {
         let n = held.entry((a.step(), a.kind)).or_default();
         *n += 1;
         (*n <= limit).then_some(a)
@@ -373,9 +384,9 @@ fn show_text_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode, Cli
 }
 
 /// `show --format markdown` (not `--full`): [`read_for_markdown`], then the view.
-fn show_markdown_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode, CliError> {
+fn show_markdown_kept(src: &PlanBytes, r: Option<&Redactor>) -> Result<ExitCode, CliError> {
     let opts = MarkdownOptions::default();
-    let (plan, tally, counts) = read_for_markdown(&args.plan, opts, r)?;
+    let (plan, tally, counts) = read_for_markdown(src, opts, r)?;
     let view = plan_view_using(&plan, &tally, r, None);
     write_out(false, &mut |out| {
         render_plan_markdown_with(&view, &counts, opts, out)
@@ -387,14 +398,14 @@ fn show_markdown_kept(args: &ShowArgs, r: Option<&Redactor>) -> Result<ExitCode,
 /// [`MarkdownOptions::limit`] automated and manual actions of each step; the counts and
 /// warnings of all of them are taken as they are read ([`MarkdownTally`]).
 pub(crate) fn read_for_markdown(
-    path: &std::path::Path,
+    src: &PlanBytes,
     opts: MarkdownOptions,
     r: Option<&Redactor>,
 ) -> Result<(Plan, Tally, MarkdownTally), planfile::PlanFileError> {
     let mut held: std::collections::HashMap<(crate::plan::Step, bool), usize> = Default::default();
     let mut counts = MarkdownTally::new(opts);
     let mut open = None;
-    let (plan, tally) = planfile::read_kept(path, &mut |p, a| {
+    let (plan, tally) = src.read_kept(&mut |p, a| {
         // Counted as the view shows it (its name and warnings redacted when asked).
         let open = *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
         let v = action_view(&a, r, open);
@@ -412,8 +423,8 @@ const SPOOL_IN_MEMORY: usize = 16 << 20;
 
 /// `show --format json`: [`read_for_json`], then the document. `None`: the spool cannot
 /// be written (no writable temporary directory), so the caller shows the plan read whole.
-fn show_json_spooled(args: &ShowArgs, r: Option<&Redactor>) -> Result<Option<ExitCode>, CliError> {
-    let Some((plan, tally, mut spool)) = read_for_json(&args.plan, SPOOL_IN_MEMORY, r)? else {
+fn show_json_spooled(src: &PlanBytes, r: Option<&Redactor>) -> Result<Option<ExitCode>, CliError> {
+    let Some((plan, tally, mut spool)) = read_for_json(src, SPOOL_IN_MEMORY, r)? else {
         return Ok(None);
     };
     write_out(false, &mut |out| {
@@ -428,13 +439,13 @@ fn show_json_spooled(args: &ShowArgs, r: Option<&Redactor>) -> Result<Option<Exi
 /// whole file is verified, so a file refused prints nothing. `None`: the spool cannot be
 /// written.
 pub(crate) fn read_for_json(
-    path: &std::path::Path,
+    src: &PlanBytes,
     in_memory: usize,
     r: Option<&Redactor>,
 ) -> Result<Option<(Plan, Tally, tempfile::SpooledTempFile)>, planfile::PlanFileError> {
     let spool = BufWriter::with_capacity(1 << 16, tempfile::spooled_tempfile(in_memory));
     let (plan, tally, rendered) = read_rendering(
-        path,
+        src,
         (ActionWriter::default(), spool),
         &|(actions, w), open, a| actions.write(w, &action_view(a, r, open)),
     )?;
@@ -458,7 +469,7 @@ fn rewound(w: BufWriter<tempfile::SpooledTempFile>) -> std::io::Result<tempfile:
 /// ([`crate::plan::deletion_path_open`]); no action is kept. The plan's header and tally,
 /// and the state (or the first error of `render`, after which the rest is only verified).
 fn read_rendering<S: Send>(
-    path: &std::path::Path,
+    src: &PlanBytes,
     state: S,
     render: &(dyn Fn(&mut S, bool, &Action) -> std::io::Result<()> + Sync),
 ) -> Result<(Plan, Tally, std::io::Result<S>), planfile::PlanFileError> {
@@ -476,7 +487,7 @@ fn read_rendering<S: Send>(
         let mut open = None;
         let mut batch = Vec::new();
         let mut rendering_failed = false;
-        let read = planfile::read_kept(path, &mut |p, a| {
+        let read = src.read_kept(&mut |p, a| {
             let open =
                 *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
             // Once rendering failed, the rest is only verified (and dropped).
@@ -510,11 +521,11 @@ const STEP_SPOOL_IN_MEMORY: usize = 4 << 20;
 /// whole.
 fn show_text_full_spooled(
     args: &ShowArgs,
+    src: &PlanBytes,
     r: Option<&Redactor>,
 ) -> Result<Option<ExitCode>, CliError> {
     let color = use_color(&args.render);
-    let Some((plan, tally, mut spools)) =
-        read_for_full_text(&args.plan, STEP_SPOOL_IN_MEMORY, r, color)?
+    let Some((plan, tally, mut spools)) = read_for_full_text(src, STEP_SPOOL_IN_MEMORY, r, color)?
     else {
         return Ok(None);
     };
@@ -532,7 +543,7 @@ fn show_text_full_spooled(
 /// is read and verified, into its step's spool (in memory up to `in_memory` bytes, then an
 /// unnamed temporary file); `None`: a spool cannot be written.
 pub(crate) fn read_for_full_text(
-    path: &std::path::Path,
+    src: &PlanBytes,
     in_memory: usize,
     r: Option<&Redactor>,
     color: bool,
@@ -541,7 +552,7 @@ pub(crate) fn read_for_full_text(
         .iter()
         .map(|_| BufWriter::with_capacity(1 << 16, tempfile::spooled_tempfile(in_memory)))
         .collect();
-    let (plan, tally, rendered) = read_rendering(path, spools, &|spools, open, a| {
+    let (plan, tally, rendered) = read_rendering(src, spools, &|spools, open, a| {
         let step = usize::from(a.step().number()) - 1;
         write_action_text(&action_view(a, r, open), color, open, &mut spools[step])
     })?;

@@ -9,6 +9,7 @@ use super::plan_cmd::{
     write_json_view,
 };
 use crate::plan::{ActionKind, Plan};
+use crate::planfile::PlanBytes;
 use crate::render::kept_tests::big_contoso_with;
 use crate::render::{
     plan_view, plan_view_using, render_plan_json, render_plan_markdown, render_plan_markdown_with,
@@ -44,11 +45,12 @@ fn markdown_of_a_plan_read_for_a_few_actions_is_that_of_the_whole_plan() {
         .into_iter()
         .zip([false, true].into_iter().cycle())
     {
+        let src = PlanBytes::read(&path).unwrap();
         let opts = MarkdownOptions::default();
         let mut whole = Vec::new();
         render_plan_markdown(&plan_view(&plan, ViewOptions { redact }), opts, &mut whole).unwrap();
-        let names = redact.then(|| read_names(&path).unwrap());
-        let (kept, tally, counts) = read_for_markdown(&path, opts, names.as_ref()).unwrap();
+        let names = redact.then(|| read_names(&src).unwrap());
+        let (kept, tally, counts) = read_for_markdown(&src, opts, names.as_ref()).unwrap();
         assert!(kept.actions.len() <= plan.actions.len());
         let mut read = Vec::new();
         render_plan_markdown_with(
@@ -82,12 +84,13 @@ fn markdown_of_a_plan_read_for_a_few_actions_is_that_of_the_whole_plan() {
 fn json_of_a_plan_spooled_action_by_action_is_that_of_the_whole_plan() {
     let dir = tempfile::tempdir().unwrap();
     for (path, plan) in plans(dir.path()) {
+        let src = PlanBytes::read(&path).unwrap();
         // In memory, and in a temporary file from the first byte; names shown and redacted.
         for (in_memory, redact) in [(16 << 20, false), (0, false), (0, true)] {
             let mut whole = Vec::new();
             render_plan_json(&plan_view(&plan, ViewOptions { redact }), &mut whole).unwrap();
-            let names = redact.then(|| read_names(&path).unwrap());
-            let (kept, tally, mut spool) = read_for_json(&path, in_memory, names.as_ref())
+            let names = redact.then(|| read_names(&src).unwrap());
+            let (kept, tally, mut spool) = read_for_json(&src, in_memory, names.as_ref())
                 .unwrap()
                 .unwrap();
             assert!(kept.actions.is_empty(), "the JSON view keeps no action");
@@ -119,16 +122,18 @@ fn a_refused_file_gives_no_view() {
         &text[at + "  reason: ".len()..]
     );
     std::fs::write(&path, edited).unwrap();
-    assert!(read_for_json(&path, 0, None).is_err());
-    assert!(read_for_markdown(&path, MarkdownOptions::default(), None).is_err());
-    assert!(read_names(&path).is_err());
-    assert!(read_for_full_text(&path, 0, None, false).is_err());
+    let src = PlanBytes::read(&path).unwrap();
+    assert!(read_for_json(&src, 0, None).is_err());
+    assert!(read_for_markdown(&src, MarkdownOptions::default(), None).is_err());
+    assert!(read_names(&src).is_err());
+    assert!(read_for_full_text(&src, 0, None, false).is_err());
 }
 
 #[test]
 fn full_text_of_a_plan_spooled_per_step_is_that_of_the_whole_plan() {
     let dir = tempfile::tempdir().unwrap();
     for (path, plan) in plans(dir.path()) {
+        let src = PlanBytes::read(&path).unwrap();
         for (in_memory, redact, color) in
             [(4 << 20, false, false), (0, true, true), (0, false, true)]
         {
@@ -139,9 +144,9 @@ fn full_text_of_a_plan_spooled_per_step_is_that_of_the_whole_plan() {
             };
             let mut whole = Vec::new();
             render_plan_text(&plan_view(&plan, ViewOptions { redact }), opts, &mut whole).unwrap();
-            let names = redact.then(|| read_names(&path).unwrap());
+            let names = redact.then(|| read_names(&src).unwrap());
             let (kept, tally, mut spools) =
-                read_for_full_text(&path, in_memory, names.as_ref(), color)
+                read_for_full_text(&src, in_memory, names.as_ref(), color)
                     .unwrap()
                     .unwrap();
             assert!(kept.actions.is_empty());
@@ -161,4 +166,29 @@ fn full_text_of_a_plan_spooled_per_step_is_that_of_the_whole_plan() {
             assert!(!whole.contains("use --full"));
         }
     }
+}
+
+/// A redacted view reads the file twice (names, then view) from one read of its bytes:
+/// the file replaced between the passes changes nothing (the red team's race printed the
+/// second file's names in clear with the first file's redactor).
+#[test]
+fn a_redacted_view_reads_its_bytes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = plans(dir.path());
+    let (path, plan) = all.swap_remove(1);
+    let src = PlanBytes::read(&path).unwrap();
+    // Another valid plan in its place, with names the first one does not have.
+    let other = crate::planfile::parse(
+        Path::new("fabrikam.plan.yaml"),
+        include_bytes!("../../plans/fabrikam.plan.yaml"),
+    )
+    .unwrap();
+    crate::planfile::write(&path, &other).unwrap();
+    let names = read_names(&src).unwrap();
+    let (kept, tally, mut spool) = read_for_json(&src, 0, Some(&names)).unwrap().unwrap();
+    let mut read = Vec::new();
+    write_json_view(&kept, &tally, Some(&names), &mut spool, &mut read).unwrap();
+    let mut whole = Vec::new();
+    render_plan_json(&plan_view(&plan, ViewOptions { redact: true }), &mut whole).unwrap();
+    assert!(read == whole);
 }

@@ -321,6 +321,29 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
 /// may also count the action, or take it elsewhere (the JSON view renders it).
 pub type KeepFn<'k> = dyn FnMut(&Plan, Action) -> Option<Action> + 'k;
 
+/// A plan file's bytes, read once ([`input::read_file`] with the plan bound), for views
+/// that read them more than once (a redacted view: the names first, then the view): every
+/// pass reads the same bytes, whatever happens to the file meanwhile.
+pub struct PlanBytes {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl PlanBytes {
+    /// Reads the file at `path`.
+    pub fn read(path: &Path) -> Result<PlanBytes, PlanFileError> {
+        Ok(PlanBytes {
+            path: path.to_path_buf(),
+            bytes: input::read_file(path, FileKind::Plan)?,
+        })
+    }
+
+    /// [`parse_kept`] of these bytes (each call verifies them whole again).
+    pub fn read_kept(&self, keep: &mut KeepFn) -> Result<(Plan, Tally), PlanFileError> {
+        parse_kept(&self.path, &self.bytes, keep)
+    }
+}
+
 /// [`read`] for a view that shows only some actions: the file is verified exactly as by
 /// [`read`] (every action read, written again and compared; the header, every refusal and
 /// the digest), but the plan keeps only the actions for which `keep` is true, in file
