@@ -317,9 +317,9 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
     // verified whole, but only those few are kept (memory grows with what is shown, not
     // with the plan). A redacted view must know every name of the plan to find it in free
     // text: the file is read once for its names, then once for the view.
+    // Read once: a redacted view's two passes, and the fallback, read the same bytes.
+    let src = PlanBytes::read(&args.plan)?;
     if !args.full || args.render.format != OutputFormat::Markdown {
-        // Read once: a redacted view's two passes read the same bytes.
-        let src = PlanBytes::read(&args.plan)?;
         let redactor = match args.render.redact {
             true => Some(read_names(&src)?),
             false => None,
@@ -339,13 +339,8 @@ pub fn show(args: ShowArgs) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        // The fallback reads the same bytes too.
-        let plan = src.read_kept(&mut |_, a| Some(a))?.0;
-        render(&plan, &args.render, args.full)?;
-        std::mem::forget(plan);
-        return Ok(ExitCode::Ok);
     }
-    let plan = planfile::read(&args.plan)?;
+    let plan = src.read_kept(&mut |_, a| Some(a))?.0;
     render(&plan, &args.render, args.full)?;
     // The process ends here: freeing 100,000s of actions one by one would only cost time
     // (a tenth of `show` of a large plan); the operating system takes the memory back.
@@ -410,7 +405,6 @@ pub(crate) fn read_for_markdown(
         let open = *open.get_or_insert_with(|| crate::plan::deletion_path_open(Some(&p.preflight)));
         let v = action_view(&a, r, open);
         counts.add(a.step(), a.kind, a.automated, &v.name, v.warnings.iter());
-        drop(v);
         let n = held.entry((a.step(), a.automated)).or_default();
         *n += 1;
         (*n <= opts.limit).then_some(a)

@@ -479,7 +479,8 @@ pub fn digest_span(text: &str, version_at: usize) -> Option<(usize, usize)> {
     stamp(&mut r).ok().map(|s| s.3)
 }
 
-/// Reads a whole file (LF line breaks, already checked for raw control characters) whose
+/// Reads a whole file (LF line breaks; raw control characters are the caller's to refuse,
+/// searched for while this reads) whose
 /// `format_version` line is at `version_at`; every action is verified, counted, and kept
 /// in the plan when `keep` says so (a view of a large plan needs only some of them).
 pub fn read(text: &str, version_at: usize, keep_action: &mut super::KeepFn) -> R<Parsed> {

@@ -480,11 +480,10 @@ fn warnings(tally: &MarkdownTally, opts: MarkdownOptions, out: &mut dyn Write) -
         )?;
     }
     for g in groups {
-        let limit = if opts.full { g.total } else { WARNING_NAMES };
+        // The tally kept as many names as the view lists.
         let names: Vec<String> = g
             .first
             .iter()
-            .take(limit)
             .map(|(kind, name)| format!("{} {}", esc(kind.describe()), code(name)))
             .collect();
         let more = g.total.saturating_sub(names.len());
